@@ -1,0 +1,86 @@
+"""Reading, validating, resampling and writing audio.
+
+Everything the network sees is 16 kHz mono float32 in [-1, 1), scaled as DeepSpeech's
+one-file inference does (int16 / 32768). No TensorFlow here.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+SAMPLE_RATE = 16000
+#: One DeepSpeech analysis window (32 ms at 16 kHz): shorter audio yields no frame.
+WINDOW_SAMPLES = 512
+#: The hop between frames (20 ms at 16 kHz).
+STEP_SAMPLES = 320
+
+
+class AudioError(ValueError):
+    """An audio file that cannot be used; the message names the file and the reason."""
+
+
+def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, int]:
+    """Read an audio file as DeepSpeech input.
+
+    Reads anything libsndfile reads (WAV, FLAC, OGG, ...), any sample rate (resampled
+    with soxr's very-high-quality filter), any channel count (averaged to mono) and
+    any sample format (integers scaled by their full range, so int16 / 32768).
+
+    Returns:
+        ``(samples, sample_rate)``: float32 ``[N]`` and the rate in Hz (16000).
+
+    Raises:
+        AudioError: the file is missing, unreadable or not audio, holds no samples,
+            is shorter than one 32 ms window, or holds NaN/Inf samples.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(f"{path}: no such file")
+    if path.is_dir():
+        raise AudioError(f"{path}: is a directory, not an audio file")
+    try:
+        samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+        raise AudioError(f"{path}: unreadable or not audio ({err})") from None
+    if samples.size == 0:
+        raise AudioError(f"{path}: holds zero samples")
+    samples = samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]
+    if not np.all(np.isfinite(samples)):
+        raise AudioError(f"{path}: holds NaN or Inf samples")
+    if rate != sample_rate:
+        samples = soxr.resample(samples, rate, sample_rate, quality="VHQ").astype(np.float32)
+    if samples.shape[0] < WINDOW_SAMPLES * sample_rate // SAMPLE_RATE:
+        raise AudioError(
+            f"{path}: {samples.shape[0] / sample_rate * 1000:.1f} ms long, shorter than one 32 ms window"
+        )
+    return np.ascontiguousarray(samples, dtype=np.float32), sample_rate
+
+
+def atomic_write(path: str | os.PathLike, write) -> Path:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place.
+
+    A reader never sees a half-written file, and an interrupted write leaves the old one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Path:
+    """Write float samples ``[N]`` in [-1, 1] as a 16-bit PCM mono WAV, atomically."""
+    samples = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 32767 / 32768)
+    return atomic_write(path, lambda tmp: sf.write(tmp, samples, sample_rate, format="WAV", subtype="PCM_16"))

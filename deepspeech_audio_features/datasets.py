@@ -1,0 +1,46 @@
+"""Datasets of utterances: DeepSpeech CSVs (``wav_filename,wav_filesize,transcript``) or
+folders of audio files. No TensorFlow here."""
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One dataset item: an absolute audio path and its transcript ('' when unknown)."""
+    path: str
+    transcript: str = ""
+
+
+def read_dataset(source: str | os.PathLike) -> list[Utterance]:
+    """List the utterances of a DeepSpeech CSV (or several, comma-separated) or an audio folder.
+
+    CSV paths that are relative resolve against the CSV's folder, as in DeepSpeech.
+    A folder is searched recursively for audio files, in sorted order.
+
+    Raises:
+        FileNotFoundError / ValueError: with the source's name, for a missing source or a
+            CSV without the ``wav_filename`` and ``transcript`` columns.
+    """
+    text = str(source)
+    if "," in text and not Path(text).exists():
+        return [u for part in text.split(",") for u in read_dataset(part)]
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such dataset (CSV file or audio folder)")
+    if path.is_dir():
+        return [Utterance(str(p.resolve())) for p in sorted(path.rglob("*"))
+                if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()]
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames or not {"wav_filename", "transcript"} <= set(reader.fieldnames):
+            raise ValueError(f"{path}: not a DeepSpeech CSV (needs wav_filename and transcript columns, "
+                             f"has {reader.fieldnames})")
+        base = path.resolve().parent
+        return [Utterance(str((base / row["wav_filename"]).resolve()), row["transcript"] or "")
+                for row in reader]
