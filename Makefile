@@ -1,0 +1,43 @@
+# One venv in the repo root; every target installs what it needs first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CORPUS := data/corpus
+TRAIN_RUN := runs/train-synth-en
+
+.PHONY: setup main test test-all corpus train benchmark clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+## The main job: experiments on the embedded model.
+main: setup
+	$(PY) -m deepspeech_audio_features transcribe audio/*.wav
+
+## The test suite (fast default; slow paths are marked and run by test-all).
+test: setup
+	$(PY) -m pytest -q -m "not slow"
+
+test-all: setup
+	$(PY) -m pytest -q
+
+## The synthesized corpus (deterministic, git-ignored) and the embedded model's training.
+corpus: setup
+	$(PY) -m deepspeech_audio_features corpus --out $(CORPUS) --utterances 15000 --seed 0
+
+train: corpus
+	$(PY) -m deepspeech_audio_features train --train $(CORPUS)/train.csv --dev $(CORPUS)/dev.csv \
+		--out $(TRAIN_RUN) --n-hidden 384 --max-minutes 90
+
+benchmark: setup
+	$(PY) benchmarks/forward.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache
