@@ -1,0 +1,235 @@
+"""The eSpeak NG corpus generator: synthesis, text, held-out splits, determinism, resume, CSVs."""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from deepspeech_audio_features.alphabet import ALPHABET
+from deepspeech_audio_features.corpus import (
+    CSV_HEADER,
+    ESpeakSynthesizer,
+    add_noise,
+    build_vocabulary,
+    list_english_voices,
+    list_voice_variants,
+    pink_noise,
+    plan_corpus,
+    read_corpus_csv,
+    split_voice_variants,
+    synthesize_corpus,
+)
+
+N = 16
+SEED = 3
+FRACTIONS = dict(dev_fraction=0.2, test_fraction=0.25)  # 16 -> 9 train, 3 dev, 4 test
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("corpus") / "c"
+    summary = synthesize_corpus(out, N, seed=SEED, workers=2, progress=False, **FRACTIONS)
+    assert summary["utterances"] == {"train": 9, "dev": 3, "test": 4}
+    assert summary["synthesized"] == N and summary["reused"] == 0
+    return out
+
+
+def _rows(csv_path: Path) -> list[dict]:
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _file_bytes(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != "corpus.json"}
+
+
+# --- eSpeak -------------------------------------------------------------------------
+
+def test_known_word_has_plausible_duration_and_energy():
+    synth = ESpeakSynthesizer()
+    assert synth is ESpeakSynthesizer()  # one library state per process
+    word = synth.synthesize("hello", "en-us")
+    sentence = synth.synthesize("hello there, this is a much longer sentence to say", "en-us")
+    assert word.dtype == np.float32 and word.ndim == 1
+    assert 0.25 < word.shape[0] / 16000 < 1.5  # "hello" at 175 words/min, 16 kHz
+    assert np.sqrt(np.mean(word**2)) > 0.01
+    assert sentence.shape[0] > 3 * word.shape[0]
+    fast = synth.synthesize("hello there, this is a much longer sentence to say", "en-us", rate=350)
+    assert fast.shape[0] < 0.75 * sentence.shape[0]
+    quicker = synth.synthesize("hello", "en-us", speed=1.1)
+    assert quicker.shape[0] == pytest.approx(word.shape[0] / 1.1, rel=0.02)
+
+
+def test_isolated_synthesis_is_repeatable_and_seed_matters():
+    synth = ESpeakSynthesizer()
+    a = synth.synthesize_native("the quick brown fox", "en-us+whisper", seed=5)
+    synth.synthesize_native("something else in between", "en-gb-x-rp+klatt4", seed=9)
+    b = synth.synthesize_native("the quick brown fox", "en-us+whisper", seed=5)
+    c = synth.synthesize_native("the quick brown fox", "en-us+whisper", seed=6)
+    assert a.dtype == np.int16 and a.size > 0.5 * synth.native_rate
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)  # breath noise follows the seed
+
+
+def test_unknown_voice_is_an_error():
+    with pytest.raises(RuntimeError, match="no voice"):
+        ESpeakSynthesizer().synthesize("hello", "xx-not-a-voice")
+
+
+def test_voices_are_listed_from_the_data():
+    variants = list_voice_variants()
+    voices = list_english_voices()
+    assert len(variants) >= 20 and {"m3", "f2"} <= set(variants)
+    assert {"en-us", "en-gb-scotland"} <= set(voices) and all(v.startswith("en") for v in voices)
+
+
+# --- text ---------------------------------------------------------------------------
+
+def test_vocabulary_is_broad_and_speakable():
+    vocab = build_vocabulary()
+    assert len(vocab) == 20000 and len(set(vocab)) == 20000
+    assert vocab[:3] == ("the", "to", "and")
+    assert {"don't", "a", "i", "remember"} <= set(vocab)
+    # spelled out, expanded, Roman numerals, single letters
+    assert not {"fbi", "ok", "usa", "etc", "mr", "xiv", "s", "b", "linkedin"} & set(vocab)
+    assert all(set(w) <= set(ALPHABET) - {" "} for w in vocab)
+
+
+def test_plan_holds_out_voices_and_sentences_even_with_collisions():
+    # Two words make colliding sentences likely, so the hold-out has work to do.
+    specs = plan_corpus(300, seed=1, dev_fraction=0.1, test_fraction=0.1, vocab=("yes", "no"))
+    by_split = {s: [u for u in specs if u.split == s] for s in ("train", "dev", "test")}
+    assert [len(by_split[s]) for s in ("train", "dev", "test")] == [240, 30, 30]
+    texts = {s: {u.transcript for u in by_split[s]} for s in by_split}
+    assert not texts["test"] & texts["train"] and not texts["dev"] & texts["train"]
+    assert not texts["test"] & texts["dev"]
+    variants = {s: {u.voice.split("+", 1)[1] for u in by_split[s]} for s in by_split}
+    held = split_voice_variants(list_voice_variants(), 1)
+    for s in by_split:
+        assert variants[s] <= set(held[s])
+    assert not set(held["test"]) & set(held["train"]) and not set(held["dev"]) & set(held["train"])
+    for u in specs:
+        words = u.transcript.split()
+        assert 2 <= len(words) <= 10 and set(u.transcript) <= set(ALPHABET)
+        assert all(len(w) > 1 or w in ("a", "i") for w in words)
+
+
+def test_plan_is_deterministic_per_seed():
+    a = plan_corpus(50, seed=11)
+    assert a == plan_corpus(50, seed=11)
+    b = plan_corpus(50, seed=12)
+    assert [u.transcript for u in a] != [u.transcript for u in b]
+
+
+# --- augmentation -------------------------------------------------------------------
+
+@pytest.mark.parametrize("color", ["white", "pink"])
+def test_noise_is_added_at_the_requested_snr(color):
+    rng = np.random.default_rng(0)
+    speech = (0.3 * np.sin(np.arange(32000) * 0.05)).astype(np.float32)
+    noisy = add_noise(speech, 15.0, color, rng)
+    noise = noisy - speech
+    snr = 10 * np.log10(np.mean(speech.astype(np.float64) ** 2) / np.mean(noise.astype(np.float64) ** 2))
+    assert snr == pytest.approx(15.0, abs=0.3)
+
+
+def test_pink_noise_has_more_low_than_high_frequency_power():
+    x = pink_noise(2**15, np.random.default_rng(1))
+    power = np.abs(np.fft.rfft(x)) ** 2
+    low, high = power[10:200].mean(), power[-4000:].mean()
+    assert low > 30 * high  # 1/f: about 100x between these bands
+    assert np.sqrt(np.mean(x**2)) == pytest.approx(1.0, rel=1e-3)
+
+
+# --- the corpus on disk -------------------------------------------------------------
+
+def test_csvs_are_valid_and_match_the_wavs(corpus_dir):
+    total = 0
+    for split in ("train", "dev", "test"):
+        path = corpus_dir / f"{split}.csv"
+        assert path.read_text(encoding="utf-8").splitlines()[0] == ",".join(CSV_HEADER)
+        for row in _rows(path):
+            wav = corpus_dir / row["wav_filename"]
+            assert int(row["wav_filesize"]) == wav.stat().st_size
+            text = row["transcript"]
+            assert text and set(text) <= set(ALPHABET) and text == " ".join(text.split())
+            info = sf.info(str(wav))
+            assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+            audio, _ = sf.read(str(wav), dtype="float32")
+            assert audio.shape[0] > 0.4 * 16000
+            assert np.sqrt(np.mean(audio**2)) > 1e-3 and np.abs(audio).max() > 0.05
+            total += 1
+    assert total == N
+
+
+def test_csv_transcripts_follow_the_plan_and_test_is_held_out(corpus_dir):
+    specs = plan_corpus(N, seed=SEED, **FRACTIONS)
+    recipe = json.loads((corpus_dir / "corpus.json").read_text())
+    assert recipe["status"] == "complete" and recipe["seed"] == SEED
+    voices = {s: set(recipe["splits"][s]["voice_variants"]) for s in ("train", "dev", "test")}
+    assert not voices["test"] & voices["train"] and not voices["dev"] & voices["train"]
+    assert not voices["test"] & voices["dev"]
+    texts = {}
+    for split in ("train", "dev", "test"):
+        rows = _rows(corpus_dir / f"{split}.csv")
+        planned = [u for u in specs if u.split == split]
+        assert [(r["wav_filename"], r["transcript"]) for r in rows] == [(u.wav, u.transcript) for u in planned]
+        assert all(u.voice.split("+", 1)[1] in voices[split] for u in planned)
+        texts[split] = {r["transcript"] for r in rows}
+        assert recipe["splits"][split]["hours"] > 0
+    assert not texts["test"] & texts["train"] and not texts["dev"] & texts["train"]
+
+
+def test_same_seed_gives_identical_corpus_whatever_the_workers(corpus_dir, tmp_path):
+    again = tmp_path / "again"
+    synthesize_corpus(again, N, seed=SEED, workers=1, progress=False, **FRACTIONS)
+    assert _file_bytes(again) == _file_bytes(corpus_dir)
+
+
+def test_different_seed_gives_different_corpus(corpus_dir, tmp_path):
+    other = tmp_path / "other"
+    synthesize_corpus(other, N, seed=SEED + 1, workers=2, progress=False, **FRACTIONS)
+    a = [r["transcript"] for r in _rows(corpus_dir / "train.csv")]
+    b = [r["transcript"] for r in _rows(other / "train.csv")]
+    assert a != b
+    assert (other / "wav" / "000000.wav").read_bytes() != (corpus_dir / "wav" / "000000.wav").read_bytes()
+
+
+def test_rerun_reuses_valid_wavs_and_redoes_missing_or_broken_ones(corpus_dir, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(corpus_dir, copy)
+    before = _file_bytes(copy)
+    (copy / "wav" / "000002.wav").unlink()
+    (copy / "wav" / "000005.wav").write_bytes(b"not a wav")
+    summary = synthesize_corpus(copy, N, seed=SEED, workers=1, progress=False, **FRACTIONS)
+    assert (summary["synthesized"], summary["reused"]) == (2, N - 2)
+    assert _file_bytes(copy) == before
+    # a corpus.json from another plan means the wavs cannot be trusted: all are redone
+    recipe = json.loads((copy / "corpus.json").read_text())
+    recipe["plan_sha256"] = "0" * 64
+    (copy / "corpus.json").write_text(json.dumps(recipe))
+    summary = synthesize_corpus(copy, N, seed=SEED, workers=2, progress=False, **FRACTIONS)
+    assert (summary["synthesized"], summary["reused"]) == (N, 0)
+    assert _file_bytes(copy) == before
+
+
+def test_read_corpus_csv_resolves_paths_and_reports_missing_files(corpus_dir, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(corpus_dir, copy)
+    rows, problems = read_corpus_csv(copy / "test.csv")
+    assert problems == [] and len(rows) == 4
+    assert all(Path(p).is_absolute() and Path(p).is_file() for p, _ in rows)
+    missing = Path(rows[1][0])
+    missing.unlink()
+    rows2, problems2 = read_corpus_csv(copy / "test.csv")
+    assert [r[0] for r in rows2] == [r[0] for i, r in enumerate(rows) if i != 1]
+    assert len(problems2) == 1 and "missing file" in problems2[0] and str(missing) in problems2[0]
+    (copy / "bad.csv").write_text("path,text\nx.wav,hi\n")
+    with pytest.raises(ValueError, match="wav_filename"):
+        read_corpus_csv(copy / "bad.csv")
