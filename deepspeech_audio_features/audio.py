@@ -20,6 +20,10 @@ WINDOW_SAMPLES = 512
 STEP_SAMPLES = 320
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 class AudioError(ValueError):
     """An audio file that cannot be used; the message names the file and the reason."""
 
@@ -72,6 +76,7 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

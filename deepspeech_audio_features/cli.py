@@ -47,6 +47,24 @@ def cmd_corpus(args) -> int:
     return 0
 
 
+def cmd_examples(args) -> int:
+    from .corpus import synthesize_examples
+
+    for path, text in synthesize_examples(args.out, seed=args.seed):
+        print(f"{path}\t{text}")
+    return 0
+
+
+def cmd_lm(args) -> int:
+    from .datasets import read_dataset
+    from .language_model import write_arpa
+
+    sentences = [u.transcript for u in read_dataset(args.csv) if u.transcript]
+    path = write_arpa(sentences, args.out)
+    print(f"{path}: word bigram model from {len(sentences)} transcripts")
+    return 0
+
+
 def cmd_train(args) -> int:
     from .training import TrainConfig, train
 
@@ -107,6 +125,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=None)
     p.set_defaults(func=cmd_corpus)
+
+    p = sub.add_parser("examples", help="synthesize the example utterances of audio/")
+    p.add_argument("--out", default="audio")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_examples)
+
+    p = sub.add_parser("lm", help="write a word bigram language model (ARPA) from CSV transcripts")
+    p.add_argument("--csv", required=True, help="DeepSpeech CSV(s), comma-separated")
+    p.add_argument("--out", required=True, help="ARPA file to write")
+    p.set_defaults(func=cmd_lm)
 
     p = sub.add_parser("train", help="train or fine-tune a DeepSpeech model with CTC (resumable)")
     p.add_argument("--train", required=True, help="DeepSpeech CSV")

@@ -1026,3 +1026,40 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(_main())
+
+
+# ---------------------------------------------------------------------------
+# The example utterances in audio/
+# ---------------------------------------------------------------------------
+
+#: The study's three LibriSpeech clips said these; our examples say the same words.
+EXAMPLE_TEXTS = (
+    ("example-1", "experience proves this", "en-us"),
+    ("example-2", "your power is sufficient i said", "en-gb-x-rp"),
+    ("example-3", "why should one halt on the way", "en-029"),
+)
+
+
+def synthesize_examples(out_dir: str | os.PathLike = "audio", seed: int = 0) -> list[tuple[str, str]]:
+    """Write the three example utterances and ``transcripts.csv`` (DeepSpeech CSV) into ``out_dir``.
+
+    Each uses a different English voice with a voice variant held out of the training
+    split of the corpus made with the same ``seed``, clean (no noise), so the examples
+    are speakers the embedded model never heard. Deterministic.
+
+    Returns:
+        ``[(wav_path, transcript)]``.
+    """
+    out = Path(out_dir)
+    test_variants = split_voice_variants(list_voice_variants(), seed)["test"]
+    rows, written = [], []
+    for i, (name, text, base) in enumerate(EXAMPLE_TEXTS):
+        spec = UtteranceSpec(index=i, split="test", wav=f"{name}.wav", transcript=text,
+                             voice=f"{base}+{test_variants[i % len(test_variants)]}", rate=160, pitch=50,
+                             pitch_range=50, word_gap=0, speed=1.0, peak_db=-3.0, noise="none", snr_db=None,
+                             pad_start=0.3, pad_end=0.3, seed=seed * 1000 + i)
+        path = write_wav(out / spec.wav, render_utterance(spec))
+        rows.append((spec.wav, path.stat().st_size, text))
+        written.append((str(path), text))
+    _write_csv(out / "transcripts.csv", rows)
+    return written
