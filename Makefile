@@ -34,7 +34,7 @@ corpus: setup
 
 train: corpus
 	$(PY) -m deepspeech_audio_features train --train $(CORPUS)/train.csv --dev $(CORPUS)/dev.csv \
-		--out $(TRAIN_RUN) --n-hidden 384 --max-minutes 90
+		--out $(TRAIN_RUN) --n-hidden 384 --epochs 40 --max-minutes 100
 
 benchmark: setup
 	$(PY) benchmarks/forward.py

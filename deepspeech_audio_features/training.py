@@ -48,6 +48,7 @@ class TrainConfig:
     clip_norm: float = 5.0
     epochs: int = 30
     patience: int = 4
+    lr_decay: float = 0.5  # learning rate factor after an epoch without a better dev CER
     max_minutes: float | None = None
     seed: int = 0
     init_checkpoint: str | None = None
@@ -210,7 +211,8 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     if not len(train_set) or not len(dev_set):
         raise ValueError(f"no usable utterances in {config.train if not len(train_set) else config.dev}")
     last = out / "last"
-    state = {"epoch": 0, "batch": 0, "step": 0, "best_cer": math.inf, "stale_epochs": 0, "seconds": 0.0}
+    state = {"epoch": 0, "batch": 0, "step": 0, "best_cer": math.inf, "stale_epochs": 0, "seconds": 0.0,
+             "learning_rate": config.learning_rate}
     if (last / "state.json").exists():
         state = json.loads((last / "state.json").read_text())
         model = load_model(last)
@@ -221,6 +223,8 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     trainer = _Trainer(model, config)
     if (last / "optimizer.npz").exists():
         trainer.restore_optimizer(last)
+    state.setdefault("learning_rate", config.learning_rate)
+    trainer.optimizer.learning_rate.assign(state["learning_rate"])
     labels = [text_to_labels(t) for t in train_set.transcripts]
     lengths = [len(m) for m in train_set.mfccs]
     log_path = out / "log.jsonl"
@@ -261,9 +265,13 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
                 "training": asdict(config), "dev": rates, "epoch": state["epoch"],
                 "training_seconds": state["seconds"]})
         else:
+            # Reduce on plateau: smaller steps often find the better minimum a big one skips.
             state["stale_epochs"] += 1
+            state["learning_rate"] *= config.lr_decay
+            trainer.optimizer.learning_rate.assign(state["learning_rate"])
         entry = {"epoch": state["epoch"], "step": state["step"], "train_loss": float(np.mean(losses or [np.nan])),
-                 "dev_cer": rates["cer"], "dev_wer": rates["wer"], "seconds": round(state["seconds"], 1)}
+                 "dev_cer": rates["cer"], "dev_wer": rates["wer"], "seconds": round(state["seconds"], 1),
+                 "learning_rate": state["learning_rate"]}
         with open(log_path, "a") as log:
             log.write(json.dumps(entry) + "\n")
         if progress:

@@ -1,0 +1,62 @@
+import json
+
+import numpy as np
+import pytest
+
+from deepspeech_audio_features import load_model
+from deepspeech_audio_features.audio import write_wav
+from deepspeech_audio_features.training import TrainConfig, length_batches, load_features, pad_batch, train
+
+
+@pytest.fixture(scope="module")
+def tiny_corpus(tmp_path_factory):
+    """Six 'utterances': tones whose pitch encodes a one-letter transcript, plus a bad file."""
+    root = tmp_path_factory.mktemp("corpus")
+    rows = []
+    for i, word in enumerate(["a", "b", "a", "b", "a", "b"]):
+        t = np.arange(12000) / 16000
+        f0 = 300 if word == "a" else 1200
+        write_wav(root / f"{i}.wav", 0.3 * np.sin(2 * np.pi * f0 * t) * (t > 0.2) * (t < 0.55))
+        rows.append(f"{i}.wav,1,{word}")
+    (root / "bad.wav").write_bytes(b"junk")
+    rows.append("bad.wav,4,a")
+    (root / "train.csv").write_text("wav_filename,wav_filesize,transcript\n" + "\n".join(rows) + "\n")
+    return root
+
+
+def config(corpus, out, **kw):
+    base = dict(train=str(corpus / "train.csv"), dev=str(corpus / "train.csv"), out=str(out), n_hidden=16,
+                batch_size=2, learning_rate=3e-3, dropout=0.0, epochs=2, patience=5, seed=1)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_features_skip_bad_files_and_cache(tiny_corpus, tmp_path):
+    data = load_features(str(tiny_corpus / "train.csv"), tmp_path, progress=False)
+    assert len(data) == 6 and len(data.skipped) == 1 and "bad.wav" in data.skipped[0]
+    again = load_features(str(tiny_corpus / "train.csv"), tmp_path, progress=False)
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+    np.testing.assert_array_equal(again.mfccs[3], data.mfccs[3])
+
+
+def test_length_batches_cover_everything_once():
+    lengths = [5, 1, 9, 3, 7, 2, 8]
+    batches = length_batches(lengths, 3, np.random.default_rng(0))
+    assert sorted(np.concatenate(batches).tolist()) == list(range(7))
+    x, n = pad_batch([np.ones((2, 3)), np.ones((4, 3))])
+    assert x.shape == (2, 4, 3) and n.tolist() == [2, 4] and x[0, 2:].sum() == 0
+
+
+def test_training_lowers_loss_keeps_best_and_resumes_identically(tiny_corpus, tmp_path):
+    full = train(config(tiny_corpus, tmp_path / "full", epochs=4), progress=False)
+    log = [json.loads(line) for line in (tmp_path / "full" / "log.jsonl").read_text().splitlines()]
+    assert len(log) == 4 and log[-1]["train_loss"] < log[0]["train_loss"]
+    best = load_model(tmp_path / "full" / "best")
+    assert best.n_hidden == 16 and full["epochs"] == 4
+    # Interrupted after 2 epochs, then resumed: the same weights as running 4 in one go.
+    train(config(tiny_corpus, tmp_path / "split", epochs=2), progress=False)
+    train(config(tiny_corpus, tmp_path / "split", epochs=4), progress=False)
+    a = load_model(tmp_path / "full" / "last").official_weights()
+    b = load_model(tmp_path / "split" / "last").official_weights()
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], rtol=1e-5, atol=1e-6)
