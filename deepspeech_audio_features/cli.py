@@ -70,7 +70,8 @@ def cmd_train(args) -> int:
 
     config = TrainConfig(train=args.train, dev=args.dev, out=args.out, n_hidden=args.n_hidden,
                          batch_size=args.batch_size, learning_rate=args.learning_rate, dropout=args.dropout,
-                         epochs=args.epochs, patience=args.patience, max_minutes=args.max_minutes,
+                         epochs=args.epochs, patience=args.patience, lr_decay=args.lr_decay,
+                         max_minutes=args.max_minutes,
                          seed=args.seed, init_checkpoint=args.init_checkpoint)
     print(json.dumps(train(config), indent=2))
     return 0
@@ -98,6 +99,127 @@ def cmd_evaluate(args) -> int:
         beams = [decode(p).text for p in tqdm(probs, desc="beam search")]
         results[f"beam{args.beam_width}" + ("+lm" if lm else "")] = error_rates(data.transcripts, beams)
     print(json.dumps(results, indent=2))
+    return 0
+
+
+def _objectives_from_args(specs, lam_default: float = 0.0):
+    """``layer:n1,n2[:lambda]`` strings -> Objectives."""
+    from .visualization import Objective
+
+    objectives = []
+    for spec in specs or []:
+        parts = spec.split(":")
+        if len(parts) not in (2, 3):
+            raise SystemExit(f"error: --objective {spec!r}: expected layer:n1,n2[:lambda]")
+        lam = float(parts[2]) if len(parts) == 3 else lam_default
+        objectives.append(Objective(parts[0], tuple(int(n) for n in parts[1].split(",")), lam=lam))
+    return objectives
+
+
+def cmd_visualize(args) -> int:
+    import numpy as np
+
+    from .visualization import (load_experiment, maximize_activation, mfcc_stats, load_dataset_mfccs,
+                                run_visualization_experiment)
+
+    options = {"steps": args.steps, "frames": args.frames, "learning_rate": args.learning_rate,
+               "seed": args.seed, "jitter": args.jitter, "snapshot_every": args.snapshot_every,
+               "init": args.init, "clamp": True if args.clamp else None}
+    model = _model(args)
+    if args.objective:
+        if not args.out:
+            raise SystemExit("error: --objective needs --out")
+        stats = mfcc_stats(load_dataset_mfccs(args.stats_dataset)[0]) if args.stats_dataset else None
+        chosen = {k: v for k, v in options.items() if v is not None and k != "steps"}
+        result = maximize_activation(model, _objectives_from_args(args.objective), args.steps or 500, args.out,
+                                     stats=stats, **chosen)
+        results = [result]
+    else:
+        experiments = args.experiment or ["run_train_inputs_experiment", "run_train_inputs_experiment_more_noise"]
+        if args.out and len(experiments) > 1:
+            raise SystemExit("error: --out needs exactly one --experiment")
+        results = [run_visualization_experiment(load_experiment(name), model, args.out, **options)
+                   for name in experiments]
+    for result in results:
+        print(json.dumps({"out": result.out, "steps": result.steps,
+                          "activation": {k: np.asarray(v).round(4).tolist() for k, v in result.activation.items()},
+                          "total_variation": {k: np.asarray(v).round(4).tolist()
+                                              for k, v in result.total_variation.items()}}, indent=2))
+    return 0
+
+
+def cmd_search(args) -> int:
+    from .dataset_search import get_bottom_examples, get_top_examples, run_search_dataset_experiment, search_dataset
+
+    model = _model(args)
+    if args.objective:
+        if not (args.out and args.dataset):
+            raise SystemExit("error: --objective needs --out and --dataset")
+        result = search_dataset(model, args.dataset, _objectives_from_args(args.objective), args.out,
+                                args.batch_size or 128, args.max_utterances)
+    else:
+        result = run_search_dataset_experiment(model, args.dataset, args.out, batch_size=args.batch_size,
+                                               max_utterances=args.max_utterances)
+    top, bottom = get_top_examples(args.top, result.out), get_bottom_examples(args.top, result.out)
+    print(json.dumps({"out": result.out, "report": result.report,
+                      "top": {k: [list(e) for e in v] for k, v in top.items()},
+                      "bottom": {k: [list(e) for e in v] for k, v in bottom.items()}}, indent=2))
+    return 0
+
+
+def cmd_mask(args) -> int:
+    from .masks import (DEFAULT_EXPERIMENT, DEFAULT_THRESHOLDS, importance_mask, load_mask_experiment,
+                        mute_unimportant_audio, run_mask_experiment, run_name, word_frames)
+
+    model = _model(args)
+    experiment = args.experiment or (DEFAULT_EXPERIMENT if Path(DEFAULT_EXPERIMENT).exists() else None)
+    config = load_mask_experiment(experiment) if experiment else {}
+    options = {k: v for k, v in {"variant": args.variant, "steps": args.steps, "max_prune_passes": args.max_prune_passes,
+                                 "snapshot_every": args.snapshot_every}.items() if v is not None}
+    options.update(progress=not args.no_progress, overwrite=args.overwrite)
+    out = Path(args.out or config.get("out") or "run_mask_experiment")
+    if args.word is not None or args.frames:
+        from .features import audio_file_to_mfccs
+        from .inference import transcribe_detailed
+        from .masks import _OPTION_KEYS
+
+        options = {**{k: config[k] for k in _OPTION_KEYS if k in config}, **options}
+        results = {}
+        for path in args.audio or config.get("audio", []):
+            x = audio_file_to_mfccs(path, model.metadata.get("upper_frequency_limit", 8000.0))
+            if args.frames:
+                start, end = (int(v) for v in args.frames.split(":"))
+                frames, suffix = (start, end), f"frames-{start}-{end}"
+            else:
+                first, _, last = args.word.partition(":")
+                frames = word_frames(transcribe_detailed(x, model, beam_width=1), int(first),
+                                     int(last) if last else None, len(x))
+                suffix = f"word-{args.word.replace(':', '-')}"
+            results[run_name(path) + "-" + suffix] = importance_mask(
+                model, x, preserve_frames=frames, run_dir=out / (run_name(path) + "-" + suffix), **options)
+    else:
+        results = run_mask_experiment(args.audio or None, model, out, experiment=experiment, **options)
+    for name, result in results.items():
+        print(json.dumps({"run": str(result.run_dir), **result.summary()}, default=str))
+        if args.mute:
+            audio = next(p for p in (args.audio or config.get("audio", [])) if run_name(p) in name)
+            muted = mute_unimportant_audio(audio, result.run_dir, tuple(config.get("mute_thresholds", DEFAULT_THRESHOLDS)),
+                                           model=model)
+            print(json.dumps({"muted": [str(p) for p in muted.paths], "muted_fractions": muted.muted_fractions,
+                              "transcriptions": muted.transcriptions,
+                              "original_transcription": muted.original_transcription}))
+    return 0 if all(r.frame_agreement == 1.0 for r in results.values()) else 1
+
+
+def cmd_mute(args) -> int:
+    from .masks import mute_unimportant_audio
+
+    muted = mute_unimportant_audio(args.audio, args.mask, tuple(args.thresholds), args.out, _model(args),
+                                   beam_width=args.beam_width)
+    print(json.dumps({"audio": str(args.audio), "thresholds": list(muted.thresholds),
+                      "muted": [str(p) for p in muted.paths], "muted_fractions": muted.muted_fractions,
+                      "transcriptions": muted.transcriptions, "original_transcription": muted.original_transcription,
+                      "figure": str(muted.figure_path)}, indent=2))
     return 0
 
 
@@ -145,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--dropout", type=float, default=0.05)
     p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--patience", type=int, default=4)
+    p.add_argument("--patience", type=int, default=4, help="epochs without a better dev CER before stopping")
+    p.add_argument("--lr-decay", type=float, default=0.5, help="learning-rate factor after such an epoch")
     p.add_argument("--max-minutes", type=float, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--init-checkpoint", help="fine-tune from this checkpoint")
@@ -157,6 +280,59 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lm")
     p.add_argument("--no-lm", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+
+    p = with_model(sub.add_parser("visualize", help="feature visualization: learn inputs that excite neurons "
+                                                    "(resumable)"))
+    p.add_argument("--experiment", action="append",
+                   help="experiment name in experiments/ or JSON path (repeatable; default: the study's two)")
+    p.add_argument("--objective", action="append",
+                   help="ad-hoc objective layer:n1,n2[:lambda] (repeatable; needs --out)")
+    p.add_argument("--out", help="run folder (default: runs/<experiment name>); re-running resumes")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--frames", type=int, help="input length T in 20 ms frames")
+    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--jitter", type=int, help="max random time shift in frames")
+    p.add_argument("--snapshot-every", type=int)
+    p.add_argument("--init", choices=["noise", "zeros", "mean"])
+    p.add_argument("--clamp", action="store_true", help="clip each coefficient to the data's range")
+    p.add_argument("--stats-dataset", help="CSV or folder for MFCC statistics (ad-hoc objectives)")
+    p.set_defaults(func=cmd_visualize)
+
+    p = with_model(sub.add_parser("search", help="dataset examples: utterances that most and least activate "
+                                                 "neurons (resumable)"))
+    p.add_argument("--dataset", help="DeepSpeech CSV or audio folder (default: the experiment's)")
+    p.add_argument("--objective", action="append", help="ad-hoc objective layer:n1,n2 (needs --out, --dataset)")
+    p.add_argument("--out", help="run folder (default: runs/run_search_dataset_experiment)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--max-utterances", type=int)
+    p.add_argument("--top", type=int, default=4, help="examples to print per objective")
+    p.set_defaults(func=cmd_search)
+
+    p = with_model(sub.add_parser("mask", help="importance masks: the sparsest binary MFCC mask that keeps every "
+                                               "frame's class (resumable)"))
+    p.add_argument("audio", nargs="*", type=Path, help="audio files (default: the experiment's, else audio/*.wav)")
+    p.add_argument("--experiment", help="experiment JSON (default: experiments/mask.json when present)")
+    p.add_argument("--out", help="folder of run folders (default: run_mask_experiment)")
+    p.add_argument("--variant", choices=["time-frequency", "time"])
+    p.add_argument("--word", help="explain word N (or words N:M) of the greedy transcription only")
+    p.add_argument("--frames", help="explain frames START:END only")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--max-prune-passes", type=int)
+    p.add_argument("--snapshot-every", type=int)
+    p.add_argument("--overwrite", action="store_true", help="discard run folders written with another config")
+    p.add_argument("--mute", action="store_true", help="then mute the unimportant audio (mute_thresholds)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_mask)
+
+    p = with_model(sub.add_parser("mute", help="mute time windows whose mask mean is under thresholds; "
+                                               "transcribe again"))
+    p.add_argument("audio", type=Path)
+    p.add_argument("mask", type=Path, help="mask .npy or a mask run folder (its final mask)")
+    p.add_argument("--thresholds", type=float, nargs="+", default=[0.1, 0.2, 0.3])
+    p.add_argument("--out", help="folder for the muted WAVs and the figure")
+    p.add_argument("--beam-width", type=int, default=1, help="1 = greedy (default)")
+    p.set_defaults(func=cmd_mute)
     return parser
 
 

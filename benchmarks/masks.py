@@ -1,0 +1,141 @@
+"""Importance masks: our method vs the baselines, on the examples and held-out utterances.
+
+For each input (the ``audio/`` examples and the first ``--corpus-n`` utterances of the
+held-out ``--corpus`` CSV) and each method, prints the zero fraction, the frame
+agreement (final forward pass), 1-minimality (``yes`` proven / checked, ``no``, ``-``
+unknown) and seconds of compute per second of audio; then the means, and the deletion
+curves (frame agreement as entries are zeroed in each method's score order).
+
+Methods: ``ours`` (:func:`importance_mask`), ``random`` (random order at our sparsity, raw
+agreement reported, then the sparsest passing random prefix), ``occlusion`` (greedy
+occlusion / backward selection) and ``saliency`` (gradient x input thresholding).
+
+    .venv/bin/python benchmarks/masks.py [--checkpoint DIR] [--corpus-n 20] [--threads 1] [--json out.json]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from common import best_time  # noqa: F401  (shared helpers; sets TF's log level)
+
+import tensorflow as tf
+
+from deepspeech_audio_features import audio_file_to_mfccs, load_model
+from deepspeech_audio_features.masks import (check_one_minimal, deletion_curve, example_audio,
+                                             greedy_occlusion_mask, importance_mask, random_mask_baseline,
+                                             saliency_mask)
+
+METHODS = ("ours", "random", "occlusion", "saliency")
+
+
+def inputs(args) -> list[Path]:
+    paths = list(example_audio(args.audio_dir))
+    if args.corpus and Path(args.corpus).exists() and args.corpus_n > 0:
+        with open(args.corpus, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        base = Path(args.corpus).parent
+        paths += [base / row["wav_filename"] for row in rows[:args.corpus_n]]
+    return paths
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", help="default: the embedded model")
+    parser.add_argument("--audio-dir", default="audio")
+    parser.add_argument("--corpus", default="data/corpus/test.csv", help="held-out DeepSpeech CSV")
+    parser.add_argument("--corpus-n", type=int, default=20)
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--steps", type=int, default=300, help="our relaxed-optimization steps")
+    parser.add_argument("--check-limit", type=int, default=400_000,
+                        help="run the independent 1-minimality check when ones x frames is at most this")
+    parser.add_argument("--occlusion-max-seconds", type=float, default=None)
+    parser.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0: TF's default)")
+    parser.add_argument("--json", help="write every figure to this JSON file")
+    args = parser.parse_args()
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    methods = [m for m in args.methods.split(",") if m]
+    model = load_model(args.checkpoint)
+    paths = inputs(args)
+    print(f"model: {model!r}; {len(paths)} inputs; methods: {', '.join(methods)}; threads: {args.threads or 'default'}")
+    rows, curves = [], {m: [] for m in methods}
+    fractions = np.linspace(0, 1, 21)
+    for path in paths:
+        x = audio_file_to_mfccs(path, model.metadata.get("upper_frequency_limit", 8000.0))
+        seconds_audio = (len(x) - 1) * 0.02 + 0.032
+        ours = importance_mask(model, x, steps=args.steps, check_limit=args.check_limit)
+        results = {}
+        if "ours" in methods:
+            minimal = "yes" if ours.one_minimal else "no"
+            if ours.one_minimal_checked is not None:
+                minimal += "/checked" if ours.one_minimal_checked else "/CHECK FAILED"
+            # ours: kept entries first, then the relaxed mask values (the order the method used)
+            results["ours"] = (ours.zero_fraction, ours.frame_agreement, minimal, ours.seconds,
+                               ours.mask + ours.scores, {})
+        baselines = {
+            "random": lambda: random_mask_baseline(model, x, ours.zero_fraction),
+            "occlusion": lambda: greedy_occlusion_mask(model, x, max_seconds=args.occlusion_max_seconds),
+            "saliency": lambda: saliency_mask(model, x),
+        }
+        for name in methods:
+            if name == "ours":
+                continue
+            b = baselines[name]()
+            minimal = "-"
+            if int(b.mask.sum()) * len(x) <= args.check_limit:
+                minimal = "yes/checked" if check_one_minimal(model, x, b.mask) else "no/checked"
+            results[name] = (b.zero_fraction, b.frame_agreement, minimal, b.seconds, b.scores, b.extra)
+        for name, (zeros, agreement, minimal, seconds, scores, extra) in results.items():
+            _, curve = deletion_curve(model, x, scores, fractions)
+            curves[name].append(curve)
+            row = {"input": str(path), "frames": len(x), "method": name, "zero_fraction": zeros,
+                   "frame_agreement": agreement, "one_minimal": minimal, "seconds": seconds,
+                   "seconds_per_second": seconds / seconds_audio, "deletion_auc": float(np.trapz(curve, fractions)),
+                   **{k: v for k, v in extra.items()}}
+            rows.append(row)
+            print(f"{Path(path).name:>22s} {len(x):4d} fr  {name:9s} zeros {zeros:.4f}  agreement {agreement:.3f}  "
+                  f"1-minimal {minimal:12s} {seconds / seconds_audio:6.2f} s/s"
+                  + (f"  (random masks at {extra['raw_zero_fraction']:.3f} zeros: agreement "
+                     f"{extra['raw_agreement']:.3f}, {extra['raw_all_frames_kept']}/{extra['raw_samples']} keep all)"
+                     if name == "random" else ""), flush=True)
+
+    print("\nmeans over", len(paths), "inputs")
+    print(f"{'method':10s} {'zeros':>7s} {'agree':>7s} {'1-min':>6s} {'s/s':>7s} {'max s/s':>8s} {'del.AUC':>8s}")
+    summary = {}
+    for name in methods:
+        r = [row for row in rows if row["method"] == name]
+        minimal = np.mean([row["one_minimal"].startswith("yes") for row in r])
+        summary[name] = {k: float(np.mean([row[k] for row in r]))
+                         for k in ("zero_fraction", "frame_agreement", "seconds_per_second", "deletion_auc")}
+        summary[name]["one_minimal_share"] = float(minimal)
+        summary[name]["max_seconds_per_second"] = float(np.max([row["seconds_per_second"] for row in r]))
+        s = summary[name]
+        print(f"{name:10s} {s['zero_fraction']:7.4f} {s['frame_agreement']:7.3f} {minimal:6.2f} "
+              f"{s['seconds_per_second']:7.2f} {s['max_seconds_per_second']:8.2f} {s['deletion_auc']:8.3f}")
+    print("\ndeletion curves: mean frame agreement after zeroing a fraction of entries in score order")
+    print("zeroed   " + " ".join(f"{f:5.2f}" for f in fractions[::2]))
+    for name in methods:
+        print(f"{name:8s} " + " ".join(f"{v:5.3f}" for v in np.mean(curves[name], axis=0)[::2]))
+    if "ours" in methods:
+        others = [m for m in methods if m != "ours"]
+        ok_agree = all(row["frame_agreement"] == 1.0 for row in rows)
+        ok_zeros = all(summary["ours"]["zero_fraction"] > summary[m]["zero_fraction"] for m in others)
+        ok_speed = summary["ours"]["max_seconds_per_second"] < 30
+        print(f"\ngoals: agreement 1.0 always: {ok_agree}; ours sparsest on average: {ok_zeros}; "
+              f"ours < 30 s per second of audio (worst input): {ok_speed}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows, "summary": summary, "fractions": fractions.tolist(),
+                                               "curves": {k: np.mean(v, axis=0).tolist() for k, v in curves.items()}},
+                                              indent=2, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

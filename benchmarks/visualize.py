@@ -1,0 +1,80 @@
+"""Feature-visualization speed: the study's 12 objectives batched vs one at a time.
+
+Prints, measured side by side in one run: steps/s for 12 objectives (6 layers x 2
+lambdas, three neurons each, T frames) optimized in one batch and one objective at a
+time, on the embedded model (or the training run's best checkpoint, or a random
+n_hidden 384 model, whichever exists first) and on a full-size model (n_hidden 2048,
+random weights); achieved FLOP/s and its ratio to this machine's large-matmul FLOP/s.
+
+FLOPs per step: forward + gradient with respect to the input, counted as 2x the
+forward's multiply-adds of each row up to its own layer (no weight gradients).
+Tracing is excluded: the first step of each call is not timed
+(``VisualizationResult.timing``).
+
+    .venv/bin/python benchmarks/visualize.py [--steps 3] [--frames 100] [--threads 0]
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from common import forward_flops_per_frame, matmul_flops
+
+import tensorflow as tf
+
+from deepspeech_audio_features import LAYERS, DeepSpeech, random_weights
+from deepspeech_audio_features.visualization import Objective, maximize_activation
+
+
+def study_objectives(n_hidden: int) -> list[Objective]:
+    objectives = []
+    for lam in (1.0, 0.1):
+        for layer in LAYERS:
+            width = 29 if layer == "layer_6" else n_hidden
+            objectives.append(Objective(layer, (1, width // 2, width - 2), lam=lam, name=f"{layer}-{lam}"))
+    return objectives
+
+
+def step_seconds(model, objectives, steps: int, frames: int) -> float:
+    """Seconds per optimization step (forward + backward + Adam), tracing excluded."""
+    timing = maximize_activation(model, objectives, 1 + steps, frames=frames, progress=False).timing
+    return timing["seconds"] / timing["steps"]
+
+
+def embedded_model():
+    from deepspeech_audio_features.checkpoints import EMBEDDED_MODEL_DIR, load_model
+
+    for path in (EMBEDDED_MODEL_DIR, Path("runs/train-synth-en/best")):
+        if path.exists():
+            return load_model(path), str(path)
+    return DeepSpeech(random_weights(384)), "random n_hidden 384"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--frames", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0 = TensorFlow's choice)")
+    parser.add_argument("--full-hidden", type=int, default=2048)
+    args = parser.parse_args()
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+
+    peak = matmul_flops()
+    print(f"machine: 4096^3 float32 matmul {peak / 1e9:.1f} GFLOP/s")
+    embedded, name = embedded_model()
+    for label, model in ((f"embedded ({name})", embedded),
+                         (f"full-size (n_hidden {args.full_hidden}, random)", DeepSpeech(random_weights(args.full_hidden)))):
+        objectives = study_objectives(model.n_hidden)
+        flops = sum(2 * forward_flops_per_frame(model.n_hidden, o.layer) * args.frames for o in objectives)
+        batched = step_seconds(model, objectives, args.steps, args.frames)
+        alone = sum(step_seconds(model, [o], args.steps, args.frames) for o in objectives)
+        print(f"{label}: 12 objectives, T = {args.frames}, {flops / 1e9:.2f} GFLOP per step")
+        for mode, seconds in (("batched", batched), ("one at a time", alone)):
+            print(f"  {mode:13s}: {1 / seconds:7.3f} steps/s, {flops / seconds / 1e9:6.1f} GFLOP/s "
+                  f"= {flops / seconds / peak:.0%} of matmul")
+        print(f"  batched vs one at a time: {alone / batched:.2f}x faster")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""The study's sections as functions, so the notebook's cells are short calls.
+
+Each ``ensure_*`` function loads an experiment's saved outputs when they are complete
+and runs the experiment (through the same package calls as the command line, which
+resume) when they are not. :class:`StudySettings` says where outputs live and whether
+to use the "quick" setting (few steps, short inputs, one example, a tiny corpus) that
+the notebook test uses.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .datasets import read_dataset
+from .runs import load_json, snapshot_steps
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYER_TITLES = {"layer_1": "Layer 1", "layer_2": "Layer 2", "layer_3": "Layer 3", "rnn_output": "RNN output",
+                "layer_5": "Layer 5", "layer_6": "Layer 6"}
+
+
+@dataclass
+class StudySettings:
+    """Where the study's outputs go and how big its experiments are.
+
+    Read from the environment by :meth:`from_env`: ``DAF_QUICK=1`` for the quick setting,
+    ``DAF_RUNS`` for the run folder (default ``runs/``), ``DAF_CHECKPOINT`` for a model
+    other than the embedded one.
+    """
+    runs: Path = ROOT / "runs"
+    quick: bool = False
+    checkpoint: str | None = None
+    corpus: Path = ROOT / "data" / "corpus"
+    examples: Path = ROOT / "audio"
+    overrides: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> "StudySettings":
+        quick = os.environ.get("DAF_QUICK", "") == "1"
+        runs = Path(os.environ.get("DAF_RUNS", ROOT / ("runs/quick" if quick else "runs")))
+        settings = cls(runs=runs, quick=quick, checkpoint=os.environ.get("DAF_CHECKPOINT") or None)
+        if quick:
+            settings.corpus = runs / "corpus"
+            settings.overrides = {"steps": 20, "frames": 30, "snapshot_every": 5}
+        return settings
+
+    def example_paths(self) -> list[tuple[str, str]]:
+        """``[(wav path, transcript)]`` of the examples (only the first in the quick setting)."""
+        rows = [(u.path, u.transcript) for u in read_dataset(self.examples / "transcripts.csv")]
+        return rows[:1] if self.quick else rows
+
+
+def ensure_corpus(settings: StudySettings) -> Path:
+    """The synthesized corpus the experiments search: 15,000 utterances (24 when quick)."""
+    from .corpus import synthesize_corpus
+
+    if not (settings.corpus / "train.csv").exists() or not (settings.corpus / "corpus.json").exists() \
+            or load_json(settings.corpus / "corpus.json").get("status") != "complete":
+        synthesize_corpus(settings.corpus, 24 if settings.quick else 15000, seed=0,
+                          dev_fraction=0.25 if settings.quick else 0.05,
+                          test_fraction=0.25 if settings.quick else 0.05, progress=True)
+    return settings.corpus
+
+
+def visualization_config(name: str, settings: StudySettings) -> dict:
+    """An experiment's configuration, adjusted to the settings (quick, corpus)."""
+    from .visualization import load_experiment
+
+    config = dict(load_experiment(name))
+    config.update(settings.overrides)
+    neurons = config.get("neurons")
+    if isinstance(neurons, dict) and "rule" in neurons:
+        neurons = dict(neurons)
+        neurons["dataset"] = str(settings.corpus / "dev.csv")
+        if settings.quick:
+            neurons["max_utterances"] = 8
+        config["neurons"] = neurons
+    return config
+
+
+def ensure_visualization(name: str, model, settings: StudySettings) -> Path:
+    """Run (or resume, or just load) a feature-visualization experiment; returns its folder."""
+    from .visualization import run_visualization_experiment
+
+    ensure_corpus(settings)
+    out = settings.runs / name
+    run_visualization_experiment(visualization_config(name, settings), model, out)
+    return out
+
+
+def ensure_search(model, settings: StudySettings, objectives_from: str = "run_train_inputs_experiment") -> Path:
+    """Score every training utterance for the visualization objectives; returns the folder."""
+    from .dataset_search import search_dataset
+    from .visualization import experiment_objectives, load_experiment
+
+    ensure_corpus(settings)
+    config = dict(load_experiment("run_search_dataset_experiment"))
+    objectives, _, _ = experiment_objectives(model, visualization_config(objectives_from, settings), False)
+    out = settings.runs / config["name"]
+    search_dataset(model, settings.corpus / "train.csv", objectives, out, int(config.get("batch_size", 128)),
+                   config.get("max_utterances"), progress=True)
+    return out
+
+
+# ---------------------------------------------------------------------------- reading runs back
+def run_objectives(run: str | os.PathLike) -> list[dict]:
+    """The objectives of a visualization run, from its ``config.json``."""
+    return load_json(Path(run) / "config.json")["objectives"]
+
+
+def neuron_title(objective: dict) -> str:
+    layer = objective["layer"]
+    return f"{LAYER_TITLES.get(layer, layer)}\nneurons {', '.join(str(n) for n in objective['neurons'])}"
+
+
+def learned_inputs_grid(run: str | os.PathLike, rows: int = 4, title: str = "Learned inputs"):
+    """Grid of learned inputs: rows = snapshots (last first), columns = layers."""
+    from .plots import plot_grid
+    from .visualization import load_snapshots
+
+    objectives = run_objectives(run)
+    columns = [load_snapshots(Path(run) / (o.get("name") or o["layer"])) for o in objectives]
+    n = len(columns[0]["steps"])
+    picks = sorted({int(round(i)) for i in np.linspace(n - 1, 0, min(rows, n))}, reverse=True)
+    cells = [[(c["input_var"][i], f"step {c['steps'][i]}\nactivation {float(np.mean(c['activation'][i])):.3f}")
+              for c in columns] for i in picks]
+    return plot_grid(cells, [neuron_title(o) for o in objectives], title=title)
+
+
+def layer_animation(run: str | os.PathLike, objective: dict, out: str | os.PathLike, every: int = 1) -> Path:
+    """mp4 of one layer's learned input as the optimization progresses."""
+    from .plots import write_animation
+    from .visualization import load_snapshots
+
+    snaps = load_snapshots(Path(run) / (objective.get("name") or objective["layer"]))
+    frames = list(snaps["input_var"][::every])
+    title = neuron_title(objective).replace("\n", ": ")
+    return write_animation(out, [frames], titles=[f"learned input, {title}"], hold_last=10)
+
+
+def layer_curves(run: str | os.PathLike, objective: dict, ax=None):
+    """Activation and total variation per element over the optimization steps."""
+    from .plots import plot_curves
+    from .visualization import load_snapshots
+
+    snaps = load_snapshots(Path(run) / (objective.get("name") or objective["layer"]))
+    return plot_curves(snaps["steps"], {"activation": snaps["activation"],
+                                        "total variation per element": snaps["total_var_loss"]},
+                       title=LAYER_TITLES.get(objective["layer"], objective["layer"]), ax=ax)
+
+
+def final_input(run: str | os.PathLike, objective: dict) -> np.ndarray:
+    """The last snapshot of an objective's learned input ``[T, 26]``."""
+    folder = Path(run) / (objective.get("name") or objective["layer"])
+    step = snapshot_steps(folder, "input_var")[-1]
+    return np.load(folder / f"input_var_{step}.npy", allow_pickle=False)
+
+
+def examples_grid(search: str | os.PathLike, run: str | os.PathLike, n: int = 4, top: bool = True,
+                  upper_frequency_limit: float = 8000.0):
+    """Grid of the dataset's top (or bottom) examples per layer, MFCCs with activations."""
+    from .dataset_search import get_bottom_examples, get_top_examples
+    from .features import audio_file_to_mfccs
+    from .plots import plot_grid
+
+    objectives = run_objectives(run)
+    ranked = (get_top_examples if top else get_bottom_examples)(n, search)
+    names = [o.get("name") or o["layer"] for o in objectives]
+    cells = [[(audio_file_to_mfccs(ranked[name][i].path, upper_frequency_limit),
+               f"{Path(ranked[name][i].path).name}\nactivation {ranked[name][i].activation:.3f}")
+              if i < len(ranked[name]) else None for name in names] for i in range(n)]
+    return plot_grid(cells, [neuron_title(o) for o in objectives],
+                     title=f"{'Top' if top else 'Bottom'} training-set examples")

@@ -1,0 +1,254 @@
+"""Importance masks and muted audio, checked against the independent NumPy forward pass."""
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+from reference import forward_reference
+
+from deepspeech_audio_features import DeepSpeech, random_weights, transcribe_detailed, write_wav
+from deepspeech_audio_features.decoding import Transcription, WordTiming
+from deepspeech_audio_features.masks import (_Problem, _prune, _PruneState, _repair, check_one_minimal,
+                                             deletion_curve, greedy_occlusion_mask, importance_mask,
+                                             load_mask_snapshots, mute_unimportant_audio, muted_samples,
+                                             random_mask_baseline, saliency_mask, word_frames)
+
+TOL = 1e-3
+FAST = dict(steps=40, eval_every=5)
+
+
+@pytest.fixture(scope="module")
+def weights():
+    return random_weights(24, seed=3)
+
+
+@pytest.fixture(scope="module")
+def model(weights):
+    return DeepSpeech(weights)
+
+
+@pytest.fixture(scope="module")
+def x():
+    return np.random.default_rng(7).normal(0, 4, (22, 26)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def result(model, x):
+    return importance_mask(model, x, **FAST)
+
+
+def ref_logits(weights, mfccs):
+    return forward_reference(weights, mfccs)["layer_6"]
+
+
+def ref_margins(logits, labels):
+    onehot = np.eye(logits.shape[-1], dtype=bool)[labels]
+    return np.where(onehot, logits, -np.inf).max(-1) - np.where(onehot, -np.inf, logits).max(-1)
+
+
+def test_mask_keeps_every_frame_class_in_an_independent_forward(weights, x, result):
+    labels = ref_logits(weights, x).argmax(-1)
+    masked = ref_logits(weights, result.mask * x).argmax(-1)
+    np.testing.assert_array_equal(masked, labels)
+    assert result.mask.shape == x.shape and result.mask.dtype == np.uint8
+    assert set(np.unique(result.mask)) <= {0, 1}
+    assert result.frame_agreement == 1.0 and result.agreement_all_frames == 1.0
+    assert result.zero_fraction == pytest.approx(1 - result.mask.mean())
+    assert result.zero_fraction > 0.3  # it really removed entries
+    assert result.text_masked == result.text_original
+    assert result.scores.shape == x.shape and 0 <= result.scores.min() <= result.scores.max() <= 1
+
+
+def test_mask_is_one_minimal_by_brute_force(weights, x, result):
+    """Zeroing any single remaining one breaks the acceptance test at some frame."""
+    logits = ref_logits(weights, x)
+    labels = logits.argmax(-1)
+    tol = np.minimum(TOL, 0.5 * ref_margins(logits, labels))
+    assert result.one_minimal and result.one_minimal_checked
+    ones = np.argwhere(result.mask == 1)
+    assert len(ones) > 0
+    for t, c in ones:
+        trial = result.mask.copy()
+        trial[t, c] = 0
+        slack = ref_margins(ref_logits(weights, trial * x), labels) - tol
+        assert slack.min() < 1e-4, f"entry ({t}, {c}) could be zeroed"
+
+
+def test_a_mask_with_a_removable_one_is_not_one_minimal(model, x, result):
+    t, c = np.argwhere(result.mask == 0)[0]
+    padded = result.mask.copy()
+    padded[t, c] = 1  # a one that can be zeroed again
+    assert not check_one_minimal(model, x, padded)
+    assert check_one_minimal(model, x, result.mask)
+
+
+def test_time_only_variant_masks_whole_frames(weights, model, x):
+    r = importance_mask(model, x, variant="time", **FAST)
+    assert np.all(r.mask == r.mask[:, :1])
+    np.testing.assert_array_equal(ref_logits(weights, r.mask * x).argmax(-1), ref_logits(weights, x).argmax(-1))
+    assert r.one_minimal and r.one_minimal_checked
+    assert r.variant == "time"
+
+
+def test_preserve_frames_explains_a_word_span(weights, model, x):
+    transcription = Transcription("ab cd", [WordTiming("ab", 2, 5), WordTiming("cd", 6, 9)])
+    frames = word_frames(transcription, 1, num_frames_=len(x))
+    np.testing.assert_array_equal(np.nonzero(frames)[0], [6, 7, 8])
+    r = importance_mask(model, x, preserve_frames=frames, **FAST)
+    labels = ref_logits(weights, x).argmax(-1)
+    masked = ref_logits(weights, r.mask * x).argmax(-1)
+    np.testing.assert_array_equal(masked[6:9], labels[6:9])
+    assert r.frame_agreement == 1.0
+    assert not r.mask[8 + 9 + 1:].any()  # frames past 8 + 9 cannot reach frame 8: zero for free
+    assert r.zero_fraction > 0.5
+    with pytest.raises(IndexError):
+        word_frames(transcription, 2)
+
+
+def test_speculative_prune_equals_plain_sequential_greedy(model, x):
+    problem = _Problem(model, x, np.ones(len(x), bool), "time-frequency", TOL, 8192)
+    start = _repair(problem, np.random.default_rng(0).random(problem.n_units) < 0.5, np.zeros(problem.n_units))
+    assert problem.check(start[None])[0][0]
+    order = np.random.default_rng(1).permutation(problem.n_units)
+    plain = start.copy()
+    for unit in order:  # one pass of the textbook algorithm, one forward pass per unit
+        if plain[unit]:
+            trial = plain.copy()
+            trial[unit] = False
+            if problem.check(trial[None])[0][0]:
+                plain = trial
+    for batch in (3, 64):
+        problem.batch = batch
+        state = _prune(problem, _PruneState(units=start.copy()), order, max_passes=1)
+        np.testing.assert_array_equal(state.units, plain)
+
+
+def test_repair_turns_entries_back_on_until_every_frame_agrees(model, x, result):
+    problem = _Problem(model, x, np.ones(len(x), bool), "time-frequency", TOL, 8192)
+    for start in (np.zeros(problem.n_units, bool), result.mask.reshape(-1).astype(bool)):
+        start = start.copy()
+        start[np.nonzero(start)[0][::3]] = False  # break it
+        assert not problem.check(start[None])[0][0]
+        units = _repair(problem, start, np.zeros(problem.n_units))
+        assert problem.check(units[None])[0][0]
+        assert np.all(units[start])  # it only turns entries on
+    assert units.mean() < 1
+
+
+def test_snapshots_resume_and_finished_runs(model, x, tmp_path):
+    full = importance_mask(model, x, run_dir=tmp_path / "full", snapshot_every=10, **FAST)
+    snaps = load_mask_snapshots(tmp_path / "full")
+    assert [p.name for p in full.snapshot_paths] == [f"{i}.npy" for i in range(len(snaps))]
+    np.testing.assert_array_equal(snaps[-1], full.mask)
+    info = json.loads((tmp_path / "full" / "result.json").read_text())
+    assert info["final_snapshot"] == f"{len(snaps) - 1}.npy" and info["frame_agreement"] == 1.0
+
+    for stop_phase in ("optimize", "prune"):
+        class Stop(Exception):
+            pass
+
+        def interrupt(phase, index, mask):
+            if phase == stop_phase:
+                raise Stop
+
+        run = tmp_path / f"stopped-{stop_phase}"
+        with pytest.raises(Stop):
+            importance_mask(model, x, run_dir=run, snapshot_every=10, callback=interrupt, **FAST)
+        assert not (run / "result.json").exists()
+        resumed = importance_mask(model, x, run_dir=run, snapshot_every=10, **FAST)
+        np.testing.assert_array_equal(resumed.mask, full.mask)
+        np.testing.assert_array_equal(load_mask_snapshots(run), snaps)
+
+    again = importance_mask(model, x, run_dir=tmp_path / "full", snapshot_every=10, **FAST)  # read back
+    np.testing.assert_array_equal(again.mask, full.mask)
+    with pytest.raises(ValueError, match="another config"):
+        importance_mask(model, x, run_dir=tmp_path / "full", snapshot_every=10, steps=41)
+    other = importance_mask(model, x, run_dir=tmp_path / "full", steps=20, overwrite=True)
+    assert other.frame_agreement == 1.0 and len(load_mask_snapshots(tmp_path / "full")) == len(other.snapshot_paths)
+
+
+def test_baselines_end_in_verified_masks(weights, model, x, result):
+    labels = ref_logits(weights, x).argmax(-1)
+    random = random_mask_baseline(model, x, result.zero_fraction, samples=4)
+    occlusion = greedy_occlusion_mask(model, x)
+    saliency = saliency_mask(model, x)
+    for b in (random, occlusion, saliency):
+        assert b.frame_agreement == 1.0
+        np.testing.assert_array_equal(ref_logits(weights, b.mask * x).argmax(-1), labels)
+        assert b.scores.shape == x.shape
+    assert 0 <= random.extra["raw_agreement"] <= 1
+    assert occlusion.zero_fraction > 0.2
+    fractions, curve = deletion_curve(model, x, result.mask + result.scores)
+    assert curve[0] == 1.0 and len(curve) == len(fractions) == 21
+    # zeroing exactly the mask's zeros (they come first in this order) keeps every frame
+    _, at_mask = deletion_curve(model, x, result.mask + result.scores, [0.0, result.zero_fraction])
+    np.testing.assert_array_equal(at_mask, [1.0, 1.0])
+
+
+# ----------------------------------------------------------------------------- muting
+def expected_muted(means, num_samples, threshold):
+    """Per-sample loop: frames whose 512-sample window holds the sample (the last frame past the end)."""
+    T = len(means)
+    out = np.zeros(num_samples, bool)
+    for i in range(num_samples):
+        covering = [t for t in range(T) if 320 * t <= i < 320 * t + 512] or [T - 1]
+        out[i] = all(means[t] < threshold for t in covering)
+    return out
+
+
+def test_muted_samples_are_exactly_the_frames_under_threshold():
+    rng = np.random.default_rng(0)
+    num_samples = 512 + 320 * 11 + 100  # 12 frames and a tail no window covers
+    mask = (rng.random((12, 26)) < rng.random((12, 1))).astype(np.uint8)
+    means = mask.mean(1)
+    for threshold in (0.0, 0.2, 0.5, 1.01):
+        np.testing.assert_array_equal(muted_samples(mask, num_samples, threshold),
+                                      expected_muted(means, num_samples, threshold))
+    assert not muted_samples(mask, num_samples, 0.0).any()
+    assert muted_samples(mask, num_samples, 1.01).all()
+    with pytest.raises(ValueError):
+        muted_samples(mask[:5], num_samples, 0.1)
+
+
+def test_mute_unimportant_audio_writes_transcribes_and_plots(model, speechlike, tmp_path):
+    wav = write_wav(tmp_path / "in.wav", speechlike[:16000])
+    original, _ = sf.read(wav, dtype="int16")
+    T = (16000 - 512) // 320 + 1
+    mask = np.ones((T, 26), np.uint8)
+    mask[10:20] = 0
+    mask[30:40, :20] = 0  # mean 6/26 = 0.23
+    result = mute_unimportant_audio(wav, mask, (0.0, 0.1, 0.3), out_dir=tmp_path / "out", model=model)
+    assert [p.name for p in result.paths] == ["muted_0.wav", "muted_0.1.wav", "muted_0.3.wav"]
+    assert result.muted_fractions[0] == 0.0
+    for threshold, path, fraction in zip(result.thresholds, result.paths, result.muted_fractions):
+        written, rate = sf.read(path, dtype="int16")
+        assert rate == 16000 and len(written) == len(original)
+        muted = expected_muted(mask.mean(1), len(original), threshold)
+        assert np.all(written[muted] == 0)
+        np.testing.assert_array_equal(written[~muted], original[~muted])
+        assert fraction == pytest.approx(muted.mean())
+    assert result.muted_fractions[0] < result.muted_fractions[1] < result.muted_fractions[2]
+    for path, text in zip(result.paths, result.transcriptions):
+        assert text == transcribe_detailed(path, model, beam_width=1).text
+    assert result.transcriptions[0] == result.original_transcription
+    assert len(result.figure.axes) == 4 and result.figure_path.stat().st_size > 0
+    saved = json.loads((tmp_path / "out" / "muted.json").read_text())
+    assert saved["muted_fractions"] == result.muted_fractions
+
+
+def test_cli_mask_and_mute(model, speechlike, tmp_path, monkeypatch, capsys):
+    from deepspeech_audio_features.checkpoints import save_checkpoint
+    from deepspeech_audio_features.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    save_checkpoint(model, tmp_path / "ckpt")
+    write_wav(tmp_path / "clip.wav", speechlike[:6400])  # 19 frames
+    assert main(["mask", "clip.wav", "--checkpoint", "ckpt", "--steps", "20", "--no-progress"]) == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["frame_agreement"] == 1.0
+    run = tmp_path / "run_mask_experiment" / "clip.wav"
+    assert (run / "result.json").exists() and (run / "0.npy").exists()
+    assert main(["mute", "clip.wav", str(run), "--checkpoint", "ckpt", "--thresholds", "0", "0.5"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["thresholds"] == [0.0, 0.5] and printed["muted_fractions"][0] == 0.0
+    assert (run / "muted" / "muted_0.5.wav").exists() and (run / "muted" / "waveforms.png").exists()
