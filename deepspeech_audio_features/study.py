@@ -17,6 +17,11 @@ import numpy as np
 from .datasets import read_dataset
 from .runs import load_json, snapshot_steps
 
+__all__ = ["StudySettings", "ensure_corpus", "visualization_config", "ensure_visualization", "ensure_search",
+           "run_objectives", "neuron_title", "learned_inputs_grid", "layer_animation", "layer_curves",
+           "final_input", "examples_grid", "ensure_masks", "mask_result_animation", "show_mask_summary",
+           "show_muted_audio"]
+
 ROOT = Path(__file__).resolve().parent.parent
 LAYER_TITLES = {"layer_1": "Layer 1", "layer_2": "Layer 2", "layer_3": "Layer 3", "rnn_output": "RNN output",
                 "layer_5": "Layer 5", "layer_6": "Layer 6"}
@@ -174,3 +179,93 @@ def examples_grid(search: str | os.PathLike, run: str | os.PathLike, n: int = 4,
               if i < len(ranked[name]) else None for name in names] for i in range(n)]
     return plot_grid(cells, [neuron_title(o) for o in objectives],
                      title=f"{'Top' if top else 'Bottom'} training-set examples")
+
+
+# ---------------------------------------------------------------------------- importance masks
+def ensure_masks(model, settings: StudySettings) -> dict[str, object]:
+    """Importance masks of the examples (resumed or loaded when saved), with baselines.
+
+    Returns ``{audio path: MaskResult}``; each result gains ``baselines``, a list of
+    dicts (method, zero fraction, frame agreement, seconds) for the same input, saved as
+    ``baselines.json`` beside the mask so a re-run does not recompute them.
+    """
+    from .features import audio_file_to_mfccs
+    from .masks import (greedy_occlusion_mask, importance_mask, load_mask_experiment, random_mask_baseline,
+                        run_name, saliency_mask)
+    from .runs import save_json
+
+    config = load_mask_experiment(ROOT / "experiments" / "mask.json")
+    options = {k: config[k] for k in ("variant", "steps", "learning_rate", "init_logit", "kappa", "lam", "tau",
+                                      "straight_through", "eval_every", "tol", "max_prune_passes",
+                                      "snapshot_every") if k in config and config[k] is not None}
+    if settings.quick:
+        options.update(steps=20, snapshot_every=5)
+    results = {}
+    for path, _ in settings.example_paths():
+        x = audio_file_to_mfccs(path, model.metadata.get("upper_frequency_limit", 8000.0))
+        run_dir = settings.runs / "run_mask_experiment" / run_name(Path(path).relative_to(ROOT))
+        result = importance_mask(model, x, run_dir=run_dir, **options)
+        baselines_path = run_dir / "baselines.json"
+        if baselines_path.exists():
+            baselines = load_json(baselines_path)
+        else:
+            methods = [("random", lambda: random_mask_baseline(model, x, result.zero_fraction, seed=0)),
+                       ("saliency", lambda: saliency_mask(model, x))]
+            if not settings.quick:  # backward selection costs ~20 s per second of audio
+                methods.append(("greedy occlusion", lambda: greedy_occlusion_mask(model, x)))
+            baselines = []
+            for method, run in methods:
+                b = run()
+                baselines.append({"method": method, "zero_fraction": b.zero_fraction,
+                                  "frame_agreement": b.frame_agreement, "seconds": b.seconds})
+            save_json(baselines_path, baselines)
+        result.baselines, result.mfccs = baselines, x  # for the summary and the animation
+        results[path] = result
+    return results
+
+
+def mask_result_animation(result, out: str | os.PathLike, max_frames: int = 60) -> Path:
+    """mp4 of a mask's snapshots (thinned to ``max_frames``) beside the masked MFCCs.
+
+    ``result`` comes from :func:`ensure_masks` (it carries the MFCCs ``[T, 26]``).
+    """
+    from .masks import load_mask_snapshots
+    from .plots import mask_animation
+
+    masks = load_mask_snapshots(result.run_dir)
+    keep = np.unique(np.linspace(0, len(masks) - 1, min(max_frames, len(masks))).round().astype(int))
+    x = result.mfccs
+    return mask_animation(out, [masks[i] for i in keep], x, title=Path(result.run_dir).name)
+
+
+def show_mask_summary(result) -> None:
+    """Print the final mask's figures beside the baselines' (same input, same exact check)."""
+    rows = [("ours", result.zero_fraction, result.frame_agreement, result.seconds)]
+    rows += [(b["method"], b["zero_fraction"], b["frame_agreement"], b["seconds"]) for b in result.baselines]
+    print(f"{Path(result.run_dir).name}: 1-minimal {result.one_minimal} "
+          f"(independently checked: {result.one_minimal_checked})")
+    print(f"  {'method':<18}{'zero fraction':>14}{'frame agreement':>17}{'seconds':>9}")
+    for method, zeros, agreement, seconds in rows:
+        print(f"  {method:<18}{zeros:>14.3f}{agreement:>17.3f}{seconds:>9.1f}")
+    print(f"  greedy transcription of X:     {result.text_original!r}")
+    print(f"  greedy transcription of M * X: {result.text_masked!r}")
+
+
+def show_muted_audio(path: str, result, model, settings: StudySettings,
+                     thresholds: tuple[float, ...] = (0.1, 0.2, 0.3)) -> None:
+    """Mute the windows under each threshold, show the waveforms, players and transcriptions."""
+    import matplotlib.pyplot as plt
+    from IPython.display import Audio, display
+
+    from .masks import mute_unimportant_audio
+
+    muted = mute_unimportant_audio(path, result.mask, thresholds, out_dir=Path(result.run_dir) / "muted",
+                                   model=model)
+    display(muted.figure)
+    plt.close("all")
+    print(f"{Path(path).name}, original: {muted.original_transcription!r}")
+    display(Audio(path))
+    for threshold, wav, fraction, text in zip(muted.thresholds, muted.paths, muted.muted_fractions,
+                                              muted.transcriptions):
+        print(f"mask mean < {threshold:.1f}: {fraction:.0%} of the audio muted -> {text!r}")
+        display(Audio(str(wav)))

@@ -1,0 +1,59 @@
+"""The notebook, executed top to bottom by a real Jupyter kernel in the quick setting."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    from nbclient import NotebookClient
+
+    runs = tmp_path_factory.mktemp("runs")
+    nb = nbformat.read(ROOT / "notebook.ipynb", as_version=4)
+    env = {"DAF_QUICK": "1", "DAF_RUNS": str(runs)}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # the kernel inherits the environment
+    try:
+        NotebookClient(nb, timeout=900, kernel_name="python3",
+                       resources={"metadata": {"path": str(ROOT)}}).execute()
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return nb, runs
+
+
+def outputs(nb, kind):
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if kind(o)]
+
+
+def test_no_cell_errors(executed):
+    nb, _ = executed
+    assert not outputs(nb, lambda o: o.output_type == "error")
+    assert all(c.get("execution_count") for c in nb.cells if c.cell_type == "code")
+
+
+def test_images_videos_and_audio_players_are_embedded(executed):
+    nb, runs = executed
+    images = outputs(nb, lambda o: "image/png" in o.get("data", {}))
+    html = [o["data"]["text/html"] for o in outputs(nb, lambda o: "text/html" in o.get("data", {}))]
+    videos = [h for h in html if "<video" in h and "data:video/mp4;base64," in h]
+    audios = [h for h in html if "<audio" in h]
+    assert len(images) >= 8
+    assert len(videos) >= 7  # six layers' animations + one mask animation (quick: one example)
+    assert len(audios) >= 6 + 6 + 1 + 3  # sonified inputs, top examples, example, muted clips
+    assert (runs / "run_train_inputs_experiment" / "layer_1" / "input_var_20.npy").exists()
+
+
+def test_notebook_text_has_the_equations(executed):
+    nb, _ = executed
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "\\tag{1}" in text and "\\tag{2}" in text and "M \\odot X" in text
