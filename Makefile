@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CORPUS := data/corpus
 TRAIN_RUN := runs/train-synth-en
 
-.PHONY: setup main test test-all corpus train benchmark clean
+.PHONY: setup main test test-all corpus train embedded-model benchmark clean
 
 setup: $(STAMP)
 
@@ -17,9 +17,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
-## The main job: experiments on the embedded model.
+## The main job: all experiments on the embedded model, then the executed notebook (+ HTML).
 main: setup
 	$(PY) -m deepspeech_audio_features transcribe audio/*.wav
+	$(PY) -m deepspeech_audio_features experiments
+	$(PY) tools/run_notebook.py notebook.ipynb --html notebook.html
 
 ## The test suite (fast default; slow paths are marked and run by test-all).
 test: setup
@@ -35,6 +37,11 @@ corpus: setup
 train: corpus
 	$(PY) -m deepspeech_audio_features train --train $(CORPUS)/train.csv --dev $(CORPUS)/dev.csv \
 		--out $(TRAIN_RUN) --n-hidden 384 --epochs 40 --max-minutes 100
+
+## Export the best checkpoint of `make train` as the embedded model, with its language model.
+embedded-model: setup
+	$(PY) -m deepspeech_audio_features export-model $(TRAIN_RUN)/best --to checkpoints/synth-en \
+		--lm-csv $(CORPUS)/train.csv
 
 benchmark: setup
 	$(PY) benchmarks/forward.py

@@ -65,6 +65,42 @@ def cmd_lm(args) -> int:
     return 0
 
 
+def cmd_experiments(args) -> int:
+    from .checkpoints import load_model
+    from .study import StudySettings, ensure_corpus, ensure_masks, ensure_search, ensure_visualization
+
+    settings = StudySettings.from_env()
+    model = load_model(args.checkpoint or settings.checkpoint)
+    print(f"corpus: {ensure_corpus(settings)}")
+    for name in ("run_train_inputs_experiment_more_noise", "run_train_inputs_experiment"):
+        print(f"feature visualization: {ensure_visualization(name, model, settings)}")
+    print(f"dataset search: {ensure_search(model, settings)}")
+    for path, result in ensure_masks(model, settings).items():
+        print(f"importance mask: {path}: zero fraction {result.zero_fraction:.3f}, "
+              f"frame agreement {result.frame_agreement:.3f}, 1-minimal {result.one_minimal}")
+    return 0
+
+
+def cmd_export_model(args) -> int:
+    from .checkpoints import load_model, read_metadata, save_checkpoint
+    from .datasets import read_dataset
+    from .language_model import write_arpa
+
+    model = load_model(args.source)
+    metadata = {k: v for k, v in read_metadata(args.source).items() if k != "checkpoint"}
+    metadata["name"] = args.name or Path(args.to).name
+    if args.lm_csv:
+        sentences = [u.transcript for u in read_dataset(args.lm_csv) if u.transcript]
+        write_arpa(sentences, Path(args.to) / "lm.arpa")
+        metadata["lm"] = "lm.arpa"
+        metadata["lm_recipe"] = {"source": args.lm_csv, "sentences": len(sentences),
+                                 "kind": "word bigram, interpolated absolute discounting (D=0.75)"}
+    model.metadata = metadata
+    prefix = save_checkpoint(model, args.to, step=int(metadata.get("global_step", 0)))
+    print(f"{prefix}: n_hidden {model.n_hidden}" + (", with lm.arpa" if args.lm_csv else ""))
+    return 0
+
+
 def cmd_train(args) -> int:
     from .training import TrainConfig, train
 
@@ -247,6 +283,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=None)
     p.set_defaults(func=cmd_corpus)
+
+    p = with_model(sub.add_parser(
+        "experiments", help="run (or resume) all of the study's experiments into runs/ (DAF_QUICK=1: small)"))
+    p.set_defaults(func=cmd_experiments)
+
+    p = sub.add_parser("export-model", help="copy a trained checkpoint (e.g. <run>/best) into a model folder")
+    p.add_argument("source", help="checkpoint directory or prefix")
+    p.add_argument("--to", required=True, help="model folder, e.g. checkpoints/synth-en")
+    p.add_argument("--name")
+    p.add_argument("--lm-csv", help="also write lm.arpa from these CSV transcripts (training text)")
+    p.set_defaults(func=cmd_export_model)
 
     p = sub.add_parser("examples", help="synthesize the example utterances of audio/")
     p.add_argument("--out", default="audio")

@@ -27,7 +27,7 @@ def model_language_model(model: DeepSpeech) -> str | None:
 
 def transcribe_detailed(audio: str | os.PathLike | np.ndarray, model: DeepSpeech | None = None,
                         beam_width: int = DEFAULT_BEAM_WIDTH, lm: str | None = MODEL_LM,
-                        alpha: float = DEFAULT_ALPHA, beta: float = DEFAULT_BETA) -> Transcription:
+                        alpha: float | None = None, beta: float | None = None) -> Transcription:
     """Transcribe an audio file or MFCCs ``[T, 26]``, with word timings in frames.
 
     Args:
@@ -35,6 +35,9 @@ def transcribe_detailed(audio: str | os.PathLike | np.ndarray, model: DeepSpeech
         model: defaults to the embedded model.
         beam_width: 1 (or 0) for greedy decoding, else pyctcdecode's beam search.
         lm: a KenLM file, ``"model"`` for the model's own LM if it has one, or None.
+        alpha, beta: LM weight and word bonus; default: the values tuned for the model's
+            own LM (metadata ``lm_alpha``/``lm_beta``) when it is used, else DeepSpeech
+            0.9.3's.
     """
     model = model or load_model()
     if isinstance(audio, (str, os.PathLike)):
@@ -46,6 +49,11 @@ def transcribe_detailed(audio: str | os.PathLike | np.ndarray, model: DeepSpeech
         return greedy_decode(probs)
     if lm == MODEL_LM:
         lm = model_language_model(model)
+        if lm:
+            alpha = model.metadata.get("lm_alpha", DEFAULT_ALPHA) if alpha is None else alpha
+            beta = model.metadata.get("lm_beta", DEFAULT_BETA) if beta is None else beta
+    alpha = DEFAULT_ALPHA if alpha is None else alpha
+    beta = DEFAULT_BETA if beta is None else beta
     return beam_search_decode(probs, beam_width=beam_width, lm=lm, alpha=alpha, beta=beta)
 
 
