@@ -213,7 +213,7 @@ def cmd_mask(args) -> int:
     options = {k: v for k, v in {"variant": args.variant, "steps": args.steps, "max_prune_passes": args.max_prune_passes,
                                  "snapshot_every": args.snapshot_every}.items() if v is not None}
     options.update(progress=not args.no_progress, overwrite=args.overwrite)
-    out = Path(args.out or config.get("out") or "run_mask_experiment")
+    out = Path(args.out or config.get("out") or "runs/run_mask_experiment")
     if args.word is not None or args.frames:
         from .features import audio_file_to_mfccs
         from .inference import transcribe_detailed

@@ -82,7 +82,7 @@ from .runs import load_array, load_json, save_array, save_arrays, save_json, sna
 
 VARIANTS: tuple[str, ...] = ("time-frequency", "time")
 #: Where :func:`run_mask_experiment` writes, one folder per audio file (the study's name).
-DEFAULT_RUN_DIR = "run_mask_experiment"
+DEFAULT_RUN_DIR = "runs/run_mask_experiment"
 #: Per-frame mask-mean thresholds of the study's masked-audio section.
 DEFAULT_THRESHOLDS: tuple[float, ...] = (0.1, 0.2, 0.3)
 _RESULT = "result.json"
@@ -1099,7 +1099,7 @@ def mute_unimportant_audio(path: str | os.PathLike, mask, thresholds: Sequence[f
 
     if out_dir is None:
         out_dir = (Path(mask) / "muted" if isinstance(mask, (str, os.PathLike)) and Path(mask).is_dir()
-                   else Path("run_mute_experiment") / run_name(path))
+                   else Path("runs/run_mute_experiment") / run_name(path))
     if isinstance(mask, (str, os.PathLike)):
         mask = load_mask(mask)
     if model is None:
