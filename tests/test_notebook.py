@@ -57,3 +57,22 @@ def test_notebook_text_has_the_equations(executed):
     nb, _ = executed
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     assert "\\tag{1}" in text and "\\tag{2}" in text and "M \\odot X" in text
+
+
+def test_html_export_plays_in_a_real_browser(executed, tmp_path):
+    """The exported HTML's players load their media in headless Chromium (skipped without it)."""
+    import shutil
+
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    from nbconvert import HTMLExporter
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    from check_html import check
+
+    nb, _ = executed
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    (tmp_path / "nb.html").write_text(body, encoding="utf-8")
+    result = check(tmp_path / "nb.html")
+    assert result["video"] >= 7 and result["video_loaded"] == result["video"]
+    assert result["audio"] >= 16 and result["audio_loaded"] == result["audio"]
