@@ -246,7 +246,7 @@ def test_cli_mask_and_mute(model, speechlike, tmp_path, monkeypatch, capsys):
     assert main(["mask", "clip.wav", "--checkpoint", "ckpt", "--steps", "20", "--no-progress"]) == 0
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert line["frame_agreement"] == 1.0
-    run = tmp_path / "run_mask_experiment" / "clip.wav"
+    run = tmp_path / "runs" / "run_mask_experiment" / "clip.wav"
     assert (run / "result.json").exists() and (run / "0.npy").exists()
     assert main(["mute", "clip.wav", str(run), "--checkpoint", "ckpt", "--thresholds", "0", "0.5"]) == 0
     printed = json.loads(capsys.readouterr().out)
