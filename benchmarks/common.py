@@ -40,3 +40,12 @@ def forward_flops_per_frame(n_hidden: int, up_to: str = "layer_6") -> int:
         if name == up_to:
             break
     return total
+
+
+def start_benchmark(threads: int = 0) -> float:
+    """Set TensorFlow's intra-op threads (0 = its choice), print and return matmul FLOP/s."""
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+    peak = matmul_flops()
+    print(f"machine: 4096^3 float32 matmul {peak / 1e9:.1f} GFLOP/s")
+    return peak

@@ -14,10 +14,9 @@ import argparse
 import tempfile
 import time
 
-from common import forward_flops_per_frame, matmul_flops
+from common import forward_flops_per_frame, start_benchmark
 from visualize import embedded_model
 
-import tensorflow as tf
 
 from deepspeech_audio_features import LAYERS, DeepSpeech, random_weights
 from deepspeech_audio_features import dataset_search as ds
@@ -32,11 +31,7 @@ def main() -> None:
     parser.add_argument("--n-hidden", type=int, default=0, help="random model of this size instead of the embedded")
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()
-    if args.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-
-    peak = matmul_flops()
-    print(f"machine: 4096^3 float32 matmul {peak / 1e9:.1f} GFLOP/s")
+    peak = start_benchmark(args.threads)
     if args.n_hidden:
         model, name = DeepSpeech(random_weights(args.n_hidden)), f"random n_hidden {args.n_hidden}"
     else:

@@ -18,9 +18,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from common import forward_flops_per_frame, matmul_flops
+from common import forward_flops_per_frame, start_benchmark
 
-import tensorflow as tf
 
 from deepspeech_audio_features import LAYERS, DeepSpeech, random_weights
 from deepspeech_audio_features.visualization import Objective, maximize_activation
@@ -57,11 +56,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0 = TensorFlow's choice)")
     parser.add_argument("--full-hidden", type=int, default=2048)
     args = parser.parse_args()
-    if args.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-
-    peak = matmul_flops()
-    print(f"machine: 4096^3 float32 matmul {peak / 1e9:.1f} GFLOP/s")
+    peak = start_benchmark(args.threads)
     embedded, name = embedded_model()
     for label, model in ((f"embedded ({name})", embedded),
                          (f"full-size (n_hidden {args.full_hidden}, random)", DeepSpeech(random_weights(args.full_hidden)))):
