@@ -33,6 +33,8 @@ _EXPORTS = {
               "greedy_occlusion_mask", "importance_mask", "load_mask", "load_mask_snapshots",
               "mute_unimportant_audio", "muted_samples", "random_mask_baseline", "run_mask_experiment",
               "saliency_mask", "word_frames"],
+    "batch_masks": ["MaskDatasetResult", "mask_dataset"],
+    "cluster": ["balanced_shards", "worker_model"],
     "plots": ["mask_animation", "plot_curves", "plot_grid", "plot_mfccs", "plot_waveforms", "write_animation"],
     "language_model": ["write_arpa"],
 }

@@ -6,7 +6,9 @@ Nothing imports this module.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -184,18 +186,45 @@ def cmd_visualize(args) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _cluster(args):
+    """(scheduler, threads per worker) from --scheduler ADDRESS or --workers N (a LocalCluster)."""
+    if args.scheduler and args.workers:
+        raise SystemExit("error: give --scheduler or --workers, not both")
+    if args.scheduler:
+        yield args.scheduler, None
+    elif args.workers:
+        from distributed import Client, LocalCluster
+
+        threads = max(1, (os.cpu_count() or 1) // args.workers)
+        with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                          dashboard_address=None) as cluster, Client(cluster) as client:
+            yield client, threads
+    else:
+        yield None, None
+
+
+def with_cluster(p):
+    p.add_argument("--scheduler", help="run on a Dask cluster: its scheduler's address, e.g. tcp://10.0.0.5:8786")
+    p.add_argument("--workers", type=int, help="run on a local Dask cluster of this many worker processes")
+    p.add_argument("--shards", type=int, help="shards of work (default: 4 per worker)")
+    return p
+
+
 def cmd_search(args) -> int:
     from .dataset_search import get_bottom_examples, get_top_examples, run_search_dataset_experiment, search_dataset
 
     model = _model(args)
-    if args.objective:
-        if not (args.out and args.dataset):
-            raise SystemExit("error: --objective needs --out and --dataset")
-        result = search_dataset(model, args.dataset, _objectives_from_args(args.objective), args.out,
-                                args.batch_size or 128, args.max_utterances)
-    else:
-        result = run_search_dataset_experiment(model, args.dataset, args.out, batch_size=args.batch_size,
-                                               max_utterances=args.max_utterances)
+    with _cluster(args) as (scheduler, threads):
+        cluster = {"scheduler": scheduler, "shards": args.shards, "worker_threads": threads}
+        if args.objective:
+            if not (args.out and args.dataset):
+                raise SystemExit("error: --objective needs --out and --dataset")
+            result = search_dataset(model, args.dataset, _objectives_from_args(args.objective), args.out,
+                                    args.batch_size or 128, args.max_utterances, **cluster)
+        else:
+            result = run_search_dataset_experiment(model, args.dataset, args.out, batch_size=args.batch_size,
+                                                   max_utterances=args.max_utterances, **cluster)
     top, bottom = get_top_examples(args.top, result.out), get_bottom_examples(args.top, result.out)
     print(json.dumps({"out": result.out, "report": result.report,
                       "top": {k: [list(e) for e in v] for k, v in top.items()},
@@ -245,6 +274,26 @@ def cmd_mask(args) -> int:
                               "transcriptions": muted.transcriptions,
                               "original_transcription": muted.original_transcription}))
     return 0 if all(r.frame_agreement == 1.0 for r in results.values()) else 1
+
+
+def cmd_mask_dataset(args) -> int:
+    from .batch_masks import MASK_OPTIONS, mask_dataset
+    from .masks import DEFAULT_EXPERIMENT, load_mask_experiment
+
+    experiment = args.experiment or (DEFAULT_EXPERIMENT if Path(DEFAULT_EXPERIMENT).exists() else None)
+    config = load_mask_experiment(experiment) if experiment else {}
+    options = {k: config[k] for k in MASK_OPTIONS if k in config}
+    options.update({k: v for k, v in {"variant": args.variant, "steps": args.steps,
+                                      "max_prune_passes": args.max_prune_passes,
+                                      "max_seconds": args.max_seconds}.items() if v is not None})
+    model = _model(args)
+    with _cluster(args) as (scheduler, threads):
+        result = mask_dataset(args.dataset, model, args.out, max_utterances=args.max_utterances,
+                              scheduler=scheduler, shards=args.shards, worker_threads=threads,
+                              progress=not args.no_progress, **options)
+    report = {k: v for k, v in result.report.items() if k != "results"}
+    print(json.dumps({"out": result.out, **report}, indent=2))
+    return 0 if result.report["all_frames_agree"] else 1
 
 
 def cmd_mute(args) -> int:
@@ -354,7 +403,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--max-utterances", type=int)
     p.add_argument("--top", type=int, default=4, help="examples to print per objective")
+    with_cluster(p)
     p.set_defaults(func=cmd_search)
+
+    p = with_model(sub.add_parser("mask-dataset", help="importance masks for every utterance of a dataset "
+                                                       "(resumable, optionally on a Dask cluster)"))
+    p.add_argument("dataset", help="DeepSpeech CSV or audio folder")
+    p.add_argument("--out", default="runs/mask_dataset", help="run folder")
+    p.add_argument("--experiment", help="experiment JSON for the mask options (default: experiments/mask.json)")
+    p.add_argument("--max-utterances", type=int)
+    p.add_argument("--variant", choices=["time-frequency", "time"])
+    p.add_argument("--steps", type=int)
+    p.add_argument("--max-prune-passes", type=int)
+    p.add_argument("--max-seconds", type=float, help="pruning time budget per utterance")
+    p.add_argument("--no-progress", action="store_true")
+    with_cluster(p)
+    p.set_defaults(func=cmd_mask_dataset)
 
     p = with_model(sub.add_parser("mask", help="importance masks: the sparsest binary MFCC mask that keeps every "
                                                "frame's class (resumable)"))

@@ -14,13 +14,19 @@ mean divides by the real length).
 
 Run folder (no pickle; every file written atomically)::
 
-    <out>/index.json       dataset, objectives, model, batch size, paths, batches, and
-                           the files whose header could not be read ([index, reason])
+    <out>/index.json       dataset, objectives, model, batch size, paths, frames
+                           (from the headers), batches, and the files whose header
+                           could not be read ([index, reason])
     <out>/batch_<b>.npz    indices [n], activations [n, n_objectives], frames [n],
                            skipped_indices [k], skipped_reasons [k] (unicode)
     <out>/report.json      totals, skipped files with reasons, throughput
 
 Re-running with the same settings skips finished batches (resume).
+
+Given a Dask ``distributed`` client or scheduler address, the unfinished batches are
+grouped into shards of near-equal padded size and run on the cluster's workers, one
+model per worker process (:mod:`~deepspeech_audio_features.cluster`); the files and
+the scores are the same as in-process.
 """
 from __future__ import annotations
 
@@ -141,14 +147,60 @@ def _index(model: DeepSpeech, dataset, objectives, out: Path, batch_size: int,
     order = good[np.argsort(frames[good], kind="stable")]
     batches = [order[i:i + batch_size].tolist() for i in range(0, len(order), batch_size)]
     index = {**identity, "paths": [u.path for u in utterances], "transcripts": [u.transcript for u in utterances],
-             "batches": batches, "unreadable": bad}
+             "frames": frames.tolist(), "batches": batches, "unreadable": bad}
     save_json(path, index)
     return index
 
 
+def _score_batch(model: DeepSpeech, out: Path, b: int, items: Sequence[tuple[int, str]],
+                 objectives: Sequence[Objective], upper: float) -> tuple[int, int]:
+    """Score one length batch and write ``batch_<b>.npz`` atomically.
+
+    ``items`` are ``(utterance index, path)``. Returns (utterances scored, real frames).
+    """
+    from .training import pad_batch
+
+    good, arrays, skipped, reasons = [], [], [], []
+    for i, path in items:
+        try:
+            arrays.append(audio_file_to_mfccs(path, upper))
+            good.append(i)
+        except (AudioError, ValueError) as err:
+            skipped.append(i)
+            reasons.append(str(err))
+    if good:
+        x, lengths = pad_batch(arrays)
+        acts = batch_activations(model, x, lengths, objectives)
+    else:
+        lengths, acts = np.zeros(0, np.int32), np.zeros((0, len(objectives)), np.float32)
+    save_arrays(out / f"batch_{b}.npz", indices=np.array(good, np.int64), activations=acts,
+                frames=np.asarray(lengths, np.int32), skipped_indices=np.array(skipped, np.int64),
+                skipped_reasons=np.array(reasons, dtype=str))
+    return len(good), int(np.sum(lengths))
+
+
+def _search_shard(shard: list[tuple[int, list[tuple[int, str]]]], out: str, checkpoint: str, fingerprint: str,
+                  objectives: list[dict], upper: float, threads: int | None) -> dict:
+    """A Dask task: score the shard's batches that have no file yet (runs on a worker)."""
+    from .cluster import worker_info, worker_model
+
+    start = time.perf_counter()
+    model = worker_model(checkpoint, fingerprint, threads)
+    objectives_ = [Objective.from_json(o) for o in objectives]
+    done = utterances = frames = 0
+    for b, items in shard:
+        if (Path(out) / f"batch_{b}.npz").exists():  # finished before a crash or by a lost worker
+            continue
+        n, f = _score_batch(model, Path(out), b, items, objectives_, upper)
+        done, utterances, frames = done + 1, utterances + n, frames + f
+    return {"batches": done, "utterances": utterances, "frames": frames,
+            "seconds": time.perf_counter() - start, "worker": worker_info(checkpoint)}
+
+
 def search_dataset(model: DeepSpeech, dataset: str | os.PathLike, objectives: Sequence[Objective],
                    out: str | os.PathLike, batch_size: int = 128, max_utterances: int | None = None,
-                   progress: bool = True) -> SearchResult:
+                   progress: bool = True, scheduler=None, shards: int | None = None,
+                   worker_threads: int | None = None) -> SearchResult:
     """Score every utterance of ``dataset`` for every objective; resumable.
 
     Args:
@@ -157,13 +209,18 @@ def search_dataset(model: DeepSpeech, dataset: str | os.PathLike, objectives: Se
         out: the run folder (see the module docstring); re-running resumes.
         batch_size: utterances per forward pass (the study used 128).
         max_utterances: only the first n utterances of the dataset.
+        scheduler: ``None`` runs in this process. A Dask ``distributed.Client``, a
+            cluster, or a scheduler address (``"tcp://host:8786"``) runs the batches
+            as shards on its workers (see :mod:`~deepspeech_audio_features.cluster`);
+            ``out``, the audio and the model's checkpoint must be visible to them.
+        shards: number of shards (default: 4 per worker), balanced by padded frames.
+        worker_threads: TensorFlow threads per worker process (default: TF's choice).
     Returns:
         :class:`SearchResult`; bad files are skipped and listed in ``skipped`` as
-        ``"path: reason"`` (also in ``report.json``).
+        ``"path: reason"`` (also in ``report.json``). The scores do not depend on
+        ``scheduler`` or ``shards``.
     """
     from tqdm.auto import tqdm
-
-    from .training import pad_batch
 
     objectives = list(objectives)
     names = [o.name for o in objectives]
@@ -176,36 +233,41 @@ def search_dataset(model: DeepSpeech, dataset: str | os.PathLike, objectives: Se
     upper = model.metadata.get("upper_frequency_limit", 8000.0)
     start, evaluated, audio_frames = time.perf_counter(), 0, 0
     todo = [b for b in range(len(index["batches"])) if not (out / f"batch_{b}.npz").exists()]
-    for b in tqdm(todo, desc="dataset search", disable=not progress):
-        good, arrays, skipped, reasons = [], [], [], []
-        for i in index["batches"][b]:
-            try:
-                arrays.append(audio_file_to_mfccs(paths[i], upper))
-                good.append(i)
-            except (AudioError, ValueError) as err:
-                skipped.append(i)
-                reasons.append(str(err))
-        if good:
-            x, lengths = pad_batch(arrays)
-            acts = batch_activations(model, x, lengths, objectives)
-        else:
-            lengths, acts = np.zeros(0, np.int32), np.zeros((0, len(objectives)), np.float32)
-        save_arrays(out / f"batch_{b}.npz", indices=np.array(good, np.int64), activations=acts,
-                    frames=np.asarray(lengths, np.int32), skipped_indices=np.array(skipped, np.int64),
-                    skipped_reasons=np.array(reasons, dtype=str))
-        evaluated += len(good)
-        audio_frames += int(np.sum(lengths))
+    distributed: dict = {}
+    if scheduler is None:
+        for b in tqdm(todo, desc="dataset search", disable=not progress):
+            n, f = _score_batch(model, out, b, [(i, paths[i]) for i in index["batches"][b]], objectives, upper)
+            evaluated, audio_frames = evaluated + n, audio_frames + f
+    elif todo:
+        from .cluster import run_sharded
+
+        frames = index.get("frames")
+        # A batch costs its padded size: utterances x longest utterance.
+        costs = [len(index["batches"][b]) * (max(frames[i] for i in index["batches"][b]) if frames else 1)
+                 for b in todo]
+        items = [(b, [(i, paths[i]) for i in index["batches"][b]]) for b in todo]
+        results, distributed = run_sharded(scheduler, model, out, _search_shard, items, costs,
+                                           [o.to_json() for o in objectives], upper, shards=shards,
+                                           worker_threads=worker_threads, name="dataset search", progress=progress)
+        evaluated = sum(r["utterances"] for r in results)
+        audio_frames = sum(r["frames"] for r in results)
     seconds = time.perf_counter() - start
     result = load_search(out)
     report = {"utterances": len(paths), "scored": int(np.sum(~np.isnan(result.activations[:, 0])))
               if len(objectives) else 0,
               "skipped": result.skipped, "batches": len(index["batches"]),
-              "this_session": {"utterances": evaluated, "seconds": round(seconds, 3),
+              "missing_batches": [b for b in range(len(index["batches"])) if not (out / f"batch_{b}.npz").exists()],
+              "this_session": {"utterances": evaluated, "batches": len(todo), "seconds": round(seconds, 3),
                                "utterances_per_second": round(evaluated / seconds, 3) if seconds > 0 else None,
                                "audio_seconds_per_second":
                                    round(audio_frames * 0.02 / seconds, 3) if seconds > 0 else None}}
+    if distributed:
+        report["this_session"]["distributed"] = distributed
     save_json(out / "report.json", report)
     result.report = report
+    if distributed.get("failed_shards"):
+        raise RuntimeError(f"{out}: {len(distributed['failed_shards'])} shard(s) failed "
+                           f"({distributed['failed_shards'][0]}); the rest is saved, re-run to complete")
     return result
 
 
@@ -257,13 +319,15 @@ def get_bottom_examples(n: int, out: str | os.PathLike = "runs/run_search_datase
 
 def run_search_dataset_experiment(model: DeepSpeech | None = None, dataset: str | None = None,
                                   out: str | os.PathLike | None = None, progress: bool = True,
+                                  scheduler=None, shards: int | None = None, worker_threads: int | None = None,
                                   **overrides) -> SearchResult:
     """The study's dataset search on the synthesized training corpus.
 
     Settings in ``experiments/run_search_dataset_experiment.json``: the dataset, the
     batch size and the visualization experiment whose objectives (layers and neurons,
     chosen by its rule) are searched for, so the top examples of a layer sit beside
-    its learned inputs.
+    its learned inputs. ``scheduler``, ``shards``, ``worker_threads``: as in
+    :func:`search_dataset`.
     """
     from .checkpoints import load_model
     from .visualization import experiment_objectives, load_experiment
@@ -273,4 +337,5 @@ def run_search_dataset_experiment(model: DeepSpeech | None = None, dataset: str 
     model = model if model is not None else load_model(config.get("checkpoint"))
     objectives, _, _ = experiment_objectives(model, load_experiment(config["objectives_from"]), progress)
     return search_dataset(model, dataset or config["dataset"], objectives, out or Path("runs") / config["name"],
-                          int(config.get("batch_size", 128)), config.get("max_utterances"), progress)
+                          int(config.get("batch_size", 128)), config.get("max_utterances"), progress,
+                          scheduler=scheduler, shards=shards, worker_threads=worker_threads)

@@ -1,0 +1,203 @@
+"""Dataset search and batch masks on a real Dask LocalCluster of 2 worker processes,
+compared with the in-process answers; a worker is killed mid-shard."""
+import csv
+import os
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+distributed = pytest.importorskip("distributed")
+import cloudpickle  # noqa: E402  (ships with distributed)
+
+from deepspeech_audio_features import DeepSpeech, random_weights, write_wav  # noqa: E402
+from deepspeech_audio_features.batch_masks import mask_dataset  # noqa: E402
+from deepspeech_audio_features.cluster import balanced_shards  # noqa: E402
+from deepspeech_audio_features.dataset_search import get_top_examples, search_dataset  # noqa: E402
+from deepspeech_audio_features.visualization import Objective  # noqa: E402
+
+# Functions defined here run on the workers, which cannot import this test module.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+OBJECTIVES = [Objective("layer_2", (0, 3)), Objective("rnn_output", (5,)), Objective("layer_6", (2, 7), name="logits")]
+MASK_OPTIONS = {"steps": 20, "snapshot_every": 10, "max_prune_passes": 2}
+
+
+def test_balanced_shards_cover_every_item_once_and_balance_cost():
+    rng = np.random.default_rng(1)
+    costs = rng.uniform(1, 20, 101)
+    shards = balanced_shards(costs, 7)
+    assert sorted(i for s in shards for i in s) == list(range(101))
+    totals = [costs[s].sum() for s in shards]
+    assert max(totals) - costs.sum() / 7 <= costs.max()  # the LPT bound
+    assert max(totals) / min(totals) < 1.2
+    assert shards == balanced_shards(costs, 7)  # deterministic
+    assert balanced_shards([3.0, 1.0], 5) == [[0], [1]]  # no empty shards
+    with pytest.raises(ValueError):
+        balanced_shards(costs, 0)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return DeepSpeech(random_weights(32, seed=4), metadata={"name": "tiny"})
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """14 utterances of 0.2 to 1.5 s, a corrupt file and an empty one, in a CSV."""
+    folder = tmp_path_factory.mktemp("corpus")
+    rng = np.random.default_rng(0)
+    rows = []
+    for i, seconds in enumerate(rng.uniform(0.2, 1.5, 14)):
+        t = np.arange(int(seconds * 16000)) / 16000
+        f0 = 120 + 15 * i
+        signal_ = sum(0.2 / k * np.sin(2 * np.pi * k * f0 * t) for k in range(1, 6))
+        write_wav(folder / f"u{i:02d}.wav", signal_ + 0.03 * rng.standard_normal(t.shape))
+        rows.append(f"u{i:02d}.wav")
+    (folder / "corrupt.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt garbage")
+    (folder / "empty.wav").write_bytes(b"")
+    rows[3:3] = ["corrupt.wav"]
+    rows.append("empty.wav")
+    path = folder / "data.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["wav_filename", "wav_filesize", "transcript"])
+        writer.writerows([name, 0, "x"] for name in rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def client():
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      worker_class="distributed.Nanny") as cluster, Client(cluster) as c:
+        yield c
+
+
+def _slow_down(seconds):
+    """Runs on each worker: make every batch take ``seconds`` longer (to kill a worker mid-shard)."""
+    import time as time_
+
+    from deepspeech_audio_features import dataset_search as ds
+
+    original = getattr(ds, "_original_score_batch", ds._score_batch)
+    ds._original_score_batch = original
+
+    def slowed(*args):
+        time_.sleep(seconds)
+        return original(*args)
+
+    ds._score_batch = slowed if seconds else original
+    return os.getpid()
+
+
+def _assert_same_search(a, b):
+    assert a.paths == b.paths
+    np.testing.assert_allclose(a.activations, b.activations, rtol=1e-5, atol=1e-6)
+    assert np.array_equal(np.isnan(a.activations), np.isnan(b.activations))
+    assert sorted(a.skipped) == sorted(b.skipped)
+
+
+def test_search_on_cluster_equals_in_process(tiny, corpus, client, tmp_path):
+    local = search_dataset(tiny, corpus, OBJECTIVES, tmp_path / "local", batch_size=2, progress=False)
+    remote = search_dataset(tiny, corpus, OBJECTIVES, tmp_path / "remote", batch_size=2, progress=False,
+                            scheduler=client, shards=3)
+    _assert_same_search(local, remote)
+    assert len(remote.skipped) == 2 and any("corrupt.wav" in s for s in remote.skipped)
+    top_local, top_remote = get_top_examples(14, local.out), get_top_examples(14, remote.out)
+    for name in top_local:  # the merged ranking is the in-process ranking
+        assert [e.path for e in top_local[name]] == [e.path for e in top_remote[name]]
+    session = remote.report["this_session"]["distributed"]
+    assert session["shards"] == 3 and session["failed_shards"] == []
+    # one model load per worker process, however many tasks it ran
+    assert all(w["model_loads"] == 1 for w in session["workers"].values())
+    assert sum(w["tasks"] for w in session["workers"].values()) == 3
+
+    # a re-run after losing two batch files redoes exactly those two
+    (tmp_path / "remote" / "batch_1.npz").unlink()
+    (tmp_path / "remote" / "batch_4.npz").unlink()
+    again = search_dataset(tiny, corpus, OBJECTIVES, tmp_path / "remote", batch_size=2, progress=False,
+                           scheduler=client)
+    assert again.report["this_session"]["batches"] == 2
+    assert again.report["this_session"]["utterances"] == 4
+    _assert_same_search(local, again)
+
+
+def test_killed_worker_costs_only_its_shard(tiny, corpus, client, tmp_path):
+    local = search_dataset(tiny, corpus, OBJECTIVES, tmp_path / "local", batch_size=1, progress=False)
+    client.run(_slow_down, 0.4)
+    out = tmp_path / "remote"
+    box = {}
+    runner = threading.Thread(target=lambda: box.setdefault("result", search_dataset(
+        tiny, corpus, OBJECTIVES, out, batch_size=1, progress=False, scheduler=client, shards=4)))
+    runner.start()
+    try:
+        deadline, killed = time.time() + 120, None
+        while time.time() < deadline and killed is None:
+            busy = [w for w, keys in client.processing().items() if keys]
+            if busy and list(out.glob("batch_*.npz")):
+                before = {p.name: p.stat().st_mtime_ns for p in out.glob("batch_*.npz")}
+                pid = client.run(os.getpid, workers=[busy[0]])[busy[0]]
+                os.kill(pid, signal.SIGKILL)
+                killed = pid
+            time.sleep(0.02)
+        assert killed is not None, "the run finished before a worker could be killed"
+    finally:
+        runner.join(300)
+        client.run(_slow_down, 0)
+    result = box["result"]
+    _assert_same_search(local, result)
+    assert result.report["missing_batches"] == []
+    # batches finished before the kill were never redone
+    after = {p.name: p.stat().st_mtime_ns for p in out.glob("batch_*.npz")}
+    assert all(after[name] == mtime for name, mtime in before.items())
+    workers = result.report["this_session"]["distributed"]["workers"]
+    assert str(killed) not in workers  # the killed process reported nothing; its shard ran again elsewhere
+    assert all(w["model_loads"] == 1 for w in workers.values())
+
+
+def test_mask_dataset_on_cluster_equals_in_process(tiny, corpus, client, tmp_path):
+    local = mask_dataset(corpus, tiny, tmp_path / "local", max_utterances=6, progress=False, **MASK_OPTIONS)
+    remote = mask_dataset(corpus, tiny, tmp_path / "remote", max_utterances=6, progress=False, scheduler=client,
+                          **MASK_OPTIONS)
+    assert set(local.results) == set(remote.results) and len(local.results) == 5  # the corrupt file is 4th
+    assert len(remote.skipped) == 1 and "corrupt.wav" in remote.skipped[0]
+    assert remote.skipped == local.skipped
+    for name in local.results:
+        assert remote.results[name]["frame_agreement"] == 1.0
+        np.testing.assert_array_equal(local.mask(name), remote.mask(name))
+    assert remote.report["all_frames_agree"]
+    workers = remote.report["this_session"]["distributed"]["workers"]
+    assert all(w["model_loads"] == 1 for w in workers.values())
+    again = mask_dataset(corpus, tiny, tmp_path / "remote", max_utterances=6, progress=False, scheduler=client,
+                         **MASK_OPTIONS)
+    assert again.report["this_session"]["utterances"] == 0  # nothing finished is redone
+
+
+def test_cli_runs_search_and_masks_on_a_scheduler_address(tiny, corpus, client, tmp_path, capsys):
+    import json
+
+    from deepspeech_audio_features.checkpoints import save_checkpoint
+    from deepspeech_audio_features.cli import main as cli_main
+    from deepspeech_audio_features.dataset_search import load_search
+
+    checkpoint = save_checkpoint(tiny, tmp_path / "tiny")
+    address = client.scheduler.address
+    assert cli_main(["search", "--checkpoint", checkpoint, "--dataset", str(corpus), "--objective", "layer_3:1,4",
+                     "--out", str(tmp_path / "search"), "--batch-size", "4", "--scheduler", address]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["report"]["this_session"]["distributed"]["scheduler"] == address
+    local = search_dataset(tiny, corpus, [Objective("layer_3", (1, 4))], tmp_path / "local", 4, progress=False)
+    np.testing.assert_allclose(load_search(tmp_path / "search").activations, local.activations, rtol=1e-5,
+                               atol=1e-6)
+    assert cli_main(["mask-dataset", str(corpus), "--checkpoint", checkpoint, "--out", str(tmp_path / "masks"),
+                     "--max-utterances", "2", "--steps", "10", "--max-prune-passes", "1", "--no-progress",
+                     "--scheduler", address]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["masked"] == 2 and printed["all_frames_agree"]
+    # the workers loaded the model from the checkpoint the command named
+    assert printed["this_session"]["distributed"]["workers"]
