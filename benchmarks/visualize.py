@@ -69,6 +69,50 @@ def main() -> None:
             print(f"  {mode:13s}: {1 / seconds:7.3f} steps/s, {flops / seconds / 1e9:6.1f} GFLOP/s "
                   f"= {flops / seconds / peak:.0%} of matmul")
         print(f"  batched vs one at a time: {alone / batched:.2f}x faster")
+        if model.n_hidden == args.full_hidden:
+            where_time_goes(model, args.frames)
+
+
+def where_time_goes(model, frames: int, rows: int = 4) -> None:
+    """Why batching helps the LSTM but not the dense layers: one objective per row, all
+    ending at the same layer, ``rows`` rows in one step vs one row per step."""
+    print(f"  where the time goes (one objective per row, T = {frames}; {rows} rows in one step vs "
+          f"{rows} steps of one row):")
+    for layer in ("layer_3", "rnn_output", "layer_6"):
+        one = step_seconds(model, [Objective(layer, (1, 2, 3))], 2, frames)
+        many = step_seconds(model, [Objective(layer, (1, 2, 3), name=f"{layer}-{r}") for r in range(rows)], 2, frames)
+        print(f"    up to {layer:10s}: 1 row {one:.3f} s/step, {rows} rows {many:.3f} s/step, "
+              f"batching gain {rows * one / many:.2f}x")
+    for b in (1, rows, 16):
+        ms = recurrent_matmul_seconds(model, b) * 1e3
+        print(f"    LSTM recurrent matmul [{b}, {model.n_hidden}] x [{model.n_hidden}, {4 * model.n_hidden}] "
+              f"(once per frame): {ms:.2f} ms = {ms / b:.2f} ms per row, "
+              f"{2 * b * 4 * model.n_hidden ** 2 / ms / 1e6:.0f} GFLOP/s")
+    print("    (dense layers already multiply T-row matrices, so batching gains nothing there; the recurrent "
+          "matmul runs once per frame with one row per objective, and its cost per row falls only as fast "
+          "as the table shows)")
+
+
+def recurrent_matmul_seconds(model, rows: int, frames: int = 50) -> float:
+    """Seconds per frame of the LSTM's recurrent matmul for ``rows`` sequences (a dependent chain,
+    as in the time loop, so nothing can be hoisted or folded)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from common import best_time
+
+    n = model.n_hidden
+    kernel = model.lstm_recurrent_kernel
+    h0 = tf.constant(np.random.default_rng(0).standard_normal((rows, n)).astype(np.float32))
+
+    @tf.function
+    def chain():
+        h = h0
+        for _ in range(frames):
+            h = tf.tanh(tf.matmul(h, kernel)[:, :n])
+        return h
+
+    return best_time(lambda: chain().numpy(), repeats=3) / frames
 
 
 if __name__ == "__main__":
