@@ -127,6 +127,10 @@ def cmd_evaluate(args) -> int:
     model = _model(args)
     data = load_features(args.csv, progress=True,
                          upper_frequency_limit=model.metadata.get("upper_frequency_limit", 8000.0))
+    if not len(data):
+        first = f"; first: {data.skipped[0]}" if data.skipped else ""
+        print(f"error: {args.csv}: no readable utterances ({len(data.skipped)} skipped{first})", file=sys.stderr)
+        return 2
     probs = batched_probabilities(model, data.mfccs)
     results = {"utterances": len(data), "skipped": data.skipped}
     greedy = [greedy_decode(p).text for p in probs]

@@ -149,7 +149,9 @@ def batched_probabilities(model: DeepSpeech, mfccs: list[np.ndarray], batch_size
 
 
 def error_rates(references: list[str], hypotheses: list[str]) -> dict[str, float]:
-    """Corpus-level character and word error rates (jiwer)."""
+    """Corpus-level character and word error rates (jiwer); ValueError when there is nothing to score."""
+    if not references:
+        raise ValueError("no utterances to score: CER and WER are undefined")
     return {"cer": float(jiwer.cer(references, hypotheses)), "wer": float(jiwer.wer(references, hypotheses))}
 
 

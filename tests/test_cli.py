@@ -34,3 +34,13 @@ def test_lm_command_writes_arpa_from_csv(tmp_path, capsys):
     assert main(["lm", "--csv", str(tmp_path / "a.csv"), "--out", str(tmp_path / "lm.arpa")]) == 0
     text = (tmp_path / "lm.arpa").read_text()
     assert "ngram 1=8" in text and "\tcat\t" in text and "the cat" in text
+
+
+def test_evaluate_with_no_readable_utterance_is_an_error_not_a_perfect_score(tmp_path, capsys):
+    save_checkpoint(DeepSpeech(random_weights(24, seed=2)), tmp_path / "ckpt")
+    csv_path = tmp_path / "data.csv"
+    csv_path.write_text("wav_filename,wav_filesize,transcript\nwav/missing.wav,0,hello\n")
+    code = main(["evaluate", "--csv", str(csv_path), "--checkpoint", str(tmp_path / "ckpt"), "--beam-width", "1"])
+    out, err = capsys.readouterr()
+    assert code == 2 and '"cer"' not in out
+    assert f"{csv_path}: no readable utterances (1 skipped" in err and "missing.wav" in err

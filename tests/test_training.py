@@ -60,3 +60,14 @@ def test_training_lowers_loss_keeps_best_and_resumes_identically(tiny_corpus, tm
     b = load_model(tmp_path / "split" / "last").official_weights()
     for name in a:
         np.testing.assert_allclose(a[name], b[name], rtol=1e-5, atol=1e-6)
+
+
+def test_error_rates_count_edits_and_refuse_an_empty_set():
+    import pytest
+
+    from deepspeech_audio_features.training import error_rates
+
+    # 1 substitution in 7 characters; 1 of 2 words wrong
+    assert error_rates(["the cat"], ["the cot"]) == {"cer": pytest.approx(1 / 7), "wer": pytest.approx(1 / 2)}
+    with pytest.raises(ValueError, match="no utterances"):
+        error_rates([], [])
