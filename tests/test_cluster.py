@@ -13,7 +13,7 @@ import pytest
 distributed = pytest.importorskip("distributed")
 import cloudpickle  # noqa: E402  (ships with distributed)
 
-from deepspeech_audio_features import DeepSpeech, random_weights, write_wav  # noqa: E402
+from deepspeech_audio_features import DeepSpeech, random_weights  # noqa: E402
 from deepspeech_audio_features.batch_masks import mask_dataset  # noqa: E402
 from deepspeech_audio_features.cluster import balanced_shards  # noqa: E402
 from deepspeech_audio_features.dataset_search import get_top_examples, search_dataset  # noqa: E402
@@ -47,25 +47,24 @@ def tiny():
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    """14 utterances of 0.2 to 1.5 s, a corrupt file and an empty one, in a CSV."""
+    """The project's synthesized corpus (eSpeak NG, 16 utterances): its train split plus a
+    corrupt file (4th row) and an empty one (last row)."""
+    from deepspeech_audio_features.corpus import synthesize_corpus
+
     folder = tmp_path_factory.mktemp("corpus")
-    rng = np.random.default_rng(0)
-    rows = []
-    for i, seconds in enumerate(rng.uniform(0.2, 1.5, 14)):
-        t = np.arange(int(seconds * 16000)) / 16000
-        f0 = 120 + 15 * i
-        signal_ = sum(0.2 / k * np.sin(2 * np.pi * k * f0 * t) for k in range(1, 6))
-        write_wav(folder / f"u{i:02d}.wav", signal_ + 0.03 * rng.standard_normal(t.shape))
-        rows.append(f"u{i:02d}.wav")
+    synthesize_corpus(folder, 16, seed=3, dev_fraction=0.0, test_fraction=0.0, workers=2, progress=False)
+    with open(folder / "train.csv", newline="") as handle:
+        rows = list(csv.reader(handle))
+    header, rows = rows[0], rows[1:15]
     (folder / "corrupt.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt garbage")
     (folder / "empty.wav").write_bytes(b"")
-    rows[3:3] = ["corrupt.wav"]
-    rows.append("empty.wav")
+    rows[3:3] = [["corrupt.wav", 0, "broken"]]
+    rows.append(["empty.wav", 0, "empty"])
     path = folder / "data.csv"
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["wav_filename", "wav_filesize", "transcript"])
-        writer.writerows([name, 0, "x"] for name in rows)
+        writer.writerow(header)
+        writer.writerows(rows)
     return path
 
 
