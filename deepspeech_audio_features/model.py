@@ -137,25 +137,32 @@ class DeepSpeech(tf.Module):
             lengths = tf.fill([tf.shape(x)[0]], tf.shape(x)[1])
         depth = LAYERS.index(up_to)
         mask = tf.sequence_mask(lengths, tf.shape(x)[1], dtype=tf.float32)[:, :, None]  # [B, T, 1]
-        x = x * mask
-        # Context windows: 9 zero frames at each edge, value k*26 + c = coeff c of frame t-9+k.
-        padded = tf.pad(x, [[0, 0], [N_CONTEXT, N_CONTEXT], [0, 0]])
-        h = tf.signal.frame(padded, WINDOW_FRAMES, 1, axis=1)  # [B, T, 19, 26]
-        h = tf.reshape(h, [tf.shape(x)[0], tf.shape(x)[1], WINDOW_FRAMES * N_INPUT])
+        h = self.context_windows(x * mask)
         out = {}
-        for index, layer in enumerate(LAYERS[:depth + 1]):
-            if layer == "rnn_output":
-                h = self._lstm(h) * mask
-            else:
-                w, b = self.dense[layer]
-                h = tf.matmul(h, w) + b
-                if layer != "layer_6":
-                    h = tf.minimum(tf.nn.relu(h), RELU_CLIP)
-                    if training and dropout > 0:
-                        h = tf.nn.dropout(h, rate=dropout)
-                h = h * mask
+        for layer in LAYERS[:depth + 1]:
+            h = self.apply_layer(layer, h)
+            if training and dropout > 0 and layer not in ("rnn_output", "layer_6"):
+                h = tf.nn.dropout(h, rate=dropout)
+            h = h * mask
             out[layer] = h
         return out
+
+    @staticmethod
+    def context_windows(x: tf.Tensor) -> tf.Tensor:
+        """``[B, T, 26]`` -> ``[B, T, 494]``: 9 zero frames at each edge; value k*26 + c is
+        coefficient c of frame t-9+k."""
+        padded = tf.pad(x, [[0, 0], [N_CONTEXT, N_CONTEXT], [0, 0]])
+        h = tf.signal.frame(padded, WINDOW_FRAMES, 1, axis=1)  # [B, T, 19, 26]
+        return tf.reshape(h, [tf.shape(x)[0], tf.shape(x)[1], WINDOW_FRAMES * N_INPUT])
+
+    def apply_layer(self, layer: str, h: tf.Tensor) -> tf.Tensor:
+        """One layer on ``[B, T, F_in]``: clipped ReLU dense, the LSTM, or the logits (no
+        masking, no dropout; :meth:`forward` adds those)."""
+        if layer == "rnn_output":
+            return self._lstm(h)
+        w, b = self.dense[layer]
+        h = tf.matmul(h, w) + b
+        return h if layer == "layer_6" else tf.minimum(tf.nn.relu(h), RELU_CLIP)
 
     def _lstm(self, x: tf.Tensor) -> tf.Tensor:
         """Block LSTM over ``[B, T, H]``; only the recurrent matmul is inside the time loop."""

@@ -46,8 +46,8 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from .features import N_CONTEXT, N_INPUT, WINDOW_FRAMES
-from .model import LAYERS, RELU_CLIP, DeepSpeech
+from .features import N_INPUT
+from .model import LAYERS, DeepSpeech
 from .runs import load_array, load_json, save_array, save_arrays, save_json, snapshot_steps
 
 #: Bumped when the meaning of a run folder changes; resuming checks it.
@@ -260,10 +260,7 @@ def staged_activations(model: DeepSpeech, x: tf.Tensor, counts: Sequence[int],
     Returns:
         ``(activations [B], {depth: [counts[depth], T, F]})``, activations in row order.
     """
-    batch, frames = tf.shape(x)[0], tf.shape(x)[1]
-    padded = tf.pad(x, [[0, 0], [N_CONTEXT, N_CONTEXT], [0, 0]])
-    h = tf.signal.frame(padded, WINDOW_FRAMES, 1, axis=1)
-    h = tf.reshape(h, [batch, frames, WINDOW_FRAMES * N_INPUT])
+    h = model.context_windows(x)
     pieces, kept = [], {}
     for k, layer in enumerate(LAYERS):
         n = counts[k]
@@ -271,13 +268,7 @@ def staged_activations(model: DeepSpeech, x: tf.Tensor, counts: Sequence[int],
             break
         if k:
             h = h[:n]
-        if layer == "rnn_output":
-            h = model._lstm(h)
-        else:
-            w, b = model.dense[layer]
-            h = tf.matmul(h, w) + b
-            if layer != "layer_6":
-                h = tf.minimum(tf.nn.relu(h), RELU_CLIP)
+        h = model.apply_layer(layer, h)
         if k in weights:
             ending = counts[k + 1] if k + 1 < len(counts) else 0
             mean_t = tf.reduce_mean(h[ending:n], axis=1)  # [rows, F]
