@@ -100,7 +100,7 @@ def _mask_shard(shard: list[tuple[str, str]], out: str, checkpoint: str, fingerp
         try:
             audio += _mask_one(model, path, Path(out) / name, options)["audio_seconds"]
             done += 1
-        except (AudioError, ValueError) as err:
+        except AudioError as err:  # bad audio only: a real failure must not pass as a skip
             skipped.append(str(err))
     return {"utterances": done, "audio_seconds": audio, "skipped": skipped,
             "seconds": time.perf_counter() - start, "worker": worker_info(checkpoint)}
@@ -159,7 +159,7 @@ def mask_dataset(dataset: str | os.PathLike, model=None, out: str | os.PathLike 
             try:
                 audio += _mask_one(model, paths[i], out / names[i], options)["audio_seconds"]
                 done += 1
-            except (AudioError, ValueError) as err:
+            except AudioError as err:  # bad audio only: a real failure must not pass as a skip
                 skipped.append(str(err))
     elif todo:
         from .cluster import run_sharded
