@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from common import forward_flops_per_frame, start_benchmark
+from common import best_time, forward_flops_per_frame, start_benchmark
 
 
 from deepspeech_audio_features import LAYERS, DeepSpeech, random_weights
@@ -98,8 +98,6 @@ def recurrent_matmul_seconds(model, rows: int, frames: int = 50) -> float:
     as in the time loop, so nothing can be hoisted or folded)."""
     import numpy as np
     import tensorflow as tf
-
-    from common import best_time
 
     n = model.n_hidden
     kernel = model.lstm_recurrent_kernel

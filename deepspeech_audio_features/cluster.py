@@ -96,12 +96,8 @@ def model_source(model, out: str | os.PathLike) -> tuple[str, str]:
     if own and _fingerprint_of(str(Path(own).resolve())) == fingerprint:
         return str(Path(own).resolve()), fingerprint
     folder = Path(out) / "model"
-    if folder.exists():
-        try:
-            if _fingerprint_of(str(folder.resolve())) == fingerprint:
-                return str(folder.resolve()), fingerprint
-        except (ValueError, OSError):
-            pass
+    if folder.exists() and _fingerprint_of(str(folder.resolve())) == fingerprint:
+        return str(folder.resolve()), fingerprint
     prefix = save_checkpoint(model, folder, prefix_name="model")
     if model_fingerprint(load_model(prefix)) != fingerprint:
         raise ValueError(f"{prefix}: the saved copy of the model does not reload to the same weights")
@@ -198,6 +194,13 @@ def run_sharded(scheduler, model, out: str | os.PathLike, task: Callable, items:
                 "workers": summarize_workers(results),
                 "task_seconds": round(sum(r["seconds"] for r in results), 3)}
     return results, info
+
+
+def raise_for_failed_shards(out, info: dict) -> None:
+    """RuntimeError naming the first failed shard, if any (call after saving the report)."""
+    failed = info.get("failed_shards")
+    if failed:
+        raise RuntimeError(f"{out}: {len(failed)} shard(s) failed ({failed[0]}); the rest is saved, re-run to complete")
 
 
 def summarize_workers(results: Sequence[dict]) -> dict:

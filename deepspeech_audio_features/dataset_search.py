@@ -37,11 +37,10 @@ from pathlib import Path
 from typing import NamedTuple, Sequence
 
 import numpy as np
-import soundfile as sf
 
-from .audio import SAMPLE_RATE, AudioError
+from .audio import AudioError
 from .datasets import read_dataset
-from .features import audio_file_to_mfccs, num_frames
+from .features import audio_file_to_mfccs, file_num_frames
 from .model import LAYERS, DeepSpeech
 from .runs import load_json, save_arrays, save_json
 from .visualization import Objective, layer_width, model_fingerprint
@@ -68,20 +67,6 @@ class SearchResult:
     activations: np.ndarray
     skipped: list[str]
     report: dict
-
-
-def _estimated_frames(path: str) -> int:
-    """Frames the MFCCs of ``path`` will have, from its header (raises AudioError)."""
-    try:
-        info = sf.info(path)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
-        raise AudioError(f"{path}: unreadable or not audio ({err})") from None
-    if info.frames <= 0:
-        raise AudioError(f"{path}: holds zero samples")
-    frames = num_frames(int(round(info.frames * SAMPLE_RATE / info.samplerate)))
-    if frames < 1:
-        raise AudioError(f"{path}: {info.frames / info.samplerate * 1000:.1f} ms long, shorter than one 32 ms window")
-    return frames
 
 
 def _objective_matrices(model: DeepSpeech, objectives: Sequence[Objective]) -> dict[str, tuple[list[int], np.ndarray]]:
@@ -139,7 +124,7 @@ def _index(model: DeepSpeech, dataset, objectives, out: Path, batch_size: int,
     frames, bad = np.zeros(len(utterances), np.int64), []
     for i, utt in enumerate(utterances):
         try:
-            frames[i] = _estimated_frames(utt.path)
+            frames[i] = file_num_frames(utt.path)
         except AudioError as err:
             bad.append([i, str(err)])
             frames[i] = -1
@@ -265,9 +250,10 @@ def search_dataset(model: DeepSpeech, dataset: str | os.PathLike, objectives: Se
         report["this_session"]["distributed"] = distributed
     save_json(out / "report.json", report)
     result.report = report
-    if distributed.get("failed_shards"):
-        raise RuntimeError(f"{out}: {len(distributed['failed_shards'])} shard(s) failed "
-                           f"({distributed['failed_shards'][0]}); the rest is saved, re-run to complete")
+    if distributed:
+        from .cluster import raise_for_failed_shards
+
+        raise_for_failed_shards(out, distributed)
     return result
 
 

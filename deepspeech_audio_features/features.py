@@ -17,7 +17,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from .audio import SAMPLE_RATE, STEP_SAMPLES, WINDOW_SAMPLES, load_audio
+from .audio import SAMPLE_RATE, STEP_SAMPLES, WINDOW_SAMPLES, AudioError, load_audio
 
 N_INPUT = 26  #: MFCC coefficients per frame
 N_CONTEXT = 9  #: frames of context on each side
@@ -72,6 +72,26 @@ def audio_file_to_mfccs(path: str | os.PathLike,
 def num_frames(num_samples: int) -> int:
     """Frames DeepSpeech makes from ``num_samples`` samples (whole 32 ms windows only)."""
     return max(0, (num_samples - WINDOW_SAMPLES) // STEP_SAMPLES + 1)
+
+
+def file_num_frames(path: str | os.PathLike) -> int:
+    """Frames the MFCCs of an audio file will have, from its header alone (no decoding).
+
+    Raises:
+        AudioError: unreadable, empty, or shorter than one 32 ms window.
+    """
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+        raise AudioError(f"{path}: unreadable or not audio ({err})") from None
+    if info.frames <= 0:
+        raise AudioError(f"{path}: holds zero samples")
+    frames = num_frames(int(round(info.frames * SAMPLE_RATE / info.samplerate)))
+    if frames < 1:
+        raise AudioError(f"{path}: {info.frames / info.samplerate * 1000:.1f} ms long, shorter than one 32 ms window")
+    return frames
 
 
 def context_windows(x: np.ndarray) -> np.ndarray:
