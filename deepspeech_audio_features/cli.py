@@ -109,7 +109,7 @@ def cmd_train(args) -> int:
     config = TrainConfig(train=args.train, dev=args.dev, out=args.out, n_hidden=args.n_hidden,
                          batch_size=args.batch_size, learning_rate=args.learning_rate, dropout=args.dropout,
                          epochs=args.epochs, patience=args.patience, lr_decay=args.lr_decay,
-                         max_minutes=args.max_minutes,
+                         max_minutes=args.max_minutes, frequency_warp=args.frequency_warp,
                          seed=args.seed, init_checkpoint=args.init_checkpoint)
     print(json.dumps(train(config), indent=2))
     return 0
@@ -372,6 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-minutes", type=float, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--init-checkpoint", help="fine-tune from this checkpoint")
+    p.add_argument("--frequency-warp", type=float, default=0.0,
+                   help="vocal tract length perturbation: frequency factors drawn from 1 +- this per utterance")
     p.set_defaults(func=cmd_train)
 
     p = with_model(sub.add_parser("evaluate", help="CER and WER on a DeepSpeech CSV"))

@@ -31,7 +31,7 @@ from .audio import AudioError, atomic_write
 from .checkpoints import load_model, save_checkpoint
 from .datasets import read_dataset
 from .decoding import greedy_decode
-from .features import audio_file_to_mfccs
+from .features import audio_file_to_mfccs, frequency_warp_matrix
 from .model import DeepSpeech, random_weights
 
 
@@ -49,6 +49,7 @@ class TrainConfig:
     epochs: int = 30
     patience: int = 4
     lr_decay: float = 0.5  # learning rate factor after an epoch without a better dev CER
+    frequency_warp: float = 0.0  # VTLP: each training utterance's frequency factor is drawn from 1 +- this
     max_minutes: float | None = None
     seed: int = 0
     init_checkpoint: str | None = None
@@ -125,6 +126,18 @@ def length_batches(lengths: list[int], batch_size: int, rng: np.random.Generator
     if rng is not None:
         rng.shuffle(batches)
     return batches
+
+
+def warp_frequencies(mfccs: list[np.ndarray], max_warp: float, rng: np.random.Generator) -> list[np.ndarray]:
+    """Vocal tract length perturbation of a batch: each ``[T_i, 26]`` gets its own factor.
+
+    The factors are drawn uniformly from ``[1 - max_warp, 1 + max_warp]``; see
+    :func:`~deepspeech_audio_features.features.frequency_warp_matrix`. Returns float32 arrays.
+    """
+    if max_warp <= 0:
+        return mfccs
+    alphas = 1.0 + rng.uniform(-max_warp, max_warp, len(mfccs))
+    return [(m @ frequency_warp_matrix(a)).astype(np.float32) for m, a in zip(mfccs, alphas)]
 
 
 def pad_batch(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -240,7 +253,9 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         losses = []
         for b in range(state["batch"], len(batches)):
             idx = batches[b]
-            x, x_len = pad_batch([train_set.mfccs[i] for i in idx])
+            # Keyed by position, so a resumed run draws the same factors as an uninterrupted one.
+            warp_rng = np.random.default_rng([config.seed, state["epoch"], b])
+            x, x_len = pad_batch(warp_frequencies([train_set.mfccs[i] for i in idx], config.frequency_warp, warp_rng))
             y, y_len = pad_batch([labels[i] for i in idx])
             loss = float(trainer.step(x, x_len, y, y_len))
             losses.append(loss)
