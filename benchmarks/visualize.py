@@ -69,6 +69,9 @@ def main() -> None:
             print(f"  {mode:13s}: {1 / seconds:7.3f} steps/s, {flops / seconds / 1e9:6.1f} GFLOP/s "
                   f"= {flops / seconds / peak:.0%} of matmul")
         print(f"  batched vs one at a time: {alone / batched:.2f}x faster")
+        # Same FLOPs either way, so the speed-up is the ratio of efficiencies; batched cannot beat matmul.
+        print(f"  ceiling: one at a time already runs at {flops / alone / peak:.0%} of matmul, so batching can be "
+              f"at most {peak * alone / flops:.2f}x faster here, and only at 100% of matmul")
         if model.n_hidden == args.full_hidden:
             where_time_goes(model, args.frames)
 

@@ -22,6 +22,7 @@ _EXPORTS = {
     "datasets": ["Utterance", "read_dataset"],
     "decoding": ["Transcription", "WordTiming", "beam_search_decode", "greedy_decode"],
     "features": ["audio_file_to_mfccs", "context_windows", "mfccs", "mfccs_to_audio", "num_frames"],
+    "augmentation": ["VoicePerturbation", "add_echo", "equalizer_offset", "frequency_warp_matrix"],
     "inference": ["do_single_file_inference", "transcribe", "transcribe_detailed"],
     "model": ["LAYERS", "DeepSpeech", "official_shapes", "random_weights"],
     "visualization": ["MfccStats", "Objective", "TimeJitter", "VisualizationResult", "load_snapshots",

@@ -110,6 +110,7 @@ def cmd_train(args) -> int:
                          batch_size=args.batch_size, learning_rate=args.learning_rate, dropout=args.dropout,
                          epochs=args.epochs, patience=args.patience, lr_decay=args.lr_decay,
                          max_minutes=args.max_minutes, frequency_warp=args.frequency_warp,
+                         equalizer_db=args.equalizer_db, echo_probability=args.echo_probability,
                          seed=args.seed, init_checkpoint=args.init_checkpoint)
     print(json.dumps(train(config), indent=2))
     return 0
@@ -374,6 +375,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-checkpoint", help="fine-tune from this checkpoint")
     p.add_argument("--frequency-warp", type=float, default=0.0,
                    help="vocal tract length perturbation: frequency factors drawn from 1 +- this per utterance")
+    p.add_argument("--equalizer-db", type=float, default=0.0,
+                   help="random equalizer per utterance: gains at 5 points across the band within +- this (dB)")
+    p.add_argument("--echo-probability", type=float, default=0.0,
+                   help="share of training utterances given a 20-80 ms echo")
     p.set_defaults(func=cmd_train)
 
     p = with_model(sub.add_parser("evaluate", help="CER and WER on a DeepSpeech CSV"))

@@ -141,40 +141,6 @@ def dct_matrix(n_in: int = 40, n_out: int = N_INPUT) -> np.ndarray:
     return np.sqrt(2.0 / n_in) * np.cos(np.pi / n_in * k * (j + 0.5))
 
 
-def frequency_warp_matrix(alpha: float, upper_frequency_limit: float = UPPER_FREQUENCY_LIMIT,
-                          low: float = 20.0) -> np.ndarray:
-    """A linear map of MFCCs that scales the spectral envelope's frequencies by ``alpha``.
-
-    Vocal tract length perturbation (VTLP) done on the features instead of the audio:
-    the 26 coefficients go back to 40 smoothed log mel energies (the DCT's
-    pseudo-inverse), band ``b`` takes the log energy the input had at frequency
-    ``f_b / alpha`` (``f_b`` its centre; linear interpolation between band centres on
-    the mel scale, held constant beyond the first and last band), and the DCT brings
-    them back. ``alpha > 1`` moves formants up, as a shorter vocal tract does. Only the
-    envelope moves; pitch harmonics are not in the MFCCs anyway.
-
-    Args:
-        alpha: frequency factor, e.g. 0.85-1.15; 1 gives the identity.
-    Returns:
-        float64 ``[26, 26]``: warped MFCCs are ``X @ M`` for ``X`` ``[T, 26]``.
-    """
-    def mel(f):
-        return 1127.0 * np.log1p(np.asarray(f, np.float64) / 700.0)
-
-    n_bands = 40
-    centres = np.linspace(mel(low), mel(upper_frequency_limit), n_bands + 2)[1:-1]  # mel
-    centre_hz = 700.0 * np.expm1(centres / 1127.0)
-    source = np.interp(mel(centre_hz / alpha), centres, np.arange(n_bands))  # fractional band index
-    left = np.clip(np.floor(source).astype(int), 0, n_bands - 1)
-    right = np.minimum(left + 1, n_bands - 1)
-    frac = source - left
-    interpolate = np.zeros((n_bands, n_bands))  # [source band, warped band]
-    interpolate[left, np.arange(n_bands)] += 1.0 - frac
-    interpolate[right, np.arange(n_bands)] += frac
-    dct = dct_matrix()  # [40, 26]
-    return np.linalg.pinv(dct) @ interpolate @ dct
-
-
 def _stft(x: np.ndarray, window: np.ndarray, hop: int) -> np.ndarray:
     frames = (len(x) - len(window)) // hop + 1
     index = np.arange(len(window))[None, :] + hop * np.arange(frames)[:, None]

@@ -31,7 +31,8 @@ from .audio import AudioError, atomic_write
 from .checkpoints import load_model, save_checkpoint
 from .datasets import read_dataset
 from .decoding import greedy_decode
-from .features import audio_file_to_mfccs, frequency_warp_matrix
+from .augmentation import VoicePerturbation
+from .features import audio_file_to_mfccs
 from .model import DeepSpeech, random_weights
 
 
@@ -49,7 +50,10 @@ class TrainConfig:
     epochs: int = 30
     patience: int = 4
     lr_decay: float = 0.5  # learning rate factor after an epoch without a better dev CER
-    frequency_warp: float = 0.0  # VTLP: each training utterance's frequency factor is drawn from 1 +- this
+    # Voice perturbations of the training MFCCs (augmentation.VoicePerturbation); 0 = off.
+    frequency_warp: float = 0.0
+    equalizer_db: float = 0.0
+    echo_probability: float = 0.0
     max_minutes: float | None = None
     seed: int = 0
     init_checkpoint: str | None = None
@@ -126,18 +130,6 @@ def length_batches(lengths: list[int], batch_size: int, rng: np.random.Generator
     if rng is not None:
         rng.shuffle(batches)
     return batches
-
-
-def warp_frequencies(mfccs: list[np.ndarray], max_warp: float, rng: np.random.Generator) -> list[np.ndarray]:
-    """Vocal tract length perturbation of a batch: each ``[T_i, 26]`` gets its own factor.
-
-    The factors are drawn uniformly from ``[1 - max_warp, 1 + max_warp]``; see
-    :func:`~deepspeech_audio_features.features.frequency_warp_matrix`. Returns float32 arrays.
-    """
-    if max_warp <= 0:
-        return mfccs
-    alphas = 1.0 + rng.uniform(-max_warp, max_warp, len(mfccs))
-    return [(m @ frequency_warp_matrix(a)).astype(np.float32) for m, a in zip(mfccs, alphas)]
 
 
 def pad_batch(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -243,6 +235,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     labels = [text_to_labels(t) for t in train_set.transcripts]
     lengths = [len(m) for m in train_set.mfccs]
     log_path = out / "log.jsonl"
+    perturb = VoicePerturbation(config.frequency_warp, config.equalizer_db, config.echo_probability)
     started, last_save = time.time() - state["seconds"], time.time()
     budget = config.max_minutes * 60 if config.max_minutes else math.inf
     stop_reason = "epochs"
@@ -253,9 +246,11 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         losses = []
         for b in range(state["batch"], len(batches)):
             idx = batches[b]
-            # Keyed by position, so a resumed run draws the same factors as an uninterrupted one.
-            warp_rng = np.random.default_rng([config.seed, state["epoch"], b])
-            x, x_len = pad_batch(warp_frequencies([train_set.mfccs[i] for i in idx], config.frequency_warp, warp_rng))
+            x = [train_set.mfccs[i] for i in idx]
+            if perturb.active:  # keyed by position: a resumed run draws what an uninterrupted one did
+                rng = np.random.default_rng([config.seed, state["epoch"], b])
+                x = [perturb(m, rng) for m in x]
+            x, x_len = pad_batch(x)
             y, y_len = pad_batch([labels[i] for i in idx])
             loss = float(trainer.step(x, x_len, y, y_len))
             losses.append(loss)

@@ -5,8 +5,7 @@ import pytest
 
 from deepspeech_audio_features import load_model
 from deepspeech_audio_features.audio import write_wav
-from deepspeech_audio_features.training import (TrainConfig, length_batches, load_features, pad_batch, train,
-                                                 warp_frequencies)
+from deepspeech_audio_features.training import TrainConfig, length_batches, load_features, pad_batch, train
 
 
 @pytest.fixture(scope="module")
@@ -74,16 +73,13 @@ def test_error_rates_count_edits_and_refuse_an_empty_set():
         error_rates([], [])
 
 
-def test_frequency_warp_changes_training_and_still_resumes_identically(tiny_corpus, tmp_path):
-    warped = config(tiny_corpus, tmp_path / "warp", epochs=2, frequency_warp=0.15)
-    train(warped, progress=False)
+def test_voice_perturbation_changes_training_and_still_resumes_identically(tiny_corpus, tmp_path):
+    perturbed = dict(frequency_warp=0.15, equalizer_db=6.0, echo_probability=0.5)
+    train(config(tiny_corpus, tmp_path / "perturbed", epochs=2, **perturbed), progress=False)
     train(config(tiny_corpus, tmp_path / "plain", epochs=2), progress=False)
-    train(config(tiny_corpus, tmp_path / "split", epochs=1, frequency_warp=0.15), progress=False)
-    train(config(tiny_corpus, tmp_path / "split", epochs=2, frequency_warp=0.15), progress=False)
-    a, b, c = (load_model(tmp_path / run / "last").official_weights() for run in ("warp", "split", "plain"))
+    train(config(tiny_corpus, tmp_path / "split", epochs=1, **perturbed), progress=False)
+    train(config(tiny_corpus, tmp_path / "split", epochs=2, **perturbed), progress=False)
+    a, b, c = (load_model(tmp_path / run / "last").official_weights() for run in ("perturbed", "split", "plain"))
     for name in a:
         np.testing.assert_allclose(a[name], b[name], rtol=1e-5, atol=1e-6)
     assert any(not np.allclose(a[name], c[name]) for name in a)
-    rng = np.random.default_rng(0)
-    x = [np.ones((3, 26), np.float32)]
-    assert warp_frequencies(x, 0.0, rng) is x
