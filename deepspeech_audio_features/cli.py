@@ -111,6 +111,7 @@ def cmd_train(args) -> int:
                          epochs=args.epochs, patience=args.patience, lr_decay=args.lr_decay,
                          max_minutes=args.max_minutes, frequency_warp=args.frequency_warp,
                          equalizer_db=args.equalizer_db, echo_probability=args.echo_probability,
+                         features_cache=args.features_cache,
                          seed=args.seed, init_checkpoint=args.init_checkpoint)
     print(json.dumps(train(config), indent=2))
     return 0
@@ -373,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-minutes", type=float, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--init-checkpoint", help="fine-tune from this checkpoint")
+    p.add_argument("--features-cache", help="folder of cached MFCCs to use and fill (default: OUT/features)")
     p.add_argument("--frequency-warp", type=float, default=0.0,
                    help="vocal tract length perturbation: frequency factors drawn from 1 +- this per utterance")
     p.add_argument("--equalizer-db", type=float, default=0.0,

@@ -8,7 +8,7 @@ Output folder::
 
     <out>/best/       best dev-CER checkpoint (release layout + JSON metadata)
     <out>/last/       latest weights, ``optimizer.npz`` and ``state.json`` for resuming
-    <out>/features/   cached MFCCs per CSV (``.npz``)
+    <out>/features/   cached MFCCs per CSV (``.npz``; ``features_cache`` puts them elsewhere)
     <out>/log.jsonl   one line per epoch
 """
 from __future__ import annotations
@@ -57,6 +57,7 @@ class TrainConfig:
     max_minutes: float | None = None
     seed: int = 0
     init_checkpoint: str | None = None
+    features_cache: str | None = None  # folder of cached MFCCs (default <out>/features); runs may share one
     save_every_minutes: float = 5.0
     extra: dict = field(default_factory=dict)
 
@@ -213,8 +214,9 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     tf.random.set_seed(config.seed)
-    train_set = load_features(config.train, out / "features", progress)
-    dev_set = load_features(config.dev, out / "features", progress)
+    cache = Path(config.features_cache) if config.features_cache else out / "features"
+    train_set = load_features(config.train, cache, progress)
+    dev_set = load_features(config.dev, cache, progress)
     if not len(train_set) or not len(dev_set):
         raise ValueError(f"no usable utterances in {config.train if not len(train_set) else config.dev}")
     last = out / "last"

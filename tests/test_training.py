@@ -77,8 +77,10 @@ def test_voice_perturbation_changes_training_and_still_resumes_identically(tiny_
     perturbed = dict(frequency_warp=0.15, equalizer_db=6.0, echo_probability=0.5)
     train(config(tiny_corpus, tmp_path / "perturbed", epochs=2, **perturbed), progress=False)
     train(config(tiny_corpus, tmp_path / "plain", epochs=2), progress=False)
-    train(config(tiny_corpus, tmp_path / "split", epochs=1, **perturbed), progress=False)
-    train(config(tiny_corpus, tmp_path / "split", epochs=2, **perturbed), progress=False)
+    shared = str(tmp_path / "cache")  # a features cache outside the run folder, as `make train`'s second stage uses
+    train(config(tiny_corpus, tmp_path / "split", epochs=1, features_cache=shared, **perturbed), progress=False)
+    train(config(tiny_corpus, tmp_path / "split", epochs=2, features_cache=shared, **perturbed), progress=False)
+    assert not (tmp_path / "split" / "features").exists() and len(list((tmp_path / "cache").glob("*.npz"))) == 1
     a, b, c = (load_model(tmp_path / run / "last").official_weights() for run in ("perturbed", "split", "plain"))
     for name in a:
         np.testing.assert_allclose(a[name], b[name], rtol=1e-5, atol=1e-6)
