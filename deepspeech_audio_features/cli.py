@@ -44,7 +44,8 @@ def cmd_transcribe(args) -> int:
 def cmd_corpus(args) -> int:
     from .corpus import synthesize_corpus
 
-    summary = synthesize_corpus(args.out, args.utterances, seed=args.seed, workers=args.workers)
+    summary = synthesize_corpus(args.out, args.utterances, seed=args.seed, workers=args.workers,
+                                mixed_voices=args.mixed_voices)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -337,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--utterances", type=int, default=15000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--mixed-voices", type=int, default=0,
+                   help="add this many train voices recombined from the train voice variants")
     p.set_defaults(func=cmd_corpus)
 
     p = with_model(sub.add_parser(

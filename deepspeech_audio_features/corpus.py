@@ -41,6 +41,7 @@ import math
 import os
 import re
 import selectors
+import shutil
 import subprocess
 import sys
 import threading
@@ -555,7 +556,7 @@ class UtteranceSpec:
 
 
 # Tags separate the random streams of (seed, index) used for different purposes.
-_TAG_SPLIT_VOICES, _TAG_UTTERANCE = 7001, 7002
+_TAG_SPLIT_VOICES, _TAG_UTTERANCE, _TAG_MIXED_VOICE = 7001, 7002, 7003
 #: Share of the voice variants held out for test and for dev (each at least one).
 TEST_VARIANT_FRACTION, DEV_VARIANT_FRACTION = 0.12, 0.08
 
@@ -576,6 +577,118 @@ def split_voice_variants(variants: Sequence[str], seed: int) -> dict[str, list[s
     }
 
 
+# Groups of lines of a voice variant file that a mixed voice takes from one donor each. Pitch
+# and gender travel with the formants, so a voice keeps a plausible pitch for its vocal tract.
+_VARIANT_GROUPS = {
+    "formants": ("formant", "pitch", "gender"),
+    "tone": ("tone",),
+    "echo": ("echo",),
+    "source": ("voicing", "consonants", "klatt"),
+    "noise": ("flutter", "roughness", "breath", "breathw"),
+}
+
+
+def _variant_lines(data_path: Path, variant: str) -> dict[str, list[str]]:
+    """The lines of ``voices/!v/<variant>`` per group of :data:`_VARIANT_GROUPS` (comments dropped)."""
+    groups: dict[str, list[str]] = {g: [] for g in _VARIANT_GROUPS}
+    for line in (data_path / "voices" / "!v" / variant).read_text(encoding="utf-8", errors="replace").splitlines():
+        words = line.split("//")[0].split()
+        for group, keys in _VARIANT_GROUPS.items():
+            if words and words[0] in keys:
+                groups[group].append(" ".join(words))
+    return groups
+
+
+def mix_voice_variants(donors: Sequence[str], n: int, seed: int,
+                       data_path: str | os.PathLike | None = None) -> dict[str, str]:
+    """New eSpeak voice variants recombined from ``donors`` (more speakers for training).
+
+    Each mixed voice takes its formants (with pitch and gender), equalizer (``tone``),
+    ``echo``, voice source (voicing, consonants, Klatt) and source noise (flutter,
+    roughness, breath) from independently drawn donors, then scales every formant
+    frequency by one factor in 0.92-1.08 (vocal tract length) times its own in 0.96-1.04.
+    Only ``donors`` are read, so held-out variants stay unheard.
+
+    Args:
+        donors: variant names in ``voices/!v`` (e.g. the train split's).
+        n: voices to make, named ``mix0000``, ``mix0001``, ...
+        seed: with the donors, fixes every voice.
+    Returns:
+        ``{name: variant file text}``; see :func:`espeak_data_with_variants`.
+    """
+    data_path = Path(data_path or _default_paths()[1])
+    donors = sorted(donors)
+    if not donors:
+        raise ValueError("mixing voices needs at least one donor variant")
+    lines = {d: _variant_lines(data_path, d) for d in donors}
+    voices = {}
+    for i in range(n):
+        rng = np.random.default_rng([seed, _TAG_MIXED_VOICE, i])
+        name = f"mix{i:04d}"
+        out = ["language variant", f"name {name}"]
+        tract = rng.uniform(0.92, 1.08)
+        for group in _VARIANT_GROUPS:
+            donor = donors[int(rng.integers(len(donors)))]
+            for line in lines[donor][group]:
+                words = line.split()
+                if words[0] == "formant" and len(words) >= 3:
+                    words[2] = str(max(1, round(float(words[2]) * tract * rng.uniform(0.96, 1.04))))
+                out.append(" ".join(words))
+        voices[name] = "\n".join(out) + "\n"
+    return voices
+
+
+_ESPEAK_MAX_VOICES = 349  # N_VOICES_LIST - 1 in libespeak-ng 1.52: voices beyond it are dropped silently
+
+
+def espeak_data_with_variants(target: str | os.PathLike, variants: dict[str, str],
+                              data_path: str | os.PathLike | None = None) -> Path:
+    """An ``espeak-ng-data`` folder at ``target`` that also holds ``variants`` in ``voices/!v``.
+
+    Everything else links to the installed data (a few kB on disk), except that ``lang``
+    keeps only ``gmw`` (West Germanic, which holds the English voices): eSpeak lists at
+    most 349 voices and silently drops the rest, and the other languages' 128 files would
+    leave room for only about 100 mixed voices. Rebuilt when its variants differ from
+    ``variants``; returns the folder, for :class:`ESpeakSynthesizer`.
+
+    Raises:
+        ValueError: more voices than eSpeak can list, or a name of an installed variant.
+    """
+    source, target = Path(data_path or _default_paths()[1]).resolve(), Path(target)
+    manifest = json.dumps({"source": str(source), "variants": variants}, sort_keys=True)
+    if (target / "mixed_voices.json").exists() and (target / "mixed_voices.json").read_text() == manifest:
+        return target
+    staging = target.with_name(target.name + f".tmp{os.getpid()}")
+    if staging.exists():
+        shutil.rmtree(staging)
+    (staging / "voices" / "!v").mkdir(parents=True)
+    for entry in source.iterdir():
+        if entry.name not in ("voices", "lang"):
+            (staging / entry.name).symlink_to(entry)
+    (staging / "lang").mkdir()
+    (staging / "lang" / "gmw").symlink_to(source / "lang" / "gmw")
+    listed = sum(1 for _ in (source / "lang" / "gmw").rglob("*") if _.is_file())
+    listed += sum(1 for _ in (source / "voices").rglob("*") if _.is_file()) + len(variants)
+    if listed > _ESPEAK_MAX_VOICES:
+        shutil.rmtree(staging)
+        raise ValueError(f"{len(variants)} mixed voices make {listed} eSpeak voices; it lists at most "
+                         f"{_ESPEAK_MAX_VOICES} (use at most {len(variants) - listed + _ESPEAK_MAX_VOICES})")
+    for entry in (source / "voices").iterdir():
+        if entry.name != "!v":
+            (staging / "voices" / entry.name).symlink_to(entry)
+    for entry in (source / "voices" / "!v").iterdir():
+        (staging / "voices" / "!v" / entry.name).symlink_to(entry)
+    for name, text in variants.items():
+        if (staging / "voices" / "!v" / name).exists():
+            raise ValueError(f"mixed voice {name!r} would replace an installed variant")
+        (staging / "voices" / "!v" / name).write_text(text, encoding="utf-8")
+    (staging / "mixed_voices.json").write_text(manifest)
+    if target.exists():
+        shutil.rmtree(target)
+    staging.rename(target)
+    return target
+
+
 def _split_sizes(n: int, dev_fraction: float, test_fraction: float) -> dict[str, int]:
     if not (0 <= dev_fraction < 1 and 0 <= test_fraction < 1):
         raise ValueError("dev_fraction and test_fraction must be in [0, 1)")
@@ -589,14 +702,16 @@ def _split_sizes(n: int, dev_fraction: float, test_fraction: float) -> dict[str,
 
 def plan_corpus(n_utterances: int, seed: int = 0, dev_fraction: float = 0.05, test_fraction: float = 0.05,
                 vocab: Sequence[str] | None = None, base_voices: Sequence[str] | None = None,
-                variants: Sequence[str] | None = None) -> list[UtteranceSpec]:
+                variants: Sequence[str] | None = None, mixed_variants: Sequence[str] = ()) -> list[UtteranceSpec]:
     """Draw every utterance's text, voice and augmentation; no audio is made.
 
     Indices ``[0, n_train)`` are train, then dev, then test. Test transcripts are drawn
     first, then dev transcripts (redrawn while equal to a test one), then train
     transcripts (redrawn while equal to a dev or test one), so the three splits share
     no sentence. Each split draws its voice variant from its own disjoint set
-    (:func:`split_voice_variants`); the base English voices are shared.
+    (:func:`split_voice_variants`); the base English voices are shared. ``mixed_variants``
+    (from :func:`mix_voice_variants`) join the train set only; dev and test, every
+    transcript and every other draw stay exactly as without them.
     """
     if n_utterances < 1:
         raise ValueError("n_utterances must be >= 1")
@@ -604,6 +719,7 @@ def plan_corpus(n_utterances: int, seed: int = 0, dev_fraction: float = 0.05, te
     cdf = _word_cdf(len(vocab))
     base_voices = list(base_voices or list_english_voices())
     split_variants = split_voice_variants(variants or list_voice_variants(), seed)
+    split_variants["train"] = split_variants["train"] + list(mixed_variants)
     sizes = _split_sizes(n_utterances, dev_fraction, test_fraction)
     starts = {"train": 0, "dev": sizes["train"], "test": sizes["train"] + sizes["dev"]}
     width = max(6, len(str(n_utterances - 1)))
@@ -682,24 +798,24 @@ def _render_job(spec: UtteranceSpec, out_dir: str | os.PathLike) -> tuple[int, i
 # registers the package without running its __init__ and imports only this module.
 _WORKER_BOOTSTRAP = """
 import sys, types, importlib
-name, folder = sys.argv[1], sys.argv[2]
+name, folder, data_path = sys.argv[1], sys.argv[2], sys.argv[3] or None
 if name not in sys.modules:
     package = types.ModuleType(name)
     package.__path__ = [folder]
     package.__package__ = name
     sys.modules[name] = package
-importlib.import_module(name + ".corpus")._worker_main()
+importlib.import_module(name + ".corpus")._worker_main(data_path)
 """
 #: Jobs queued per worker, so a worker never waits for the parent.
 _WORKER_QUEUE_DEPTH = 4
 
 
-def _worker_main() -> None:
+def _worker_main(data_path: str | None = None) -> None:
     """Worker loop: one JSON job per stdin line, one JSON reply per line on the original stdout."""
     protocol = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
     os.dup2(2, 1)  # stray prints (Python or C) go to stderr instead of corrupting replies
     sys.stdout = sys.stderr
-    synth = ESpeakSynthesizer()  # initialized once, never speaks itself: forked children do
+    synth = ESpeakSynthesizer(data_path=data_path)  # initialized once, never speaks itself: forked children do
     protocol.write(json.dumps({"ready": synth.version}) + "\n")
     for line in sys.stdin:
         job = json.loads(line)
@@ -714,7 +830,7 @@ def _worker_main() -> None:
 
 def _run_workers(specs: Sequence[UtteranceSpec], out_dir: Path, n_workers: int,
                  on_done: Callable[[int, int, int], None],
-                 on_failed: Callable[[int, str], None]) -> None:
+                 on_failed: Callable[[int, str], None], data_path: str | os.PathLike | None = None) -> None:
     """Render ``specs`` in ``n_workers`` worker processes.
 
     Calls ``on_done(index, size, frames)`` per written utterance, and
@@ -723,7 +839,7 @@ def _run_workers(specs: Sequence[UtteranceSpec], out_dir: Path, n_workers: int,
     package = __package__ or __name__.rpartition(".")[0]  # also right when run as python -m
     folder = str(Path(__file__).resolve().parent)
     procs = [
-        subprocess.Popen([sys.executable, "-c", _WORKER_BOOTSTRAP, package, folder],
+        subprocess.Popen([sys.executable, "-c", _WORKER_BOOTSTRAP, package, folder, str(data_path or "")],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         for _ in range(n_workers)
     ]
@@ -827,7 +943,7 @@ def _default_workers() -> int:
 
 def synthesize_corpus(out_dir: str | os.PathLike, n_utterances: int, seed: int = 0,
                       dev_fraction: float = 0.05, test_fraction: float = 0.05,
-                      workers: int | None = None, progress: bool = True) -> dict:
+                      workers: int | None = None, progress: bool = True, mixed_voices: int = 0) -> dict:
     """Write a DeepSpeech-format corpus of ``n_utterances`` synthesized utterances to ``out_dir``.
 
     Layout: ``out_dir/wav/000000.wav`` ... (16 kHz, 16-bit PCM, mono), ``train.csv``,
@@ -854,6 +970,9 @@ def synthesize_corpus(out_dir: str | os.PathLike, n_utterances: int, seed: int =
             in worker processes (plain interpreters started with ``subprocess``, which
             import this module only), one eSpeak instance each.
         progress: show a tqdm progress bar.
+        mixed_voices: this many more train voices, recombined from the train variants
+            (:func:`mix_voice_variants`), written to ``out_dir/espeak-ng-data``. Dev, test
+            and every transcript stay as without them.
 
     Returns:
         ``{"out_dir", "utterances": {split: count}, "hours": {split: hours},
@@ -866,7 +985,10 @@ def synthesize_corpus(out_dir: str | os.PathLike, n_utterances: int, seed: int =
     vocab = build_vocabulary()
     base_voices = list_english_voices(synth.data_path)
     variants = list_voice_variants(synth.data_path)
-    specs = plan_corpus(n_utterances, seed, dev_fraction, test_fraction, vocab, base_voices, variants)
+    split_variants = split_voice_variants(variants, seed)
+    mixed = mix_voice_variants(split_variants["train"], mixed_voices, seed, synth.data_path)
+    data_path = espeak_data_with_variants(out / "espeak-ng-data", mixed, synth.data_path) if mixed else None
+    specs = plan_corpus(n_utterances, seed, dev_fraction, test_fraction, vocab, base_voices, variants, list(mixed))
     digest = _plan_digest(specs, synth.version)
 
     recipe_path = out / "corpus.json"
@@ -876,7 +998,6 @@ def synthesize_corpus(out_dir: str | os.PathLike, n_utterances: int, seed: int =
             reuse = json.loads(recipe_path.read_text(encoding="utf-8")).get("plan_sha256") == digest
         except (OSError, ValueError):
             reuse = False
-    split_variants = split_voice_variants(variants, seed)
     recipe = {
         "format": "DeepSpeech CSV (wav_filename,wav_filesize,transcript), 16 kHz 16-bit mono WAV",
         "corpus_version": CORPUS_VERSION,
@@ -919,7 +1040,7 @@ def synthesize_corpus(out_dir: str | os.PathLike, n_utterances: int, seed: int =
                 bar.update(1)
                 bar.write(f"skipped utterance {index}: {error}", file=sys.stderr)
 
-        _run_workers(todo, out, max(1, min(workers or _default_workers(), len(todo))), done, failed)
+        _run_workers(todo, out, max(1, min(workers or _default_workers(), len(todo))), done, failed, data_path)
     if bar is not None:
         bar.close()
 
@@ -943,7 +1064,7 @@ def synthesize_corpus(out_dir: str | os.PathLike, n_utterances: int, seed: int =
                 "csv": f"{split}.csv",
                 "utterances": counts[split],
                 "hours": round(hours[split], 4),
-                "voice_variants": split_variants[split],
+                "voice_variants": split_variants[split] + (list(mixed) if split == "train" else []),
                 "base_voices": base_voices,
             }
             for split in SPLITS
@@ -954,6 +1075,9 @@ def synthesize_corpus(out_dir: str | os.PathLike, n_utterances: int, seed: int =
                          "noise": ["white", "pink"], "snr_db": [10.0, 40.0], "pad_seconds": [0.05, 0.35],
                          "rate_wpm": [135, 225], "pitch": [20, 80], "pitch_range": [20, 90],
                          "word_gap_10ms": {"probability": 0.3, "range": [1, 5]}},
+        "mixed_voices": {"count": len(mixed), "donors": "the train split's voice variants",
+                         "formant_scale": [0.92, 1.08], "per_formant_scale": [0.96, 1.04],
+                         "groups": {g: list(k) for g, k in _VARIANT_GROUPS.items()}},
         "synthesized": len(todo) - len(failures),
         "reused": n_reused,
         "failed": {str(i): failures[i] for i in sorted(failures)},
@@ -1016,9 +1140,10 @@ def _main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dev-fraction", type=float, default=0.05)
     parser.add_argument("--test-fraction", type=float, default=0.05)
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--mixed-voices", type=int, default=0)
     args = parser.parse_args(argv)
     summary = synthesize_corpus(args.out_dir, args.utterances, args.seed, args.dev_fraction,
-                                args.test_fraction, args.workers)
+                                args.test_fraction, args.workers, mixed_voices=args.mixed_voices)
     json.dump(summary, sys.stdout, indent=2)
     print()
     return 0

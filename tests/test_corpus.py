@@ -18,9 +18,11 @@ from deepspeech_audio_features.corpus import (
     build_vocabulary,
     list_english_voices,
     list_voice_variants,
+    mix_voice_variants,
     pink_noise,
     plan_corpus,
     read_corpus_csv,
+    render_utterance,
     split_voice_variants,
     synthesize_corpus,
 )
@@ -233,3 +235,36 @@ def test_read_corpus_csv_resolves_paths_and_reports_missing_files(corpus_dir, tm
     (copy / "bad.csv").write_text("path,text\nx.wav,hi\n")
     with pytest.raises(ValueError, match="wav_filename"):
         read_corpus_csv(copy / "bad.csv")
+
+
+def test_mixed_voices_join_train_only_and_are_really_spoken(corpus_dir, tmp_path):
+    import dataclasses
+
+    mixed = tmp_path / "mixed"
+    summary = synthesize_corpus(mixed, N, seed=SEED, workers=2, progress=False, mixed_voices=150, **FRACTIONS)
+    assert summary["failed"] == 0 and summary["utterances"] == {"train": 9, "dev": 3, "test": 4}
+    # Dev, test and every transcript are exactly those of the corpus without mixed voices.
+    for split in ("dev", "test"):
+        assert _rows(mixed / f"{split}.csv") == _rows(corpus_dir / f"{split}.csv")
+        for row in _rows(mixed / f"{split}.csv"):
+            assert (mixed / row["wav_filename"]).read_bytes() == (corpus_dir / row["wav_filename"]).read_bytes()
+    assert [r["transcript"] for r in _rows(mixed / "train.csv")] == [r["transcript"] for r in _rows(corpus_dir / "train.csv")]
+    held = split_voice_variants(list_voice_variants(), SEED)
+    voices = mix_voice_variants(held["train"], 150, SEED)
+    recipe = json.loads((mixed / "corpus.json").read_text())
+    assert set(recipe["splits"]["train"]["voice_variants"]) == set(held["train"]) | set(voices)
+    specs = plan_corpus(N, seed=SEED, mixed_variants=list(voices), **FRACTIONS)
+    spec = next(u for u in specs if "+mix" in u.voice)
+    # eSpeak ignores an unknown variant silently: the mixed voice must sound unlike its base voice alone.
+    plain = render_utterance(dataclasses.replace(spec, voice=spec.voice.split("+")[0]))
+    spoken, _ = sf.read(str(mixed / spec.wav), dtype="float32")
+    assert len(plain) != len(spoken) or np.abs(plain - spoken).max() > 0.05
+    # Lines are only ever taken from train variants (formant frequencies rescaled).
+    data = Path(ESpeakSynthesizer().data_path) / "voices" / "!v"
+    donor_lines = {" ".join(line.split("//")[0].split()) for v in held["train"]
+                   for line in (data / v).read_text(encoding="utf-8", errors="replace").splitlines()}
+    for text in voices.values():
+        for line in text.splitlines()[2:]:
+            assert line.startswith("formant") or line in donor_lines
+    with pytest.raises(ValueError, match="at most"):
+        synthesize_corpus(tmp_path / "too-many", N, seed=SEED, workers=1, progress=False, mixed_voices=400, **FRACTIONS)
