@@ -45,7 +45,7 @@ def cmd_corpus(args) -> int:
     from .corpus import synthesize_corpus
 
     summary = synthesize_corpus(args.out, args.utterances, seed=args.seed, workers=args.workers,
-                                mixed_voices=args.mixed_voices)
+                                mixed_voices=args.mixed_voices, extra_train=args.extra_train)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -340,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--mixed-voices", type=int, default=0,
                    help="add this many train voices recombined from the train voice variants")
+    p.add_argument("--extra-train", type=int, default=0,
+                   help="add this many train utterances with new sentences (dev and test unchanged)")
     p.set_defaults(func=cmd_corpus)
 
     p = with_model(sub.add_parser(

@@ -702,7 +702,8 @@ def _split_sizes(n: int, dev_fraction: float, test_fraction: float) -> dict[str,
 
 def plan_corpus(n_utterances: int, seed: int = 0, dev_fraction: float = 0.05, test_fraction: float = 0.05,
                 vocab: Sequence[str] | None = None, base_voices: Sequence[str] | None = None,
-                variants: Sequence[str] | None = None, mixed_variants: Sequence[str] = ()) -> list[UtteranceSpec]:
+                variants: Sequence[str] | None = None, mixed_variants: Sequence[str] = (),
+                extra_train: int = 0) -> list[UtteranceSpec]:
     """Draw every utterance's text, voice and augmentation; no audio is made.
 
     Indices ``[0, n_train)`` are train, then dev, then test. Test transcripts are drawn
@@ -711,7 +712,9 @@ def plan_corpus(n_utterances: int, seed: int = 0, dev_fraction: float = 0.05, te
     no sentence. Each split draws its voice variant from its own disjoint set
     (:func:`split_voice_variants`); the base English voices are shared. ``mixed_variants``
     (from :func:`mix_voice_variants`) join the train set only; dev and test, every
-    transcript and every other draw stay exactly as without them.
+    transcript and every other draw stay exactly as without them. ``extra_train`` more
+    train utterances follow at indices ``n_utterances, ...``, each with a sentence that
+    occurs nowhere else; the first ``n_utterances`` are exactly those of a plan without them.
     """
     if n_utterances < 1:
         raise ValueError("n_utterances must be >= 1")
@@ -722,38 +725,44 @@ def plan_corpus(n_utterances: int, seed: int = 0, dev_fraction: float = 0.05, te
     split_variants["train"] = split_variants["train"] + list(mixed_variants)
     sizes = _split_sizes(n_utterances, dev_fraction, test_fraction)
     starts = {"train": 0, "dev": sizes["train"], "test": sizes["train"] + sizes["dev"]}
-    width = max(6, len(str(n_utterances - 1)))
+    width = max(6, len(str(n_utterances + extra_train - 1)))
     held_out: set[str] = set()
     specs: dict[int, UtteranceSpec] = {}
+    def draw(index: int, split: str) -> UtteranceSpec:
+        rng = np.random.default_rng([seed, _TAG_UTTERANCE, index])
+        text = make_text(rng, vocab, cdf)
+        while text in held_out:
+            text = make_text(rng, vocab, cdf)
+        noisy = rng.random() >= 0.25
+        return UtteranceSpec(
+            index=index,
+            split=split,
+            wav=f"wav/{index:0{width}d}.wav",
+            transcript=text,
+            voice=f"{_pick(rng, base_voices)}+{_pick(rng, split_variants[split])}",
+            rate=int(rng.integers(135, 226)),
+            pitch=int(rng.integers(20, 81)),
+            pitch_range=int(rng.integers(20, 91)),
+            word_gap=int(rng.integers(1, 6)) if rng.random() < 0.3 else 0,
+            speed=round(float(rng.uniform(0.9, 1.1)), 4),
+            peak_db=round(float(rng.uniform(-18.0, -1.0)), 2),
+            noise=str(rng.choice(["white", "pink"])) if noisy else "none",
+            snr_db=round(float(rng.uniform(10.0, 40.0)), 2) if noisy else None,
+            pad_start=round(float(rng.uniform(0.05, 0.35)), 3),
+            pad_end=round(float(rng.uniform(0.05, 0.35)), 3),
+            seed=int(rng.integers(1, 2**31 - 1)),
+        )
+
     for split in ("test", "dev", "train"):  # held-out texts first, so train can avoid them
         split_texts: set[str] = set()
         for index in range(starts[split], starts[split] + sizes[split]):
-            rng = np.random.default_rng([seed, _TAG_UTTERANCE, index])
-            text = make_text(rng, vocab, cdf)
-            while text in held_out:
-                text = make_text(rng, vocab, cdf)
-            split_texts.add(text)
-            noisy = rng.random() >= 0.25
-            specs[index] = UtteranceSpec(
-                index=index,
-                split=split,
-                wav=f"wav/{index:0{width}d}.wav",
-                transcript=text,
-                voice=f"{_pick(rng, base_voices)}+{_pick(rng, split_variants[split])}",
-                rate=int(rng.integers(135, 226)),
-                pitch=int(rng.integers(20, 81)),
-                pitch_range=int(rng.integers(20, 91)),
-                word_gap=int(rng.integers(1, 6)) if rng.random() < 0.3 else 0,
-                speed=round(float(rng.uniform(0.9, 1.1)), 4),
-                peak_db=round(float(rng.uniform(-18.0, -1.0)), 2),
-                noise=str(rng.choice(["white", "pink"])) if noisy else "none",
-                snr_db=round(float(rng.uniform(10.0, 40.0)), 2) if noisy else None,
-                pad_start=round(float(rng.uniform(0.05, 0.35)), 3),
-                pad_end=round(float(rng.uniform(0.05, 0.35)), 3),
-                seed=int(rng.integers(1, 2**31 - 1)),
-            )
+            specs[index] = draw(index, split)
+            split_texts.add(specs[index].transcript)
         held_out |= split_texts
-    return [specs[i] for i in range(n_utterances)]
+    for index in range(n_utterances, n_utterances + extra_train):  # new sentences only
+        specs[index] = draw(index, "train")
+        held_out.add(specs[index].transcript)
+    return [specs[i] for i in range(n_utterances + extra_train)]
 
 
 # ---------------------------------------------------------------------------
@@ -943,7 +952,8 @@ def _default_workers() -> int:
 
 def synthesize_corpus(out_dir: str | os.PathLike, n_utterances: int, seed: int = 0,
                       dev_fraction: float = 0.05, test_fraction: float = 0.05,
-                      workers: int | None = None, progress: bool = True, mixed_voices: int = 0) -> dict:
+                      workers: int | None = None, progress: bool = True, mixed_voices: int = 0,
+                      extra_train: int = 0) -> dict:
     """Write a DeepSpeech-format corpus of ``n_utterances`` synthesized utterances to ``out_dir``.
 
     Layout: ``out_dir/wav/000000.wav`` ... (16 kHz, 16-bit PCM, mono), ``train.csv``,
@@ -973,6 +983,8 @@ def synthesize_corpus(out_dir: str | os.PathLike, n_utterances: int, seed: int =
         mixed_voices: this many more train voices, recombined from the train variants
             (:func:`mix_voice_variants`), written to ``out_dir/espeak-ng-data``. Dev, test
             and every transcript stay as without them.
+        extra_train: this many more train utterances with new sentences (see
+            :func:`plan_corpus`); dev and test stay as without them.
 
     Returns:
         ``{"out_dir", "utterances": {split: count}, "hours": {split: hours},
@@ -988,7 +1000,8 @@ def synthesize_corpus(out_dir: str | os.PathLike, n_utterances: int, seed: int =
     split_variants = split_voice_variants(variants, seed)
     mixed = mix_voice_variants(split_variants["train"], mixed_voices, seed, synth.data_path)
     data_path = espeak_data_with_variants(out / "espeak-ng-data", mixed, synth.data_path) if mixed else None
-    specs = plan_corpus(n_utterances, seed, dev_fraction, test_fraction, vocab, base_voices, variants, list(mixed))
+    specs = plan_corpus(n_utterances, seed, dev_fraction, test_fraction, vocab, base_voices, variants, list(mixed),
+                        extra_train)
     digest = _plan_digest(specs, synth.version)
 
     recipe_path = out / "corpus.json"
@@ -1004,6 +1017,7 @@ def synthesize_corpus(out_dir: str | os.PathLike, n_utterances: int, seed: int =
         "status": "incomplete",
         "seed": seed,
         "n_utterances": n_utterances,
+        "extra_train": extra_train,
         "dev_fraction": dev_fraction,
         "test_fraction": test_fraction,
         "espeak_ng_version": synth.version,
@@ -1141,9 +1155,11 @@ def _main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--test-fraction", type=float, default=0.05)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--mixed-voices", type=int, default=0)
+    parser.add_argument("--extra-train", type=int, default=0)
     args = parser.parse_args(argv)
     summary = synthesize_corpus(args.out_dir, args.utterances, args.seed, args.dev_fraction,
-                                args.test_fraction, args.workers, mixed_voices=args.mixed_voices)
+                                args.test_fraction, args.workers, mixed_voices=args.mixed_voices,
+                                extra_train=args.extra_train)
     json.dump(summary, sys.stdout, indent=2)
     print()
     return 0

@@ -268,3 +268,20 @@ def test_mixed_voices_join_train_only_and_are_really_spoken(corpus_dir, tmp_path
             assert line.startswith("formant") or line in donor_lines
     with pytest.raises(ValueError, match="at most"):
         synthesize_corpus(tmp_path / "too-many", N, seed=SEED, workers=1, progress=False, mixed_voices=400, **FRACTIONS)
+
+
+def test_extra_train_adds_new_sentences_and_keeps_the_rest(corpus_dir, tmp_path):
+    base = plan_corpus(60, seed=SEED)
+    more = plan_corpus(60, seed=SEED, extra_train=40)
+    assert more[:60] == base and all(u.split == "train" for u in more[60:])
+    earlier = {u.transcript for u in base}
+    extra = [u.transcript for u in more[60:]]
+    assert len(set(extra)) == 40 and not set(extra) & earlier
+    held = split_voice_variants(list_voice_variants(), SEED)
+    assert all(u.voice.split("+", 1)[1] in held["train"] for u in more[60:])
+    bigger = tmp_path / "bigger"
+    summary = synthesize_corpus(bigger, N, seed=SEED, workers=2, progress=False, extra_train=3, **FRACTIONS)
+    assert summary["utterances"] == {"train": 12, "dev": 3, "test": 4} and summary["failed"] == 0
+    assert _rows(bigger / "train.csv")[:9] == _rows(corpus_dir / "train.csv")
+    for split in ("dev", "test"):
+        assert _rows(bigger / f"{split}.csv") == _rows(corpus_dir / f"{split}.csv")
