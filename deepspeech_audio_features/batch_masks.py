@@ -27,7 +27,7 @@ import numpy as np
 
 from .audio import AudioError
 from .datasets import read_dataset
-from .runs import load_json, save_json
+from .runs import RunConflictError, load_json, save_json
 
 INDEX_FORMAT = 1
 #: importance_mask options that may be set for a whole dataset (as in experiments/mask.json).
@@ -143,7 +143,7 @@ def mask_dataset(dataset: str | os.PathLike, model=None, out: str | os.PathLike 
         index = load_json(out / "index.json")
         differing = sorted(k for k in identity if index.get(k) != identity[k])
         if differing:
-            raise ValueError(f"{out}: holds masks made with other settings ({', '.join(differing)}); "
+            raise RunConflictError(f"{out}: holds masks made with other settings ({', '.join(differing)}); "
                              "use another folder or delete it")
     else:
         paths = [u.path for u in read_dataset(dataset)[:max_utterances]]

@@ -469,9 +469,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .audio import AudioError
     from .checkpoints import CheckpointError
+    from .runs import RunConflictError
 
     try:
         return args.func(args)
-    except (AudioError, CheckpointError, FileNotFoundError) as err:
+    except (AudioError, CheckpointError, FileNotFoundError, RunConflictError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

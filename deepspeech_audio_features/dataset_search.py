@@ -42,7 +42,7 @@ from .audio import AudioError
 from .datasets import read_dataset
 from .features import audio_file_to_mfccs, file_num_frames
 from .model import LAYERS, DeepSpeech
-from .runs import load_json, save_arrays, save_json
+from .runs import RunConflictError, load_json, save_arrays, save_json
 from .visualization import Objective, layer_width, model_fingerprint
 
 INDEX_FORMAT = 1
@@ -117,7 +117,7 @@ def _index(model: DeepSpeech, dataset, objectives, out: Path, batch_size: int,
         old = {k: index.get(k) for k in identity}
         if old != identity:
             differing = sorted(k for k in identity if old.get(k) != identity[k])
-            raise ValueError(f"{out}: holds a search with other settings ({', '.join(differing)}); "
+            raise RunConflictError(f"{out}: holds a search with other settings ({', '.join(differing)}); "
                              "use another folder or delete it")
         return index
     utterances = read_dataset(dataset)[:max_utterances]

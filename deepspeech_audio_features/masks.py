@@ -78,7 +78,8 @@ from .audio import SAMPLE_RATE, STEP_SAMPLES, WINDOW_SAMPLES, load_audio, write_
 from .decoding import Transcription, greedy_decode
 from .features import N_CONTEXT, N_INPUT, audio_file_to_mfccs, num_frames
 from .model import DeepSpeech
-from .runs import load_array, load_json, save_array, save_arrays, save_json, snapshot_path, snapshot_steps
+from .runs import (RunConflictError, load_array, load_json, save_array, save_arrays, save_json, snapshot_path,
+                   snapshot_steps)
 
 VARIANTS: tuple[str, ...] = ("time-frequency", "time")
 #: Where :func:`run_mask_experiment` writes, one folder per audio file (the study's name).
@@ -595,7 +596,7 @@ def importance_mask(model: DeepSpeech, mfccs: np.ndarray, *, variant: str = "tim
     if run is not None:
         if (run / _CONFIG).exists() and load_json(run / _CONFIG) != config:
             if not overwrite:
-                raise ValueError(f"{run}: holds a mask run with another config or input; "
+                raise RunConflictError(f"{run}: holds a mask run with another config or input; "
                                  "pass overwrite=True (--overwrite) or choose another folder")
             _clear_run(run)
         elif not (run / _CONFIG).exists() and (_run_paths(run) or (run / _RESULT).exists()):

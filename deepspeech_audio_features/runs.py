@@ -16,6 +16,10 @@ import numpy as np
 from .audio import atomic_write
 
 
+class RunConflictError(ValueError):
+    """An output folder already holds a run made with other settings (or another model)."""
+
+
 def save_array(path: str | os.PathLike, array) -> Path:
     """Write one array as ``.npy``, atomically."""
     array = np.asarray(array)

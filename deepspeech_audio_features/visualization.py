@@ -48,7 +48,7 @@ import tensorflow as tf
 
 from .features import N_INPUT
 from .model import LAYERS, DeepSpeech
-from .runs import load_array, load_json, save_array, save_arrays, save_json, snapshot_steps
+from .runs import RunConflictError, load_array, load_json, save_array, save_arrays, save_json, snapshot_steps
 
 #: Bumped when the meaning of a run folder changes; resuming checks it.
 RUN_FORMAT = 1
@@ -634,7 +634,7 @@ def _resume_or_start(out: Path, config: dict, variable, m, v, sorted_to_object) 
     old = _identity(load_json(config_path))
     if old != _identity(config):
         differing = sorted(k for k in set(old) | set(_identity(config)) if old.get(k) != _identity(config).get(k))
-        raise ValueError(f"{out}: holds a run with other settings ({', '.join(differing)}); "
+        raise RunConflictError(f"{out}: holds a run with other settings ({', '.join(differing)}); "
                          "use another folder or delete it")
     if not state_path.exists():
         return 0

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from reference import forward_reference
 
+from deepspeech_audio_features.runs import RunConflictError
 from deepspeech_audio_features import DeepSpeech, random_weights, write_wav
 from deepspeech_audio_features import dataset_search as ds
 from deepspeech_audio_features.checkpoints import save_checkpoint
@@ -116,7 +117,7 @@ def test_resume_recomputes_only_missing_batches(tiny, dataset, tmp_path, monkeyp
     assert len(calls) == n_batches - 2
     np.testing.assert_array_equal(resumed.activations, full.activations)
     assert sorted(resumed.skipped) == sorted(full.skipped)
-    with pytest.raises(ValueError, match="other settings"):
+    with pytest.raises(RunConflictError, match="other settings"):
         search_dataset(model, csv_path, OBJECTIVES[:2], run, batch_size=2, progress=False)
 
 

@@ -43,7 +43,7 @@ def test_beam_search_transcriptions_match_their_own_examples():
     """Each example's transcription is nearest (CER) to its own transcript.
 
     The issue asks for exact transcriptions; the shipped model does not reach that yet
-    (measured corpus CER 0.37 on these held-out voices, see checkpoints/README.md), so
+    (measured corpus CER 0.24 on these held-out voices, see checkpoints/README.md), so
     this guards the real figure: a broken model, decoder or feature path fails it.
     """
     import jiwer
@@ -54,4 +54,4 @@ def test_beam_search_transcriptions_match_their_own_examples():
     for i, hyp in enumerate(hyps):
         distances = [jiwer.cer(ref, hyp) for ref in refs]
         assert int(np.argmin(distances)) == i, (hyp, distances)
-    assert jiwer.cer(refs, hyps) < 0.45
+    assert jiwer.cer(refs, hyps) < 0.35

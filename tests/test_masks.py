@@ -6,6 +6,7 @@ import pytest
 import soundfile as sf
 from reference import forward_reference
 
+from deepspeech_audio_features.runs import RunConflictError
 from deepspeech_audio_features import DeepSpeech, random_weights, transcribe_detailed, write_wav
 from deepspeech_audio_features.decoding import Transcription, WordTiming
 from deepspeech_audio_features.masks import (_Problem, _prune, _PruneState, _repair, check_one_minimal,
@@ -161,7 +162,7 @@ def test_snapshots_resume_and_finished_runs(model, x, tmp_path):
 
     again = importance_mask(model, x, run_dir=tmp_path / "full", snapshot_every=10, **FAST)  # read back
     np.testing.assert_array_equal(again.mask, full.mask)
-    with pytest.raises(ValueError, match="another config"):
+    with pytest.raises(RunConflictError, match="another config"):
         importance_mask(model, x, run_dir=tmp_path / "full", snapshot_every=10, steps=41)
     other = importance_mask(model, x, run_dir=tmp_path / "full", steps=20, overwrite=True)
     assert other.frame_agreement == 1.0 and len(load_mask_snapshots(tmp_path / "full")) == len(other.snapshot_paths)

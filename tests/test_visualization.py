@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 from reference import dct2, forward_reference, mel_filterbank
 
+from deepspeech_audio_features.runs import RunConflictError
 from deepspeech_audio_features import LAYERS, DeepSpeech, mfccs, random_weights
 from deepspeech_audio_features import visualization as vis
 from deepspeech_audio_features.features import dct_matrix, mfccs_to_audio
@@ -206,7 +207,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(tiny, tmp_path, monkeypatc
     # a finished run resumes to itself; other settings are refused
     again = maximize_activation(model, objectives, out=tmp_path / "cut", **common)
     np.testing.assert_array_equal(again.inputs["layer_2"], resumed.inputs["layer_2"])
-    with pytest.raises(ValueError, match="other settings"):
+    with pytest.raises(RunConflictError, match="other settings"):
         maximize_activation(model, objectives, out=tmp_path / "cut", **{**common, "seed": 12})
 
 
