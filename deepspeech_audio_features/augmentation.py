@@ -1,11 +1,13 @@
 """Voice and channel perturbations applied to DeepSpeech MFCCs (NumPy, for training).
 
-The embedded model fails most on voices it never heard (held-out eSpeak variants with
-shifted formants, echo and a strong equalizer; see ``checkpoints/README.md``). These
-perturbations imitate those differences directly on cached MFCCs, so every epoch can hear
-new "voices" at no synthesis or feature cost. Each one goes back to the 40 smoothed log
-mel energies (``X @ pinv(D)``; exact round trip for the 26 kept coefficients), changes
-them, and applies the DCT again. Natural log of mel *magnitudes*, as ``tf.raw_ops.Mfcc``.
+They imitate how eSpeak's voice variants differ (shifted formants, echo, a strong
+equalizer) directly on cached MFCCs, so every epoch can hear new "voices" at no synthesis
+or feature cost. Each one goes back to the 40 smoothed log mel energies (``X @ pinv(D)``;
+exact round trip for the 26 kept coefficients), changes them, and applies the DCT again.
+On the embedded model they did not help in a 20-minute fine-tune (its errors come more from
+unseen sentences than unseen voices; see ``checkpoints/README.md``), so training leaves
+them off unless asked (``train --frequency-warp/--equalizer-db/--echo-probability``).
+Natural log of mel *magnitudes*, as ``tf.raw_ops.Mfcc``.
 
 How close to the real thing (``tests/test_augmentation.py`` checks each against the MFCC op
 on audio perturbed the same way; RMS differences of the MFCCs, perturbed-on-features vs
