@@ -55,3 +55,20 @@ def test_beam_search_transcriptions_match_their_own_examples():
         distances = [jiwer.cer(ref, hyp) for ref in refs]
         assert int(np.argmin(distances)) == i, (hyp, distances)
     assert jiwer.cer(refs, hyps) < 0.35
+
+
+def test_errors_by_voice_tool_scores_every_held_out_voice(tmp_path):
+    import subprocess
+    import sys
+
+    from deepspeech_audio_features.corpus import plan_corpus, synthesize_corpus
+
+    corpus = tmp_path / "c"
+    synthesize_corpus(corpus, 16, seed=3, workers=2, progress=False, dev_fraction=0.25, test_fraction=0.25)
+    tool = Path(__file__).resolve().parent.parent / "tools" / "errors_by_voice.py"
+    out = subprocess.run([sys.executable, str(tool), "--corpus", str(corpus), "--train-voices", "2"],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    held = {(s.split, s.voice.split("+")[1]) for s in plan_corpus(16, 3, 0.25, 0.25) if s.split != "train"}
+    rows = [line.split()[:2] for line in out if line.startswith("  ")]
+    assert {tuple(r) for r in rows} == held and len(rows) == len(held)
+    assert out[0].startswith("dev: greedy CER") and out[-1].startswith("first 2 dev sentences: CER")
