@@ -17,22 +17,26 @@ on noise bursts 0.13-0.23 over c0-c25 (1.6-3.0); a +-6 dB equalizer 0.02 (0.42).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
-from .features import UPPER_FREQUENCY_LIMIT, dct_matrix
+from .features import UPPER_FREQUENCY_LIMIT, dct_matrix, hz_to_mel
 
 N_BANDS = 40  #: mel bands of the Mfcc op
 
 
-def _mel(f):
-    return 1127.0 * np.log1p(np.asarray(f, np.float64) / 700.0)
+@functools.lru_cache(maxsize=None)
+def _dct_and_inverse() -> tuple[np.ndarray, np.ndarray]:
+    """The DCT ``[40, 26]`` and its pseudo-inverse ``[26, 40]``, computed once (training calls per utterance)."""
+    dct = dct_matrix()
+    return dct, np.linalg.pinv(dct)
 
 
 def band_centres(upper_frequency_limit: float = UPPER_FREQUENCY_LIMIT, low: float = 20.0) -> np.ndarray:
     """Centre frequencies of the 40 mel bands, Hz ``[40]``."""
-    centres = np.linspace(_mel(low), _mel(upper_frequency_limit), N_BANDS + 2)[1:-1]
+    centres = np.linspace(hz_to_mel(low), hz_to_mel(upper_frequency_limit), N_BANDS + 2)[1:-1]
     return 700.0 * np.expm1(centres / 1127.0)
 
 
@@ -51,16 +55,16 @@ def frequency_warp_matrix(alpha: float, upper_frequency_limit: float = UPPER_FRE
     Returns:
         float64 ``[26, 26]``: warped MFCCs are ``X @ M`` for ``X`` ``[T, 26]``.
     """
-    centres = _mel(band_centres(upper_frequency_limit, low))
-    source = np.interp(_mel(band_centres(upper_frequency_limit, low) / alpha), centres, np.arange(N_BANDS))
+    centres_hz = band_centres(upper_frequency_limit, low)
+    source = np.interp(hz_to_mel(centres_hz / alpha), hz_to_mel(centres_hz), np.arange(N_BANDS))
     left = np.clip(np.floor(source).astype(int), 0, N_BANDS - 1)
     right = np.minimum(left + 1, N_BANDS - 1)
     frac = source - left
     interpolate = np.zeros((N_BANDS, N_BANDS))  # [source band, warped band]
     interpolate[left, np.arange(N_BANDS)] += 1.0 - frac
     interpolate[right, np.arange(N_BANDS)] += frac
-    dct = dct_matrix()  # [40, 26]
-    return np.linalg.pinv(dct) @ interpolate @ dct
+    dct, inverse = _dct_and_inverse()
+    return inverse @ interpolate @ dct
 
 
 def equalizer_offset(gains_db: np.ndarray) -> np.ndarray:
@@ -74,7 +78,7 @@ def equalizer_offset(gains_db: np.ndarray) -> np.ndarray:
     """
     gains_db = np.asarray(gains_db, np.float64)
     per_band = np.interp(np.linspace(0.0, 1.0, N_BANDS), np.linspace(0.0, 1.0, len(gains_db)), gains_db)
-    return (per_band * np.log(10.0) / 20.0) @ dct_matrix()
+    return (per_band * np.log(10.0) / 20.0) @ _dct_and_inverse()[0]
 
 
 def add_echo(X: np.ndarray, delay_frames: int, gain: float) -> np.ndarray:
@@ -90,8 +94,8 @@ def add_echo(X: np.ndarray, delay_frames: int, gain: float) -> np.ndarray:
     """
     if delay_frames < 1 or gain <= 0:
         raise ValueError(f"an echo needs delay_frames >= 1 and gain > 0, got {delay_frames}, {gain}")
-    dct = dct_matrix()
-    log_mel = np.asarray(X, np.float64) @ np.linalg.pinv(dct)  # [T, 40]
+    dct, inverse = _dct_and_inverse()
+    log_mel = np.asarray(X, np.float64) @ inverse  # [T, 40]
     delayed = np.full_like(log_mel, -np.inf)
     delayed[delay_frames:] = log_mel[:-delay_frames]
     return 0.5 * np.logaddexp(2.0 * log_mel, 2.0 * np.log(gain) + 2.0 * delayed) @ dct

@@ -620,6 +620,8 @@ def mix_voice_variants(donors: Sequence[str], n: int, seed: int,
     donors = sorted(donors)
     if not donors:
         raise ValueError("mixing voices needs at least one donor variant")
+    if n <= 0:
+        return {}
     lines = {d: _variant_lines(data_path, d) for d in donors}
     voices = {}
     for i in range(n):
@@ -661,26 +663,26 @@ def espeak_data_with_variants(target: str | os.PathLike, variants: dict[str, str
     staging = target.with_name(target.name + f".tmp{os.getpid()}")
     if staging.exists():
         shutil.rmtree(staging)
-    (staging / "voices" / "!v").mkdir(parents=True)
-    for entry in source.iterdir():
-        if entry.name not in ("voices", "lang"):
-            (staging / entry.name).symlink_to(entry)
-    (staging / "lang").mkdir()
-    (staging / "lang" / "gmw").symlink_to(source / "lang" / "gmw")
     listed = sum(1 for _ in (source / "lang" / "gmw").rglob("*") if _.is_file())
     listed += sum(1 for _ in (source / "voices").rglob("*") if _.is_file()) + len(variants)
     if listed > _ESPEAK_MAX_VOICES:
-        shutil.rmtree(staging)
         raise ValueError(f"{len(variants)} mixed voices make {listed} eSpeak voices; it lists at most "
                          f"{_ESPEAK_MAX_VOICES} (use at most {len(variants) - listed + _ESPEAK_MAX_VOICES})")
+    clash = sorted(set(variants) & {p.name for p in (source / "voices" / "!v").iterdir()})
+    if clash:
+        raise ValueError(f"mixed voice {clash[0]!r} would replace an installed variant")
+    (staging / "voices" / "!v").mkdir(parents=True)
+    (staging / "lang").mkdir()
+    (staging / "lang" / "gmw").symlink_to(source / "lang" / "gmw")
+    for entry in source.iterdir():
+        if entry.name not in ("voices", "lang"):
+            (staging / entry.name).symlink_to(entry)
     for entry in (source / "voices").iterdir():
         if entry.name != "!v":
             (staging / "voices" / entry.name).symlink_to(entry)
     for entry in (source / "voices" / "!v").iterdir():
         (staging / "voices" / "!v" / entry.name).symlink_to(entry)
     for name, text in variants.items():
-        if (staging / "voices" / "!v" / name).exists():
-            raise ValueError(f"mixed voice {name!r} would replace an installed variant")
         (staging / "voices" / "!v" / name).write_text(text, encoding="utf-8")
     (staging / "mixed_voices.json").write_text(manifest)
     if target.exists():

@@ -40,9 +40,10 @@ def main() -> int:
     specs = plan_corpus(recipe["n_utterances"], recipe["seed"], recipe["dev_fraction"], recipe["test_fraction"])
     model = load_model(args.checkpoint)
     by_voice: dict[tuple[str, str], list[tuple[str, str]]] = collections.defaultdict(list)
+    hypotheses: dict[str, str] = {}  # wav -> greedy transcription, reused by --train-voices
     for spec in (s for s in specs if s.split in ("dev", "test")):
-        hyp = greedy_decode(model.probabilities(audio_file_to_mfccs(corpus / spec.wav))).text
-        by_voice[(spec.split, spec.voice.split("+")[1])].append((spec.transcript, hyp))
+        hypotheses[spec.wav] = greedy_decode(model.probabilities(audio_file_to_mfccs(corpus / spec.wav))).text
+        by_voice[(spec.split, spec.voice.split("+")[1])].append((spec.transcript, hypotheses[spec.wav]))
     for split in ("dev", "test"):
         pairs = [p for (s, _), ps in by_voice.items() if s == split for p in ps]
         print(f"{split}: greedy CER {jiwer.cer(*map(list, zip(*pairs))):.3f} ({len(pairs)} utterances)")
@@ -58,7 +59,7 @@ def main() -> int:
             audio = render_utterance(dataclasses.replace(spec, voice=voice))
             refs.append(spec.transcript)
             hyps.append(greedy_decode(model.probabilities(mfccs(audio))).text)
-            own.append(greedy_decode(model.probabilities(audio_file_to_mfccs(corpus / spec.wav))).text)
+            own.append(hypotheses[spec.wav])
         print(f"first {len(refs)} dev sentences: CER {jiwer.cer(refs, own):.3f} in their dev voices, "
               f"{jiwer.cer(refs, hyps):.3f} in train voices")
     return 0
