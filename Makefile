@@ -20,7 +20,8 @@ $(STAMP): requirements.txt pyproject.toml
 
 ## The main job: all experiments on the embedded model, then the executed notebook (+ HTML).
 main: setup
-	$(PY) -m deepspeech_audio_features transcribe audio/*.wav
+	$(PY) tools/build_notebook.py
+	$(PY) -m deepspeech_audio_features transcribe deepspeech_audio_features/assets/audio/*.wav
 	$(PY) -m deepspeech_audio_features experiments
 	$(PY) tools/run_notebook.py notebook.ipynb --html notebook.html
 
@@ -40,7 +41,7 @@ corpus-big: setup
 	$(PY) -m deepspeech_audio_features corpus --out $(CORPUS_BIG) --utterances 15000 --seed 0 --extra-train 30000
 
 ## Two stages, under 2 hours of training on 2 cores: 100 minutes on the corpus, then one
-## epoch over the bigger corpus's new sentences (what helped most; see checkpoints/README.md).
+## epoch over the bigger corpus's new sentences (what helped most; see deepspeech_audio_features/assets/models/README.md).
 train: corpus corpus-big
 	$(PY) -m deepspeech_audio_features train --train $(CORPUS)/train.csv --dev $(CORPUS)/dev.csv \
 		--out $(TRAIN_RUN) --n-hidden 384 --epochs 40 --max-minutes 100
@@ -49,9 +50,9 @@ train: corpus corpus-big
 
 ## Export the best checkpoint of `make train` as the embedded model, with its language model.
 embedded-model: setup
-	$(PY) -m deepspeech_audio_features export-model $(TRAIN_RUN)-big/best --to checkpoints/synth-en \
+	$(PY) -m deepspeech_audio_features export-model $(TRAIN_RUN)-big/best --to deepspeech_audio_features/assets/models/synth-en \
 		--lm-csv $(CORPUS_BIG)/train.csv
-	$(PY) tools/tune_lm.py --checkpoint checkpoints/synth-en --csv $(CORPUS)/dev.csv --limit 300 \
+	$(PY) tools/tune_lm.py --checkpoint deepspeech_audio_features/assets/models/synth-en --csv $(CORPUS)/dev.csv --limit 300 \
 		--alphas 0.2,0.35,0.5,0.7,0.93 --betas=-1,0,1,2 --write
 
 benchmark: setup

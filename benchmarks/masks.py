@@ -18,18 +18,22 @@ import argparse
 import csv
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 from common import best_time  # noqa: F401  (shared helpers; sets TF's log level)
 
-import tensorflow as tf
-
 from deepspeech_audio_features import audio_file_to_mfccs, load_model
-from deepspeech_audio_features.masks import (check_one_minimal, deletion_curve, example_audio,
-                                             greedy_occlusion_mask, importance_mask, random_mask_baseline,
-                                             saliency_mask)
+from deepspeech_audio_features.infra.resources import example_audio
+from deepspeech_audio_features.interpret.masks.importance import (
+    check_one_minimal,
+    deletion_curve,
+    greedy_occlusion_mask,
+    importance_mask,
+    random_mask_baseline,
+    saliency_mask,
+)
 
 METHODS = ("ours", "random", "occlusion", "saliency")
 
@@ -47,7 +51,7 @@ def inputs(args) -> list[Path]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", help="default: the embedded model")
-    parser.add_argument("--audio-dir", default="audio")
+    parser.add_argument("--audio-dir", default=str(example_audio()[0].parent))
     parser.add_argument("--corpus", default="data/corpus/test.csv", help="held-out DeepSpeech CSV")
     parser.add_argument("--corpus-n", type=int, default=20)
     parser.add_argument("--methods", default=",".join(METHODS))

@@ -32,7 +32,7 @@ from visualize import embedded_model
 
 from deepspeech_audio_features import LAYERS, DeepSpeech, random_weights
 from deepspeech_audio_features import dataset_search as ds
-from deepspeech_audio_features.visualization import Objective
+from deepspeech_audio_features.interpret.featurevis.render import Objective
 
 LIBRISPEECH_HOURS = 960
 
@@ -71,7 +71,7 @@ def in_process(model, objectives, csv, utterances, batch_size, peak):
 def on_cluster(model, objectives, csv, utterances, batch_size, workers, reference):
     from distributed import Client, LocalCluster
 
-    from deepspeech_audio_features.cluster import model_source
+    from deepspeech_audio_features.interpret.distributed import model_source
 
     threads = max(1, (os.cpu_count() or 1) // workers)
     with tempfile.TemporaryDirectory() as out, \
@@ -96,7 +96,7 @@ def on_cluster(model, objectives, csv, utterances, batch_size, workers, referenc
 
 def warm_up(checkpoint, fingerprint, threads, objectives):
     """On each worker, before the clock: load the model once and trace its forward pass."""
-    from deepspeech_audio_features.cluster import worker_model
+    from deepspeech_audio_features.interpret.distributed import worker_model
 
     model = worker_model(checkpoint, fingerprint, threads)
     ds.batch_activations(model, np.zeros((2, 50, 26), np.float32), np.array([50, 40], np.int32),

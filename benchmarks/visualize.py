@@ -20,9 +20,11 @@ from pathlib import Path
 
 from common import best_time, forward_flops_per_frame, start_benchmark
 
-
 from deepspeech_audio_features import LAYERS, DeepSpeech, random_weights
-from deepspeech_audio_features.visualization import Objective, maximize_activation
+from deepspeech_audio_features.interpret.featurevis.render import (
+    Objective,
+    maximize_activation,
+)
 
 
 def study_objectives(n_hidden: int) -> list[Objective]:
@@ -41,7 +43,10 @@ def step_seconds(model, objectives, steps: int, frames: int) -> float:
 
 
 def embedded_model():
-    from deepspeech_audio_features.checkpoints import EMBEDDED_MODEL_DIR, load_model
+    from deepspeech_audio_features.speech.checkpoints import (
+        EMBEDDED_MODEL_DIR,
+        load_model,
+    )
 
     for path in (EMBEDDED_MODEL_DIR, Path("runs/train-synth-en/best")):
         if path.exists():

@@ -3,7 +3,7 @@ import pytest
 import soundfile as sf
 
 from deepspeech_audio_features import AudioError, load_audio, write_wav
-from deepspeech_audio_features.audio import WINDOW_SAMPLES
+from deepspeech_audio_features.speech.frames import WINDOW_SAMPLES
 
 
 def test_int16_wav_scaled_as_deepspeech(tmp_path):

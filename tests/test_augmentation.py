@@ -3,8 +3,13 @@ import numpy as np
 import pytest
 
 from deepspeech_audio_features import mfccs
-from deepspeech_audio_features.augmentation import (VoicePerturbation, add_echo, band_centres, equalizer_offset,
-                                                    frequency_warp_matrix)
+from deepspeech_audio_features.synth.augmentation import (
+    VoicePerturbation,
+    add_echo,
+    band_centres,
+    equalizer_offset,
+    frequency_warp_matrix,
+)
 
 RATE, N = 16000, 48000
 

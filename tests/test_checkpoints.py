@@ -5,8 +5,13 @@ import pytest
 import tensorflow as tf
 from reference import forward_reference
 
-from deepspeech_audio_features import CheckpointError, load_model, official_shapes, save_checkpoint
-from deepspeech_audio_features.model import LSTM_SCOPE, LAYERS
+from deepspeech_audio_features import (
+    CheckpointError,
+    load_model,
+    official_shapes,
+    save_checkpoint,
+)
+from deepspeech_audio_features.speech.model import LAYERS, LSTM_SCOPE
 
 N_HIDDEN = 32
 

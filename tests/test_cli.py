@@ -1,10 +1,14 @@
 import json
 
-import numpy as np
 import soundfile as sf
 
-from deepspeech_audio_features import DeepSpeech, random_weights, save_checkpoint, transcribe
-from deepspeech_audio_features.cli import main
+from deepspeech_audio_features import (
+    DeepSpeech,
+    random_weights,
+    save_checkpoint,
+    transcribe,
+)
+from deepspeech_audio_features.app.cli import main
 
 
 def test_transcribe_command_matches_api_and_skips_bad_files(tmp_path, capsys, speechlike):

@@ -14,10 +14,13 @@ distributed = pytest.importorskip("distributed")
 import cloudpickle  # noqa: E402  (ships with distributed)
 
 from deepspeech_audio_features import DeepSpeech, random_weights  # noqa: E402
-from deepspeech_audio_features.batch_masks import mask_dataset  # noqa: E402
-from deepspeech_audio_features.cluster import balanced_shards  # noqa: E402
-from deepspeech_audio_features.dataset_search import get_top_examples, search_dataset  # noqa: E402
-from deepspeech_audio_features.visualization import Objective  # noqa: E402
+from deepspeech_audio_features.infra.cluster import balanced_shards  # noqa: E402
+from deepspeech_audio_features.interpret.dataset_search import (  # noqa: E402
+    get_top_examples,
+    search_dataset,
+)
+from deepspeech_audio_features.interpret.featurevis.render import Objective  # noqa: E402
+from deepspeech_audio_features.interpret.masks.batch import mask_dataset  # noqa: E402
 
 # Functions defined here run on the workers, which cannot import this test module.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -49,7 +52,7 @@ def tiny():
 def corpus(tmp_path_factory):
     """The project's synthesized corpus (eSpeak NG, 16 utterances): its train split plus a
     corrupt file (4th row) and an empty one (last row)."""
-    from deepspeech_audio_features.corpus import synthesize_corpus
+    from deepspeech_audio_features.synth.corpus import synthesize_corpus
 
     folder = tmp_path_factory.mktemp("corpus")
     synthesize_corpus(folder, 16, seed=3, dev_fraction=0.0, test_fraction=0.0, workers=2, progress=False)
@@ -81,7 +84,7 @@ def _slow_down(seconds):
     """Runs on each worker: make every batch take ``seconds`` longer (to kill a worker mid-shard)."""
     import time as time_
 
-    from deepspeech_audio_features import dataset_search as ds
+    from deepspeech_audio_features.interpret import dataset_search as ds
 
     original = getattr(ds, "_original_score_batch", ds._score_batch)
     ds._original_score_batch = original
@@ -180,9 +183,9 @@ def test_mask_dataset_on_cluster_equals_in_process(tiny, corpus, client, tmp_pat
 def test_cli_runs_search_and_masks_on_a_scheduler_address(tiny, corpus, client, tmp_path, capsys):
     import json
 
-    from deepspeech_audio_features.checkpoints import save_checkpoint
-    from deepspeech_audio_features.cli import main as cli_main
-    from deepspeech_audio_features.dataset_search import load_search
+    from deepspeech_audio_features.app.cli import main as cli_main
+    from deepspeech_audio_features.interpret.dataset_search import load_search
+    from deepspeech_audio_features.speech.checkpoints import save_checkpoint
 
     checkpoint = save_checkpoint(tiny, tmp_path / "tiny")
     address = client.scheduler.address

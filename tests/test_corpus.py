@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from deepspeech_audio_features.alphabet import ALPHABET
-from deepspeech_audio_features.corpus import (
+from deepspeech_audio_features.speech.alphabet import ALPHABET
+from deepspeech_audio_features.synth.corpus import (
     CSV_HEADER,
     ESpeakSynthesizer,
     add_noise,

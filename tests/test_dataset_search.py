@@ -5,15 +5,19 @@ import numpy as np
 import pytest
 from reference import forward_reference
 
-from deepspeech_audio_features.runs import RunConflictError
 from deepspeech_audio_features import DeepSpeech, random_weights, write_wav
-from deepspeech_audio_features import dataset_search as ds
-from deepspeech_audio_features.checkpoints import save_checkpoint
-from deepspeech_audio_features.cli import main as cli_main
-from deepspeech_audio_features.dataset_search import (get_bottom_examples, get_top_examples, load_search,
-                                                      search_dataset)
-from deepspeech_audio_features.features import audio_file_to_mfccs
-from deepspeech_audio_features.visualization import Objective
+from deepspeech_audio_features.app.cli import main as cli_main
+from deepspeech_audio_features.infra.errors import RunConflictError
+from deepspeech_audio_features.interpret import dataset_search as ds
+from deepspeech_audio_features.interpret.dataset_search import (
+    get_bottom_examples,
+    get_top_examples,
+    load_search,
+    search_dataset,
+)
+from deepspeech_audio_features.interpret.featurevis.render import Objective
+from deepspeech_audio_features.speech.checkpoints import save_checkpoint
+from deepspeech_audio_features.speech.mfcc import audio_file_to_mfccs
 
 # 0.2 s to 0.66 s of audio: 9 to 32 frames
 DURATIONS = [0.3, 0.2, 0.5, 0.25, 0.66, 0.4, 0.35]

@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from deepspeech_audio_features import ALPHABET, BLANK_INDEX, greedy_decode, beam_search_decode, text_to_labels
+from deepspeech_audio_features import (
+    ALPHABET,
+    BLANK_INDEX,
+    beam_search_decode,
+    greedy_decode,
+    text_to_labels,
+)
 
 
 def path_probs(symbols, floor=1e-4):

@@ -1,15 +1,20 @@
-"""The model shipped in checkpoints/ and the example audio it must transcribe."""
+"""The model shipped in the package (assets/models/) and the example audio it must transcribe."""
 import csv
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-from deepspeech_audio_features import EMBEDDED_MODEL_DIR, load_model, official_shapes, transcribe
-from deepspeech_audio_features.checkpoints import read_checkpoint
-from deepspeech_audio_features.inference import model_language_model
+from deepspeech_audio_features import (
+    EMBEDDED_MODEL_DIR,
+    load_model,
+    official_shapes,
+    transcribe,
+)
+from deepspeech_audio_features.infra.resources import example_audio
+from deepspeech_audio_features.speech.checkpoints import read_checkpoint
+from deepspeech_audio_features.speech.inference import model_language_model
 
-AUDIO = Path(__file__).resolve().parent.parent / "audio"
+AUDIO = example_audio()[0].parent
 
 
 def examples():
@@ -43,7 +48,7 @@ def test_beam_search_transcriptions_match_their_own_examples():
     """Each example's transcription is nearest (CER) to its own transcript.
 
     The issue asks for exact transcriptions; the shipped model does not reach that yet
-    (measured corpus CER 0.24 on these held-out voices, see checkpoints/README.md), so
+    (measured corpus CER 0.24 on these held-out voices, see assets/models/README.md), so
     this guards the real figure: a broken model, decoder or feature path fails it.
     """
     import jiwer
@@ -61,7 +66,7 @@ def test_errors_by_voice_tool_scores_every_held_out_voice(tmp_path):
     import subprocess
     import sys
 
-    from deepspeech_audio_features.corpus import plan_corpus, synthesize_corpus
+    from deepspeech_audio_features.synth.corpus import plan_corpus, synthesize_corpus
 
     corpus = tmp_path / "c"
     synthesize_corpus(corpus, 16, seed=3, workers=2, progress=False, dev_fraction=0.25, test_fraction=0.25)

@@ -3,7 +3,12 @@ import pytest
 import soundfile as sf
 from reference import context_reference, mfcc_reference
 
-from deepspeech_audio_features import audio_file_to_mfccs, context_windows, mfccs, num_frames
+from deepspeech_audio_features import (
+    audio_file_to_mfccs,
+    context_windows,
+    mfccs,
+    num_frames,
+)
 
 # float32 FFT and filterbank in TensorFlow vs float64 here: MFCCs agree to ~1e-6 of their scale.
 TOLERANCE = 1e-4

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from deepspeech_audio_features.language_model import write_arpa
+from deepspeech_audio_features.speech.language_model import write_arpa
 
 SENTENCES = ["the cat sat", "the cat ran", "a dog sat", "the dog ran home"]
 

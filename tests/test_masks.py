@@ -6,13 +6,30 @@ import pytest
 import soundfile as sf
 from reference import forward_reference
 
-from deepspeech_audio_features.runs import RunConflictError
-from deepspeech_audio_features import DeepSpeech, random_weights, transcribe_detailed, write_wav
-from deepspeech_audio_features.decoding import Transcription, WordTiming
-from deepspeech_audio_features.masks import (_Problem, _prune, _PruneState, _repair, check_one_minimal,
-                                             deletion_curve, greedy_occlusion_mask, importance_mask,
-                                             load_mask_snapshots, mute_unimportant_audio, muted_samples,
-                                             random_mask_baseline, saliency_mask, word_frames)
+from deepspeech_audio_features import (
+    DeepSpeech,
+    random_weights,
+    transcribe_detailed,
+    write_wav,
+)
+from deepspeech_audio_features.infra.errors import RunConflictError
+from deepspeech_audio_features.interpret.masks.importance import (
+    _Problem,
+    _prune,
+    _PruneState,
+    _repair,
+    check_one_minimal,
+    deletion_curve,
+    greedy_occlusion_mask,
+    importance_mask,
+    load_mask_snapshots,
+    mute_unimportant_audio,
+    muted_samples,
+    random_mask_baseline,
+    saliency_mask,
+    word_frames,
+)
+from deepspeech_audio_features.speech.decoding import Transcription, WordTiming
 
 TOL = 1e-3
 FAST = dict(steps=40, eval_every=5)
@@ -238,8 +255,8 @@ def test_mute_unimportant_audio_writes_transcribes_and_plots(model, speechlike, 
 
 
 def test_cli_mask_and_mute(model, speechlike, tmp_path, monkeypatch, capsys):
-    from deepspeech_audio_features.checkpoints import save_checkpoint
-    from deepspeech_audio_features.cli import main
+    from deepspeech_audio_features.app.cli import main
+    from deepspeech_audio_features.speech.checkpoints import save_checkpoint
 
     monkeypatch.chdir(tmp_path)
     save_checkpoint(model, tmp_path / "ckpt")

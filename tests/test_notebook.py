@@ -1,6 +1,5 @@
 """The notebook, executed top to bottom by a real Jupyter kernel in the quick setting."""
 import os
-import subprocess
 import sys
 from pathlib import Path
 

@@ -1,12 +1,17 @@
-import json
 import subprocess
 
 import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from deepspeech_audio_features.plots import (mask_animation, plot_curves, plot_grid, plot_mfccs,
-                                             plot_waveforms, write_animation)
+from deepspeech_audio_features.app.plots import (
+    mask_animation,
+    plot_curves,
+    plot_grid,
+    plot_mfccs,
+    plot_waveforms,
+    write_animation,
+)
 
 
 def probe(path):

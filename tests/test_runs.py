@@ -1,8 +1,14 @@
 import numpy as np
 import pytest
 
-from deepspeech_audio_features.runs import (load_array, load_json, save_array, save_arrays, save_json,
-                                            snapshot_path, snapshot_steps)
+from deepspeech_audio_features.infra.atomic import (
+    load_array,
+    load_json,
+    save_array,
+    save_arrays,
+    save_json,
+)
+from deepspeech_audio_features.infra.runfolder import snapshot_path, snapshot_steps
 
 
 def test_arrays_roundtrip_and_leave_no_temporaries(tmp_path):

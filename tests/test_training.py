@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from deepspeech_audio_features import load_model
-from deepspeech_audio_features.audio import write_wav
-from deepspeech_audio_features.training import TrainConfig, length_batches, load_features, pad_batch, train
+from deepspeech_audio_features.speech.audio import write_wav
+from deepspeech_audio_features.speech.batching import length_batches, pad_batch
+from deepspeech_audio_features.synth.training import TrainConfig, load_features, train
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +66,7 @@ def test_training_lowers_loss_keeps_best_and_resumes_identically(tiny_corpus, tm
 def test_error_rates_count_edits_and_refuse_an_empty_set():
     import pytest
 
-    from deepspeech_audio_features.training import error_rates
+    from deepspeech_audio_features.synth.training import error_rates
 
     # 1 substitution in 7 characters; 1 of 2 words wrong
     assert error_rates(["the cat"], ["the cot"]) == {"cer": pytest.approx(1 / 7), "wer": pytest.approx(1 / 2)}

@@ -5,14 +5,23 @@ import pytest
 import tensorflow as tf
 from reference import dct2, forward_reference, mel_filterbank
 
-from deepspeech_audio_features.runs import RunConflictError
 from deepspeech_audio_features import LAYERS, DeepSpeech, mfccs, random_weights
-from deepspeech_audio_features import visualization as vis
-from deepspeech_audio_features.features import dct_matrix, mfccs_to_audio
-from deepspeech_audio_features.features import mel_filterbank as our_filterbank
-from deepspeech_audio_features.visualization import (MfccStats, Objective, ScaledParam, TimeJitter,
-                                                     initial_inputs, load_snapshots, maximize_activation,
-                                                     select_neurons, total_variation)
+from deepspeech_audio_features.infra.errors import RunConflictError
+from deepspeech_audio_features.interpret.featurevis import render as vis
+from deepspeech_audio_features.interpret.featurevis.render import (
+    MfccStats,
+    Objective,
+    ScaledParam,
+    TimeJitter,
+    initial_inputs,
+    load_snapshots,
+    maximize_activation,
+    select_neurons,
+    total_variation,
+)
+from deepspeech_audio_features.speech.filters import dct_matrix
+from deepspeech_audio_features.speech.filters import mel_filterbank as our_filterbank
+from deepspeech_audio_features.speech.inverse import mfccs_to_audio
 
 FRAMES = 24
 

@@ -6,7 +6,7 @@ The corpus's plan (``plan_corpus(n, seed)``, read from its ``corpus.json``) says
 spoke each utterance. ``--train-voices N`` renders the first N dev sentences again with
 voice variants drawn from the *train* split (same prosody and noise) and scores them too: if
 those are no easier than the dev voices, the model's errors come from unseen sentences
-rather than unseen voices (see checkpoints/README.md).
+rather than unseen voices (see deepspeech_audio_features/assets/models/README.md).
 """
 from __future__ import annotations
 
@@ -23,10 +23,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from deepspeech_audio_features import load_model, mfccs  # noqa: E402
-from deepspeech_audio_features.corpus import (list_voice_variants, plan_corpus, render_utterance,  # noqa: E402
-                                              split_voice_variants)
-from deepspeech_audio_features.decoding import greedy_decode  # noqa: E402
-from deepspeech_audio_features.features import audio_file_to_mfccs  # noqa: E402
+from deepspeech_audio_features.speech.decoding import greedy_decode  # noqa: E402
+from deepspeech_audio_features.speech.mfcc import audio_file_to_mfccs  # noqa: E402
+from deepspeech_audio_features.synth.corpus import (
+    list_voice_variants,
+    plan_corpus,
+    render_utterance,
+    split_voice_variants,
+)
 
 
 def main() -> int:

@@ -14,7 +14,7 @@ import nbformat
 from nbclient import NotebookClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from deepspeech_audio_features.audio import atomic_write  # noqa: E402
+from deepspeech_audio_features.infra.atomic import atomic_write  # noqa: E402
 
 
 def execute(path: Path, out: Path, timeout: int = 3600) -> nbformat.NotebookNode:

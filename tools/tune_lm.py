@@ -1,6 +1,7 @@
 """Grid-search the beam search's LM weight (alpha) and word bonus (beta) on a dev CSV.
 
-    .venv/bin/python tools/tune_lm.py --checkpoint checkpoints/synth-en --csv data/corpus/dev.csv [--write]
+    .venv/bin/python tools/tune_lm.py --checkpoint deepspeech_audio_features/assets/models/synth-en \
+        --csv data/corpus/dev.csv [--write]
 
 Prints WER for each pair; ``--write`` stores the best as ``lm_alpha``/``lm_beta`` in the
 checkpoint's metadata, which ``transcribe`` then uses with the model's own LM.
@@ -15,11 +16,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from deepspeech_audio_features.checkpoints import METADATA_FILE, load_model  # noqa: E402
-from deepspeech_audio_features.decoding import beam_search_decode  # noqa: E402
-from deepspeech_audio_features.inference import model_language_model  # noqa: E402
-from deepspeech_audio_features.runs import save_json  # noqa: E402
-from deepspeech_audio_features.training import batched_probabilities, error_rates, load_features  # noqa: E402
+from deepspeech_audio_features.infra.atomic import save_json  # noqa: E402
+from deepspeech_audio_features.speech.batching import batched_probabilities
+from deepspeech_audio_features.speech.checkpoints import METADATA_FILE, load_model  # noqa: E402
+from deepspeech_audio_features.speech.decoding import beam_search_decode  # noqa: E402
+from deepspeech_audio_features.speech.inference import model_language_model  # noqa: E402
+from deepspeech_audio_features.synth.training import error_rates, load_features  # noqa: E402
 
 
 def main() -> int:

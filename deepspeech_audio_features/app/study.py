@@ -1,0 +1,279 @@
+"""The study's sections as functions, so the notebook's cells are short calls.
+
+Each ``ensure_*`` function loads an experiment's saved outputs when they are complete
+and runs the experiment (through the same package calls as the command line, which
+resume) when they are not. :class:`StudySettings` says where outputs live and whether
+to use the "quick" setting (few steps, short inputs, one example, a tiny corpus) that
+the notebook test uses.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..infra.atomic import load_json
+from ..infra.resources import asset_path
+from ..infra.runfolder import snapshot_steps
+from ..speech.datasets import read_dataset
+
+__all__ = ["StudySettings", "ensure_corpus", "visualization_config", "ensure_visualization", "ensure_search",
+           "run_objectives", "neuron_title", "learned_inputs_grid", "layer_animation", "layer_curves",
+           "final_input", "examples_grid", "ensure_masks", "mask_result_animation", "show_mask_summary",
+           "show_muted_audio"]
+
+LAYER_TITLES = {"layer_1": "Layer 1", "layer_2": "Layer 2", "layer_3": "Layer 3", "rnn_output": "RNN output",
+                "layer_5": "Layer 5", "layer_6": "Layer 6"}
+
+
+@dataclass
+class StudySettings:
+    """Where the study's outputs go and how big its experiments are.
+
+    Read from the environment by :meth:`from_env`: ``DAF_QUICK=1`` for the quick setting,
+    ``DAF_RUNS`` for the run folder (default ``runs/`` in the current folder; the corpus
+    goes to ``data/corpus/`` there), ``DAF_CHECKPOINT`` for a model
+    other than the embedded one.
+    """
+    runs: Path = Path("runs")
+    quick: bool = False
+    checkpoint: str | None = None
+    corpus: Path = Path("data") / "corpus"
+    examples: Path = field(default_factory=lambda: asset_path("audio"))
+    overrides: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> "StudySettings":
+        quick = os.environ.get("DAF_QUICK", "") == "1"
+        runs = Path(os.environ.get("DAF_RUNS", "runs/quick" if quick else "runs"))
+        settings = cls(runs=runs, quick=quick, checkpoint=os.environ.get("DAF_CHECKPOINT") or None)
+        if quick:
+            settings.corpus = runs / "corpus"
+            settings.overrides = {"steps": 20, "frames": 30, "snapshot_every": 5}
+        return settings
+
+    def example_paths(self) -> list[tuple[str, str]]:
+        """``[(wav path, transcript)]`` of the examples (only the first in the quick setting)."""
+        rows = [(u.path, u.transcript) for u in read_dataset(self.examples / "transcripts.csv")]
+        return rows[:1] if self.quick else rows
+
+
+def ensure_corpus(settings: StudySettings) -> Path:
+    """The synthesized corpus the experiments search: 15,000 utterances (24 when quick)."""
+    from ..synth.corpus import synthesize_corpus
+
+    if not (settings.corpus / "train.csv").exists() or not (settings.corpus / "corpus.json").exists() \
+            or load_json(settings.corpus / "corpus.json").get("status") != "complete":
+        synthesize_corpus(settings.corpus, 24 if settings.quick else 15000, seed=0,
+                          dev_fraction=0.25 if settings.quick else 0.05,
+                          test_fraction=0.25 if settings.quick else 0.05, progress=True)
+    return settings.corpus
+
+
+def visualization_config(name: str, settings: StudySettings) -> dict:
+    """An experiment's configuration, adjusted to the settings (quick, corpus)."""
+    from .experiments import load_experiment
+
+    config = dict(load_experiment(name))
+    config.update(settings.overrides)
+    neurons = config.get("neurons")
+    if isinstance(neurons, dict) and "rule" in neurons:
+        neurons = dict(neurons)
+        neurons["dataset"] = str(settings.corpus / "dev.csv")
+        if settings.quick:
+            neurons["max_utterances"] = 8
+        config["neurons"] = neurons
+    return config
+
+
+def ensure_visualization(name: str, model, settings: StudySettings) -> Path:
+    """Run (or resume, or just load) a feature-visualization experiment; returns its folder."""
+    from .experiments import run_visualization_experiment
+
+    ensure_corpus(settings)
+    out = settings.runs / name
+    run_visualization_experiment(visualization_config(name, settings), model, out)
+    return out
+
+
+def ensure_search(model, settings: StudySettings, objectives_from: str = "run_train_inputs_experiment") -> Path:
+    """Score every training utterance for the visualization objectives; returns the folder."""
+    from ..interpret.dataset_search import search_dataset
+    from .experiments import experiment_objectives, load_experiment
+
+    ensure_corpus(settings)
+    config = dict(load_experiment("run_search_dataset_experiment"))
+    objectives, _, _ = experiment_objectives(model, visualization_config(objectives_from, settings), False)
+    out = settings.runs / config["name"]
+    search_dataset(model, settings.corpus / "train.csv", objectives, out, int(config.get("batch_size", 128)),
+                   config.get("max_utterances"), progress=True)
+    return out
+
+
+# ---------------------------------------------------------------------------- reading runs back
+def run_objectives(run: str | os.PathLike) -> list[dict]:
+    """The objectives of a visualization run, from its ``config.json``."""
+    return load_json(Path(run) / "config.json")["objectives"]
+
+
+def neuron_title(objective: dict) -> str:
+    layer = objective["layer"]
+    return f"{LAYER_TITLES.get(layer, layer)}\nneurons {', '.join(str(n) for n in objective['neurons'])}"
+
+
+def learned_inputs_grid(run: str | os.PathLike, rows: int = 4, title: str = "Learned inputs"):
+    """Grid of learned inputs: rows = snapshots (last first), columns = layers."""
+    from ..interpret.featurevis.render import load_snapshots
+    from .plots import plot_grid
+
+    objectives = run_objectives(run)
+    columns = [load_snapshots(Path(run) / (o.get("name") or o["layer"])) for o in objectives]
+    n = len(columns[0]["steps"])
+    picks = sorted({int(round(i)) for i in np.linspace(n - 1, 0, min(rows, n))}, reverse=True)
+    cells = [[(c["input_var"][i], f"step {c['steps'][i]}\nactivation {float(np.mean(c['activation'][i])):.3f}")
+              for c in columns] for i in picks]
+    return plot_grid(cells, [neuron_title(o) for o in objectives], title=title)
+
+
+def layer_animation(run: str | os.PathLike, objective: dict, out: str | os.PathLike, every: int = 1) -> Path:
+    """mp4 of one layer's learned input as the optimization progresses."""
+    from ..interpret.featurevis.render import load_snapshots
+    from .plots import write_animation
+
+    snaps = load_snapshots(Path(run) / (objective.get("name") or objective["layer"]))
+    frames = list(snaps["input_var"][::every])
+    title = neuron_title(objective).replace("\n", ": ")
+    return write_animation(out, [frames], titles=[f"learned input, {title}"], hold_last=10)
+
+
+def layer_curves(run: str | os.PathLike, objective: dict, ax=None):
+    """Activation and total variation per element over the optimization steps."""
+    from ..interpret.featurevis.render import load_snapshots
+    from .plots import plot_curves
+
+    snaps = load_snapshots(Path(run) / (objective.get("name") or objective["layer"]))
+    return plot_curves(snaps["steps"], {"activation": snaps["activation"],
+                                        "total variation per element": snaps["total_var_loss"]},
+                       title=LAYER_TITLES.get(objective["layer"], objective["layer"]), ax=ax)
+
+
+def final_input(run: str | os.PathLike, objective: dict) -> np.ndarray:
+    """The last snapshot of an objective's learned input ``[T, 26]``."""
+    folder = Path(run) / (objective.get("name") or objective["layer"])
+    step = snapshot_steps(folder, "input_var")[-1]
+    return np.load(folder / f"input_var_{step}.npy", allow_pickle=False)
+
+
+def examples_grid(search: str | os.PathLike, run: str | os.PathLike, n: int = 4, top: bool = True,
+                  upper_frequency_limit: float = 8000.0):
+    """Grid of the dataset's top (or bottom) examples per layer, MFCCs with activations."""
+    from ..interpret.dataset_search import get_bottom_examples, get_top_examples
+    from ..speech.mfcc import audio_file_to_mfccs
+    from .plots import plot_grid
+
+    objectives = run_objectives(run)
+    ranked = (get_top_examples if top else get_bottom_examples)(n, search)
+    names = [o.get("name") or o["layer"] for o in objectives]
+    cells = [[(audio_file_to_mfccs(ranked[name][i].path, upper_frequency_limit),
+               f"{Path(ranked[name][i].path).name}\nactivation {ranked[name][i].activation:.3f}")
+              if i < len(ranked[name]) else None for name in names] for i in range(n)]
+    return plot_grid(cells, [neuron_title(o) for o in objectives],
+                     title=f"{'Top' if top else 'Bottom'} training-set examples")
+
+
+# ---------------------------------------------------------------------------- importance masks
+def ensure_masks(model, settings: StudySettings) -> dict[str, object]:
+    """Importance masks of the examples (resumed or loaded when saved), with baselines.
+
+    Returns ``{audio path: MaskResult}``; each result gains ``baselines``, a list of
+    dicts (method, zero fraction, frame agreement, seconds) for the same input, saved as
+    ``baselines.json`` beside the mask so a re-run does not recompute them.
+    """
+    from ..infra.atomic import save_json
+    from ..infra.runfolder import run_name
+    from ..interpret.masks.importance import (
+        greedy_occlusion_mask,
+        importance_mask,
+        random_mask_baseline,
+        saliency_mask,
+    )
+    from ..speech.mfcc import audio_file_to_mfccs
+    from .experiments import load_mask_experiment
+
+    config = load_mask_experiment()
+    options = {k: config[k] for k in ("variant", "steps", "learning_rate", "init_logit", "kappa", "lam", "tau",
+                                      "straight_through", "eval_every", "tol", "max_prune_passes",
+                                      "snapshot_every") if k in config and config[k] is not None}
+    if settings.quick:
+        options.update(steps=20, snapshot_every=5)
+    results = {}
+    for path, _ in settings.example_paths():
+        x = audio_file_to_mfccs(path, model.upper_frequency_limit)
+        run_dir = settings.runs / "run_mask_experiment" / run_name(path)
+        result = importance_mask(model, x, run_dir=run_dir, **options)
+        baselines_path = run_dir / "baselines.json"
+        if baselines_path.exists():
+            baselines = load_json(baselines_path)
+        else:
+            methods = [("random", lambda: random_mask_baseline(model, x, result.zero_fraction, seed=0)),
+                       ("saliency", lambda: saliency_mask(model, x))]
+            if not settings.quick:  # backward selection costs ~20 s per second of audio
+                methods.append(("greedy occlusion", lambda: greedy_occlusion_mask(model, x)))
+            baselines = []
+            for method, run in methods:
+                b = run()
+                baselines.append({"method": method, "zero_fraction": b.zero_fraction,
+                                  "frame_agreement": b.frame_agreement, "seconds": b.seconds})
+            save_json(baselines_path, baselines)
+        result.baselines, result.mfccs = baselines, x  # for the summary and the animation
+        results[path] = result
+    return results
+
+
+def mask_result_animation(result, out: str | os.PathLike, max_frames: int = 60) -> Path:
+    """mp4 of a mask's snapshots (thinned to ``max_frames``) beside the masked MFCCs.
+
+    ``result`` comes from :func:`ensure_masks` (it carries the MFCCs ``[T, 26]``).
+    """
+    from ..interpret.masks.importance import load_mask_snapshots
+    from .plots import mask_animation
+
+    masks = load_mask_snapshots(result.run_dir)
+    keep = np.unique(np.linspace(0, len(masks) - 1, min(max_frames, len(masks))).round().astype(int))
+    x = result.mfccs
+    return mask_animation(out, [masks[i] for i in keep], x, title=Path(result.run_dir).name)
+
+
+def show_mask_summary(result) -> None:
+    """Print the final mask's figures beside the baselines' (same input, same exact check)."""
+    rows = [("ours", result.zero_fraction, result.frame_agreement, result.seconds)]
+    rows += [(b["method"], b["zero_fraction"], b["frame_agreement"], b["seconds"]) for b in result.baselines]
+    print(f"{Path(result.run_dir).name}: 1-minimal {result.one_minimal} "
+          f"(independently checked: {result.one_minimal_checked})")
+    print(f"  {'method':<18}{'zero fraction':>14}{'frame agreement':>17}{'seconds':>9}")
+    for method, zeros, agreement, seconds in rows:
+        print(f"  {method:<18}{zeros:>14.3f}{agreement:>17.3f}{seconds:>9.1f}")
+    print(f"  greedy transcription of X:     {result.text_original!r}")
+    print(f"  greedy transcription of M * X: {result.text_masked!r}")
+
+
+def show_muted_audio(path: str, result, model, settings: StudySettings,
+                     thresholds: tuple[float, ...] = (0.1, 0.2, 0.3)) -> None:
+    """Mute the windows under each threshold, show the waveforms, players and transcriptions."""
+    import matplotlib.pyplot as plt
+    from IPython.display import Audio, display
+
+    from ..interpret.masks.importance import mute_unimportant_audio
+
+    muted = mute_unimportant_audio(path, result.mask, thresholds, out_dir=Path(result.run_dir) / "muted",
+                                   model=model)
+    display(muted.figure)
+    plt.close("all")
+    print(f"{Path(path).name}, original: {muted.original_transcription!r}")
+    display(Audio(path))
+    for threshold, wav, fraction, text in zip(muted.thresholds, muted.paths, muted.muted_fractions,
+                                              muted.transcriptions):
+        print(f"mask mean < {threshold:.1f}: {fraction:.0%} of the audio muted -> {text!r}")
+        display(Audio(str(wav)))

@@ -1,0 +1,3 @@
+"""Feature visualization (Lucid-style): objectives, parameterizations, transforms and the
+batched render loop.
+"""

@@ -1,0 +1,197 @@
+"""The mask experiment over many utterances: in-process, or sharded on a Dask cluster.
+
+:func:`mask_dataset` runs :func:`~deepspeech_audio_features.masks.importance_mask` for
+every utterance of a dataset (a DeepSpeech CSV or a folder of audio files). Run folder::
+
+    <out>/index.json           dataset, options, model fingerprint, utterances
+                               (path, run name, seconds of audio)
+    <out>/<run name>/          one mask run per utterance (snapshots ``<i>.npy``,
+                               ``result.json``; see ``importance_mask``)
+    <out>/report.json          per-utterance summaries, skipped files with reasons,
+                               totals, throughput, and the cluster's figures
+
+An utterance is finished when its ``result.json`` exists; re-running (after a crash,
+or the scheduler's retry after a worker died) skips finished utterances and resumes
+unfinished ones from their last snapshot. With a Dask scheduler the utterances are
+split into shards of near-equal total audio length, one task each, and each worker
+process loads the model once (see :mod:`~deepspeech_audio_features.cluster`).
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ...infra.atomic import load_json, save_json
+from ...infra.errors import AudioError, RunConflictError
+from ...speech.datasets import read_dataset
+
+INDEX_FORMAT = 1
+#: importance_mask options that may be set for a whole dataset (as in experiments/mask.json).
+MASK_OPTIONS = ("variant", "steps", "learning_rate", "init_logit", "kappa", "lam", "tau", "straight_through",
+                "eval_every", "tol", "max_prune_passes", "max_seconds", "check_limit", "batch_frames",
+                "snapshot_every")
+
+
+@dataclass
+class MaskDatasetResult:
+    """Summaries of a dataset's masks.
+
+    ``results`` maps run names to :meth:`MaskResult.summary` dicts (plus ``path`` and
+    ``audio_seconds``); ``skipped`` lists ``"path: reason"`` for bad files.
+    """
+    out: str
+    results: dict[str, dict]
+    skipped: list[str]
+    report: dict
+
+    def mask(self, name: str) -> np.ndarray:
+        """The final uint8 ``[T, 26]`` mask of one utterance."""
+        from .importance import load_mask
+
+        return load_mask(Path(self.out) / name)
+
+
+def _unique_names(paths: list[str]) -> list[str]:
+    from ...infra.runfolder import run_name
+
+    names, seen = [], {}
+    for i, path in enumerate(paths):
+        name = run_name(path)
+        seen[name] = seen.get(name, 0) + 1
+        names.append(name if seen[name] == 1 else f"{name}-{i}")
+    return names
+
+
+def _duration(path: str) -> float:
+    """Seconds of audio from the header, the shard cost; a bad file costs nothing (rejected at once)."""
+    from ...speech.audio import file_num_frames
+
+    try:
+        return file_num_frames(path) * 0.02
+    except AudioError:
+        return 0.0
+
+
+def _mask_one(model, path: str, run_dir: Path, options: dict) -> dict:
+    """Mask one utterance (or read its finished result); raises AudioError for bad audio."""
+    from ...speech.mfcc import audio_file_to_mfccs
+    from .importance import importance_mask
+
+    x = audio_file_to_mfccs(path, model.upper_frequency_limit)
+    result = importance_mask(model, x, run_dir=run_dir, **options)
+    return {"path": path, "audio_seconds": round(len(x) * 0.02, 3), **result.summary()}
+
+
+def _mask_shard(shard: list[tuple[str, str]], out: str, checkpoint: str, fingerprint: str, options: dict,
+                threads: int | None) -> dict:
+    """A Dask task: mask the shard's ``(path, run name)`` utterances not finished yet."""
+    from ..distributed import worker_info, worker_model
+
+    start = time.perf_counter()
+    model = worker_model(checkpoint, fingerprint, threads)
+    done, skipped, audio = 0, [], 0.0
+    for path, name in shard:
+        if (Path(out) / name / "result.json").exists():
+            continue
+        try:
+            audio += _mask_one(model, path, Path(out) / name, options)["audio_seconds"]
+            done += 1
+        except AudioError as err:  # bad audio only: a real failure must not pass as a skip
+            skipped.append(str(err))
+    return {"utterances": done, "audio_seconds": audio, "skipped": skipped,
+            "seconds": time.perf_counter() - start, "worker": worker_info(checkpoint)}
+
+
+def mask_dataset(dataset: str | os.PathLike, model=None, out: str | os.PathLike = "runs/mask_dataset", *,
+                 max_utterances: int | None = None, scheduler=None, shards: int | None = None,
+                 worker_threads: int | None = None, progress: bool = True, **options) -> MaskDatasetResult:
+    """An importance mask for every utterance of ``dataset``; resumable, optionally on Dask.
+
+    Args:
+        dataset: a DeepSpeech CSV or a folder of audio files.
+        model: the network (default: the embedded model).
+        out: the run folder (see the module docstring).
+        max_utterances: only the first n utterances.
+        scheduler: ``None`` (in this process), a Dask ``distributed.Client``, a cluster
+            or a scheduler address ``"tcp://host:8786"``; ``out``, the audio and the
+            model's checkpoint must be visible to the workers.
+        shards: number of shards (default: 4 per worker), balanced by seconds of audio.
+        worker_threads: TensorFlow threads per worker process.
+        options: :func:`importance_mask` options (see ``MASK_OPTIONS``).
+    Returns:
+        :class:`MaskDatasetResult`; every mask in it passed the exact final check.
+    """
+    from tqdm.auto import tqdm
+
+    from ...speech.checkpoints import load_model
+
+    unknown = sorted(set(options) - set(MASK_OPTIONS))
+    if unknown:
+        raise TypeError(f"unknown importance_mask options: {', '.join(unknown)}")
+    model = model if model is not None else load_model()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    fingerprint = model.fingerprint()
+    identity = {"format": INDEX_FORMAT, "dataset": str(dataset), "max_utterances": max_utterances,
+                "options": options, "model": fingerprint}
+    if (out / "index.json").exists():
+        index = load_json(out / "index.json")
+        differing = sorted(k for k in identity if index.get(k) != identity[k])
+        if differing:
+            raise RunConflictError(f"{out}: holds masks made with other settings ({', '.join(differing)}); "
+                             "use another folder or delete it")
+    else:
+        paths = [u.path for u in read_dataset(dataset)[:max_utterances]]
+        index = {**identity, "paths": paths, "names": _unique_names(paths),
+                 "audio_seconds": [round(_duration(p), 3) for p in paths]}
+        save_json(out / "index.json", index)
+    paths, names = index["paths"], index["names"]
+    todo = [i for i, name in enumerate(names) if not (out / name / "result.json").exists()]
+    start, skipped, done, audio = time.perf_counter(), [], 0, 0.0
+    distributed: dict = {}
+    if scheduler is None:
+        for i in tqdm(todo, desc="masks", disable=not progress):
+            try:
+                audio += _mask_one(model, paths[i], out / names[i], options)["audio_seconds"]
+                done += 1
+            except AudioError as err:  # bad audio only: a real failure must not pass as a skip
+                skipped.append(str(err))
+    elif todo:
+        from ..distributed import run_sharded
+
+        results, distributed = run_sharded(scheduler, model, out, _mask_shard, [(paths[i], names[i]) for i in todo],
+                                           [index["audio_seconds"][i] for i in todo], options, shards=shards,
+                                           worker_threads=worker_threads, name="masks", progress=progress)
+        done = sum(r["utterances"] for r in results)
+        audio = sum(r["audio_seconds"] for r in results)
+        skipped = [s for r in results for s in r["skipped"]]
+    seconds = time.perf_counter() - start
+    summaries = {}
+    for path, name in zip(paths, names):
+        if (out / name / "result.json").exists():
+            info = load_json(out / name / "result.json")
+            summaries[name] = {"path": path, **{k: info.get(k) for k in
+                                                ("zero_fraction", "frame_agreement", "one_minimal",
+                                                 "one_minimal_checked", "text_original", "text_masked",
+                                                 "frames", "seconds", "evaluations")}}
+    zero = [s["zero_fraction"] for s in summaries.values()]
+    report = {"utterances": len(paths), "masked": len(summaries), "skipped": sorted(set(skipped)),
+              "mean_zero_fraction": float(np.mean(zero)) if zero else None,
+              "all_frames_agree": all(s["frame_agreement"] == 1.0 for s in summaries.values()),
+              "one_minimal": sum(bool(s["one_minimal"]) for s in summaries.values()),
+              "results": summaries,
+              "this_session": {"utterances": done, "audio_seconds": round(audio, 3), "seconds": round(seconds, 3),
+                               "seconds_per_audio_second": round(seconds / audio, 3) if audio else None}}
+    if distributed:
+        report["this_session"]["distributed"] = distributed
+    save_json(out / "report.json", report)
+    if distributed:
+        from ...infra.cluster import raise_for_failed_shards
+
+        raise_for_failed_shards(out, distributed)
+    return MaskDatasetResult(str(out), summaries, report["skipped"], report)
+

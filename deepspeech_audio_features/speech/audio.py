@@ -1,0 +1,80 @@
+"""Reading, validating, resampling and writing audio.
+
+Everything the network sees is 16 kHz mono float32 in [-1, 1), scaled as DeepSpeech's
+one-file inference does (int16 / 32768). No TensorFlow here.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from ..infra.atomic import atomic_write
+from ..infra.errors import AudioError
+from .frames import SAMPLE_RATE, WINDOW_SAMPLES, num_frames
+
+
+def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, int]:
+    """Read an audio file as DeepSpeech input.
+
+    Reads anything libsndfile reads (WAV, FLAC, OGG, ...), any sample rate (resampled
+    with soxr's very-high-quality filter), any channel count (averaged to mono) and
+    any sample format (integers scaled by their full range, so int16 / 32768).
+
+    Returns:
+        ``(samples, sample_rate)``: float32 ``[N]`` and the rate in Hz (16000).
+
+    Raises:
+        AudioError: the file is missing, unreadable or not audio, holds no samples,
+            is shorter than one 32 ms window, or holds NaN/Inf samples.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(f"{path}: no such file")
+    if path.is_dir():
+        raise AudioError(f"{path}: is a directory, not an audio file")
+    try:
+        samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+        raise AudioError(f"{path}: unreadable or not audio ({err})") from None
+    if samples.size == 0:
+        raise AudioError(f"{path}: holds zero samples")
+    samples = samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]
+    if not np.all(np.isfinite(samples)):
+        raise AudioError(f"{path}: holds NaN or Inf samples")
+    if rate != sample_rate:
+        samples = soxr.resample(samples, rate, sample_rate, quality="VHQ").astype(np.float32)
+    if samples.shape[0] < WINDOW_SAMPLES * sample_rate // SAMPLE_RATE:
+        raise AudioError(
+            f"{path}: {samples.shape[0] / sample_rate * 1000:.1f} ms long, shorter than one 32 ms window"
+        )
+    return np.ascontiguousarray(samples, dtype=np.float32), sample_rate
+
+
+def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Path:
+    """Write float samples ``[N]`` in [-1, 1] as a 16-bit PCM mono WAV, atomically."""
+    samples = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 32767 / 32768)
+    return atomic_write(path, lambda tmp: sf.write(tmp, samples, sample_rate, format="WAV", subtype="PCM_16"))
+
+
+def file_num_frames(path: str | os.PathLike) -> int:
+    """Frames the MFCCs of an audio file will have, from its header alone (no decoding).
+
+    Raises:
+        AudioError: unreadable, empty, or shorter than one 32 ms window.
+    """
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+        raise AudioError(f"{path}: unreadable or not audio ({err})") from None
+    if info.frames <= 0:
+        raise AudioError(f"{path}: holds zero samples")
+    frames = num_frames(int(round(info.frames * SAMPLE_RATE / info.samplerate)))
+    if frames < 1:
+        raise AudioError(f"{path}: {info.frames / info.samplerate * 1000:.1f} ms long, shorter than one 32 ms window")
+    return frames

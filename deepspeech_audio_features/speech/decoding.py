@@ -1,0 +1,111 @@
+"""CTC decoding: greedy and beam search (pyctcdecode, optional KenLM), with word timings.
+
+Frames are DeepSpeech's: frame ``t`` covers samples ``[320 t, 320 t + 512)`` at 16 kHz,
+so it starts at ``0.02 t`` seconds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from .alphabet import ALPHABET, BLANK_INDEX, NUM_CLASSES
+
+#: DeepSpeech 0.9.3's language-model weight and word insertion bonus.
+DEFAULT_ALPHA = 0.931289039105002
+DEFAULT_BETA = 1.1834137581510284
+#: The release's Python path used 1024; pyctcdecode in pure Python is slower, so 100.
+DEFAULT_BEAM_WIDTH = 100
+FRAME_SECONDS = 0.02
+
+
+@dataclass(frozen=True)
+class WordTiming:
+    """A decoded word and the frames ``[start_frame, end_frame)`` its symbols occupy."""
+    word: str
+    start_frame: int
+    end_frame: int
+
+    @property
+    def start_time(self) -> float:
+        """Seconds from the start of the audio."""
+        return self.start_frame * FRAME_SECONDS
+
+    @property
+    def end_time(self) -> float:
+        return self.end_frame * FRAME_SECONDS
+
+
+@dataclass(frozen=True)
+class Transcription:
+    """A decoded utterance: text and word timings."""
+    text: str
+    words: list[WordTiming] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _check(probs: np.ndarray) -> np.ndarray:
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2 or probs.shape[1] != NUM_CLASSES:
+        raise ValueError(f"expected per-frame probabilities [T, {NUM_CLASSES}], got {probs.shape}")
+    return probs
+
+
+def greedy_decode(probs: np.ndarray) -> Transcription:
+    """Best path decoding: per-frame argmax, merge repeats, drop blanks.
+
+    Args:
+        probs: ``[T, 29]`` probabilities (or logits: only the argmax matters).
+    """
+    best = _check(probs).argmax(axis=1)
+    words: list[WordTiming] = []
+    chars: list[str] = []
+    start = last_symbol_end = None
+    previous = BLANK_INDEX
+    for t, symbol in enumerate(best):
+        if symbol != previous and symbol != BLANK_INDEX:
+            ch = ALPHABET[symbol]
+            if ch == " ":
+                if chars:
+                    words.append(WordTiming("".join(chars), start, last_symbol_end))
+                chars, start = [], None
+            else:
+                if start is None:
+                    start = t
+                chars.append(ch)
+        if symbol != BLANK_INDEX and ALPHABET[symbol] != " ":
+            last_symbol_end = t + 1
+        previous = symbol
+    if chars:
+        words.append(WordTiming("".join(chars), start, last_symbol_end))
+    return Transcription(" ".join(w.word for w in words), words)
+
+
+@lru_cache(maxsize=8)
+def _decoder(lm_path: str | None, alpha: float, beta: float):
+    from pyctcdecode import (
+        build_ctcdecoder,  # imported lazily: it loads KenLM when present
+    )
+
+    labels = list(ALPHABET) + [""]  # pyctcdecode marks the blank with ""
+    return build_ctcdecoder(labels, kenlm_model_path=lm_path, alpha=alpha, beta=beta)
+
+
+def beam_search_decode(probs: np.ndarray, beam_width: int = DEFAULT_BEAM_WIDTH, lm: str | None = None,
+                       alpha: float = DEFAULT_ALPHA, beta: float = DEFAULT_BETA) -> Transcription:
+    """CTC beam search through pyctcdecode, optionally with a KenLM language model.
+
+    Args:
+        probs: ``[T, 29]`` per-frame probabilities (softmax outputs).
+        lm: path of a KenLM model (ARPA or binary), or None for no language model.
+        alpha, beta: language-model weight and word insertion bonus (0.9.3's defaults).
+    """
+    log_probs = np.log(np.clip(_check(probs), 1e-30, None))
+    beams = _decoder(str(lm) if lm else None, float(alpha), float(beta)).decode_beams(
+        log_probs, beam_width=beam_width)
+    text, _, frames, *_ = beams[0]
+    words = [WordTiming(word, int(start), int(end)) for word, (start, end) in frames if word]
+    return Transcription(" ".join(text.split()), words)

@@ -1,0 +1,197 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # What does a DeepSpeech model listen to?
+#
+# This notebook looks inside a speech recognizer of the DeepSpeech family in two ways:
+#
+# 1. **Feature visualization**: for each layer, an input learned by gradient ascent so that a few chosen
+#    neurons of that layer respond as strongly as possible, and the training utterances that make the
+#    same neurons respond most.
+# 2. **Importance masks**: for a given utterance, the sparsest binary mask over its features that still
+#    leaves every frame's classification unchanged, and what happens to the audio when the time windows
+#    the mask calls unimportant are muted.
+#
+# Every figure, animation and sound below is produced by calls into the `deepspeech_audio_features`
+# package. Cells load an experiment's saved outputs when they exist and run the experiment (as
+# `python -m deepspeech_audio_features ...` would) when they do not.
+
+# %%
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+from IPython.display import Audio, Video, display
+
+from deepspeech_audio_features import *
+from deepspeech_audio_features.app.study import *
+
+# %matplotlib inline
+SETTINGS = StudySettings.from_env()   # DAF_QUICK=1: the small setting the tests use
+CHECKPOINT = SETTINGS.checkpoint      # None = the embedded model; or a path to e.g. deepspeech-0.9.3-checkpoint/
+model = load_model(CHECKPOINT)
+VIDEOS = SETTINGS.runs / "videos"
+print(model, "| quick setting" if SETTINGS.quick else "")
+
+# %% [markdown]
+# ## DeepSpeech in one paragraph
+#
+# The input $X$ is a $T \times N$ matrix of mel-frequency cepstral coefficients (MFCCs): one row per
+# 20 ms step of audio (each row summarizes a 32 ms window), $N = 26$ coefficients per row. The output
+# $y(X)$ is a $T \times K$ matrix whose row $t$ is a probability distribution over the $K = 29$ symbols
+# (space, the letters a-z, the apostrophe and the CTC blank) for time step $t$.
+#
+# In between are six layers, the ones this notebook looks into: each frame is stacked with 9 neighbours
+# on each side ($19 \times 26 = 494$ values), then three fully connected layers with clipped ReLUs
+# (`layer_1`, `layer_2`, `layer_3`), a unidirectional LSTM (`rnn_output`), another clipped dense layer
+# (`layer_5`) and the output layer (`layer_6`, the logits; $y(X)$ is their softmax).
+#
+# By default the notebook runs the model that ships with the project (trained on speech synthesized with
+# eSpeak NG, see its model card `deepspeech_audio_features/assets/models/README.md`); set `DAF_CHECKPOINT`
+# (or `CHECKPOINT` above) to the folder of Mozilla's release checkpoint to run the original.
+
+# %% [markdown]
+# ## Three example utterances
+#
+# Their MFCCs (time along the x axis, coefficients up), the audio, and the model's transcription
+# (beam search with the model's language model).
+
+# %%
+for path, reference in SETTINGS.example_paths():
+    x = audio_file_to_mfccs(path)
+    plot_mfccs(x, f"MFCCs of {Path(path).name}")
+    plt.show()
+    display(Audio(path))
+    print(f"transcription: {transcribe(path, model)!r}    (reference: {reference!r})")
+
+# %% [markdown]
+# ## Feature visualization
+#
+# Let $y_i(X)$ be the output of layer $i$ for input $X$, a $T \times F$ matrix (time by neurons). For a
+# set $J \subset \{1, \ldots, F\}$ of neurons, the basic problem is
+#
+# \begin{gather}
+# \underset{X}{\operatorname{arg\,max}}\, \frac{1}{T \cdot |J|} \sum_{t=1}^{T} \sum_{f \in J} \left[y_i(X)\right]_{t,f}
+# \tag{1}
+# \end{gather}
+#
+# Gradient ascent on (1) alone gives noisy inputs. A total-variation penalty (as in Olah et al.'s
+# feature-visualization work) favours inputs whose neighbouring entries are similar:
+#
+# \begin{gather}
+# \underset{X}{\operatorname{arg\,max}}\, \frac{1}{T \cdot |J|} \sum_{t=1}^{T} \sum_{f \in J} \left[y_i(X)\right]_{t,f}
+# - \frac{\lambda}{T \cdot N} \sum_{t,n} \left( |X_{t+1,n} - X_{t,n}| + |X_{t,n+1} - X_{t,n}| \right)
+# \tag{2}
+# \end{gather}
+#
+# with $\lambda > 0$. We solve (2) for all six layers at once (one batched forward and backward pass per
+# Adam step; each input only runs the network up to its own layer), three neurons per layer, for two
+# values of $\lambda$. The neurons are the three most variable ones of each layer on real utterances
+# (recorded in each run's `config.json`).
+
+# %%
+runs = {}
+for name, title in [("run_train_inputs_experiment_more_noise", "smaller lambda"),
+                    ("run_train_inputs_experiment", "larger lambda")]:
+    runs[name] = ensure_visualization(name, model, SETTINGS)
+    lam = run_objectives(runs[name])[0]["lam"]
+    learned_inputs_grid(runs[name], title=f"Learned inputs, {title} (lambda = {lam:g})")
+    plt.show()
+
+# %% [markdown]
+# ### How the inputs develop
+#
+# One animation per layer (the larger $\lambda$), then the mean activation of the chosen neurons and
+# the total variation per element of the input over the optimization steps.
+
+# %%
+run = runs["run_train_inputs_experiment"]
+for objective in run_objectives(run):
+    video = layer_animation(run, objective, VIDEOS / f"learned-{objective['layer']}.mp4")
+    display(Video(str(video), embed=True, html_attributes="controls loop autoplay muted"))
+    layer_curves(run, objective)
+    plt.show()
+
+# %% [markdown]
+# ### What the learned inputs sound like
+#
+# `mfccs_to_audio` inverts the MFCCs approximately (pseudo-inverse of the DCT and the mel filterbank, then
+# Griffin-Lim phase reconstruction): the spectral envelope survives, the pitch does not, so these are
+# whispery impressions rather than exact sounds.
+
+# %%
+for objective in run_objectives(run):
+    print(neuron_title(objective).replace("\n", ": "))
+    display(Audio(mfccs_to_audio(final_input(run, objective)), rate=16000))
+
+# %% [markdown]
+# ## The training utterances that excite the same neurons
+#
+# Every utterance of the synthesized training corpus is scored by the same objective (the mean
+# activation of the chosen neurons over its frames, padding excluded), in length-bucketed batches.
+# Top examples first, then the utterances that excite the neurons least.
+
+# %%
+search = ensure_search(model, SETTINGS)
+examples_grid(search, run, n=2 if SETTINGS.quick else 4, top=True)
+plt.show()
+examples_grid(search, run, n=2 if SETTINGS.quick else 3, top=False)
+plt.show()
+for objective in run_objectives(run):
+    best = get_top_examples(1, search)[objective.get("name") or objective["layer"]][0]
+    print(f"{neuron_title(objective).replace(chr(10), ': ')} -> {Path(best.path).name} ({best.activation:.3f})")
+    display(Audio(best.path))
+
+# %% [markdown]
+# ## Importance masks
+#
+# Let $f$ map a $T \times K$ matrix to the vector of its row-wise argmaxes,
+#
+# \begin{gather}
+# f\left(\begin{bmatrix} a_{1,1} & \cdots & a_{1,K} \\ \vdots & \ddots & \vdots \\ a_{T,1} & \cdots & a_{T,K}
+# \end{bmatrix}\right) = \begin{bmatrix} \operatorname{arg\,max}_k a_{1,k} \\ \vdots \\
+# \operatorname{arg\,max}_k a_{T,k} \end{bmatrix},
+# \end{gather}
+#
+# so $f(y(X))$ is the model's classification of every frame. An **importance mask** for an input $X$ is a
+# binary matrix $M$ of the same shape with
+#
+# \begin{gather}
+# f\left(y(M \odot X)\right) = f\left(y(X)\right)
+# \end{gather}
+#
+# and as many zeros as possible: the zeros are entries of $X$ the model's frame-by-frame decision does
+# not need. We optimize a relaxed (sigmoid) mask with a per-frame margin loss and annealed pressure
+# towards zero, binarize it, then repair and prune it with batched exact checks, so the final mask keeps
+# every frame's class by construction and no single remaining 1 can be removed (1-minimal). The same
+# exact check is applied to three baselines: random masks of equal sparsity, greedy occlusion and
+# gradient-saliency thresholding.
+#
+# Each animation shows the mask as the optimization progresses (black = 0), the masked MFCCs, and the
+# MFCCs.
+
+# %%
+mask_results = ensure_masks(model, SETTINGS)
+for path, result in mask_results.items():
+    video = mask_result_animation(result, VIDEOS / f"mask-{Path(path).stem}.mp4")
+    display(Video(str(video), embed=True, html_attributes="controls loop autoplay muted"))
+    show_mask_summary(result)
+
+# %% [markdown]
+# ## Muting what the mask calls unimportant
+#
+# For each example, the mean of the final mask over the 26 coefficients gives one number per frame.
+# Audio in the frames whose mean is below a threshold is muted (frame $t$ covers samples
+# $[320t, 320t + 512)$; a sample is kept if any frame covering it is kept), and the muted audio is
+# transcribed again.
+
+# %%
+for path, result in mask_results.items():
+    show_muted_audio(path, result, model, SETTINGS)
