@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import FileFormatError
+from .errors import FileFormatError, ParameterError
 
 # The process umask, read once (os.umask can only be read by setting it).
 _UMASK = os.umask(0)
@@ -44,7 +44,7 @@ def save_array(path: str | os.PathLike, array) -> Path:
     """Write one array as ``.npy``, atomically."""
     array = np.asarray(array)
     if array.dtype == object:
-        raise TypeError(f"{path}: refusing to save an object array (it would need pickle)")
+        raise ParameterError(f"{path}: refusing to save an object array (it would need pickle)")
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as handle:
@@ -92,4 +92,4 @@ def _json_default(value):
         return value.tolist()
     if isinstance(value, Path):
         return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+    raise ParameterError(f"cannot write {type(value).__name__} as JSON")

@@ -24,6 +24,8 @@ import os
 import time
 from typing import Any, Callable, Iterator, Sequence
 
+from .errors import ParameterError
+
 
 def balanced_shards(costs: Sequence[float], n_shards: int) -> list[list[int]]:
     """Split items into ``n_shards`` groups of near-equal total cost.
@@ -39,7 +41,7 @@ def balanced_shards(costs: Sequence[float], n_shards: int) -> list[list[int]]:
         lists of item indices, each sorted, ordered by their first index.
     """
     if n_shards < 1:
-        raise ValueError(f"n_shards must be at least 1, got {n_shards}")
+        raise ParameterError(f"n_shards must be at least 1, got {n_shards}")
     heap = [(0.0, s) for s in range(min(n_shards, len(costs)))]
     shards: list[list[int]] = [[] for _ in heap]
     for i in sorted(range(len(costs)), key=lambda i: (-float(costs[i]), i)):
@@ -64,7 +66,7 @@ def connect(scheduler) -> Iterator[Any]:
     elif hasattr(scheduler, "scheduler_address"):
         target = scheduler
     else:
-        raise TypeError(f"scheduler must be a distributed.Client, a cluster or an address, "
+        raise ParameterError(f"scheduler must be a distributed.Client, a cluster or an address, "
                         f"not {type(scheduler).__name__}")
     try:
         client = Client(target, timeout="30s")

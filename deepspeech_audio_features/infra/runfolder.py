@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -141,7 +142,9 @@ class RunFolder:
         try:
             with np.load(path, allow_pickle=False) as data:
                 return {k: data[k] for k in data.files}
-        except (OSError, ValueError, EOFError) as err:
+        except FileNotFoundError:
+            raise
+        except (zipfile.BadZipFile, ValueError, EOFError, OSError) as err:
             raise FileFormatError(f"{path}: unreadable or truncated ({err}); delete it to redo that part") from None
 
     def snapshot_steps(self, stem: str = "", sub: str = "") -> list[int]:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..infra.errors import ParameterError
+
 #: Symbols in the release's ``data/alphabet.txt`` order; index 28 is the CTC blank.
 ALPHABET: str = " abcdefghijklmnopqrstuvwxyz'"
 BLANK_INDEX: int = len(ALPHABET)  # 28
@@ -23,7 +25,7 @@ def text_to_labels(text: str) -> np.ndarray:
     try:
         return np.array([_INDEX[ch] for ch in text], dtype=np.int32)
     except KeyError as err:
-        raise ValueError(f"transcript {text!r} has a symbol outside the alphabet: {err.args[0]!r}") from None
+        raise ParameterError(f"transcript {text!r} has a symbol outside the alphabet: {err.args[0]!r}") from None
 
 
 def labels_to_text(labels) -> str:

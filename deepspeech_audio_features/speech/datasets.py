@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..infra.errors import DatasetError
+
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 
 
@@ -24,7 +26,7 @@ def read_dataset(source: str | os.PathLike) -> list[Utterance]:
     A folder is searched recursively for audio files, in sorted order.
 
     Raises:
-        FileNotFoundError / ValueError: with the source's name, for a missing source or a
+        DatasetError: with the source's name, for a missing source or a
             CSV without the ``wav_filename`` and ``transcript`` columns.
     """
     text = str(source)
@@ -32,14 +34,14 @@ def read_dataset(source: str | os.PathLike) -> list[Utterance]:
         return [u for part in text.split(",") for u in read_dataset(part)]
     path = Path(source)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such dataset (CSV file or audio folder)")
+        raise DatasetError(f"{path}: no such dataset (CSV file or audio folder)")
     if path.is_dir():
         return [Utterance(str(p.resolve())) for p in sorted(path.rglob("*"))
                 if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()]
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         if not reader.fieldnames or not {"wav_filename", "transcript"} <= set(reader.fieldnames):
-            raise ValueError(f"{path}: not a DeepSpeech CSV (needs wav_filename and transcript columns, "
+            raise DatasetError(f"{path}: not a DeepSpeech CSV (needs wav_filename and transcript columns, "
                              f"has {reader.fieldnames})")
         base = path.resolve().parent
         return [Utterance(str((base / row["wav_filename"]).resolve()), row["transcript"] or "")

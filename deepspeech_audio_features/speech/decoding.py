@@ -10,6 +10,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..infra.errors import ParameterError
 from .alphabet import ALPHABET, BLANK_INDEX, NUM_CLASSES
 
 #: DeepSpeech 0.9.3's language-model weight and word insertion bonus.
@@ -50,7 +51,7 @@ class Transcription:
 def _check(probs: np.ndarray) -> np.ndarray:
     probs = np.asarray(probs, dtype=np.float64)
     if probs.ndim != 2 or probs.shape[1] != NUM_CLASSES:
-        raise ValueError(f"expected per-frame probabilities [T, {NUM_CLASSES}], got {probs.shape}")
+        raise ParameterError(f"expected per-frame probabilities [T, {NUM_CLASSES}], got {probs.shape}")
     return probs
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..infra.errors import ParameterError
 from .filters import dct_matrix, mel_filterbank
 from .frames import N_INPUT, STEP_SAMPLES, UPPER_FREQUENCY_LIMIT, WINDOW_SAMPLES
 
@@ -64,7 +65,7 @@ def mfccs_to_audio(X: np.ndarray, upper_frequency_limit: float = UPPER_FREQUENCY
     """
     X = np.asarray(X, np.float64)
     if X.ndim != 2 or X.shape[1] != N_INPUT:
-        raise ValueError(f"expected MFCCs [T, {N_INPUT}], got {X.shape}")
+        raise ParameterError(f"expected MFCCs [T, {N_INPUT}], got {X.shape}")
     frames = X.shape[0]
     bank = mel_filterbank(high=upper_frequency_limit)  # [257, 40]
     log_mel = X @ np.linalg.pinv(dct_matrix())  # [T, 40]

@@ -17,6 +17,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from ..infra.errors import ParameterError
 from .audio import load_audio
 from .frames import (
     N_INPUT,
@@ -57,7 +58,7 @@ def mfccs(samples: np.ndarray, sample_rate: int = SAMPLE_RATE,
     """
     samples = np.asarray(samples, dtype=np.float32)
     if samples.ndim != 1 or samples.shape[0] < WINDOW_SAMPLES:
-        raise ValueError(f"expected a 1-D waveform of at least {WINDOW_SAMPLES} samples, got shape {samples.shape}")
+        raise ParameterError(f"expected a 1-D waveform of at least {WINDOW_SAMPLES} samples, got shape {samples.shape}")
     return tf_mfccs(samples, sample_rate, upper_frequency_limit).numpy()
 
 

@@ -19,6 +19,7 @@ from typing import Iterable, Mapping
 import numpy as np
 import tensorflow as tf
 
+from ..infra.errors import CheckpointError, ParameterError
 from .alphabet import NUM_CLASSES
 from .frames import N_CONTEXT, N_INPUT, UPPER_FREQUENCY_LIMIT, WINDOW_FRAMES
 
@@ -64,7 +65,7 @@ def _as_batch(mfccs, lengths) -> tuple[tf.Tensor, tf.Tensor, bool]:
     if single:
         x = x[None]
     if x.shape.rank != 3 or x.shape[-1] != N_INPUT:
-        raise ValueError(f"expected MFCCs shaped [T, {N_INPUT}] or [B, T, {N_INPUT}], got {tuple(x.shape)}")
+        raise ParameterError(f"expected MFCCs shaped [T, {N_INPUT}] or [B, T, {N_INPUT}], got {tuple(x.shape)}")
     if lengths is None:
         lengths = tf.fill([tf.shape(x)[0]], tf.shape(x)[1])
     lengths = tf.convert_to_tensor(lengths, dtype=tf.int32)
@@ -90,7 +91,7 @@ class DeepSpeech(tf.Module):
         expected = official_shapes(n_hidden)
         for key, shape in expected.items():
             if tuple(np.shape(weights[key])) != shape:
-                raise ValueError(f"{key}: shape {tuple(np.shape(weights[key]))}, expected {shape}")
+                raise CheckpointError(f"{key}: shape {tuple(np.shape(weights[key]))}, expected {shape}")
         self.n_hidden = n_hidden
         self.forget_bias = float(forget_bias)
         self.metadata = dict(metadata or {})
@@ -146,7 +147,7 @@ class DeepSpeech(tf.Module):
             ``{layer: [B, T, F]}`` for every layer up to ``up_to``, zero at padded frames.
         """
         if up_to not in LAYERS:
-            raise ValueError(f"unknown layer {up_to!r}; layers are {', '.join(LAYERS)}")
+            raise ParameterError(f"unknown layer {up_to!r}; layers are {', '.join(LAYERS)}")
         x = tf.convert_to_tensor(x, tf.float32)
         if lengths is None:
             lengths = tf.fill([tf.shape(x)[0]], tf.shape(x)[1])
@@ -219,7 +220,7 @@ class DeepSpeech(tf.Module):
         layers = list(LAYERS if layers is None else ([layers] if isinstance(layers, str) else layers))
         unknown = [name for name in layers if name not in LAYERS]
         if unknown:
-            raise ValueError(f"unknown layer(s) {unknown}; layers are {', '.join(LAYERS)}")
+            raise ParameterError(f"unknown layer(s) {unknown}; layers are {', '.join(LAYERS)}")
         x, lengths, single = _as_batch(mfccs, lengths)
         deepest = max(layers, key=LAYERS.index)
         outputs = self.compiled_forward(deepest)(x, lengths)
