@@ -7,7 +7,7 @@ CORPUS := data/corpus
 CORPUS_BIG := data/corpus-big
 TRAIN_RUN := runs/train-synth-en
 
-.PHONY: setup main test test-all corpus corpus-big train embedded-model benchmark clean
+.PHONY: setup browser main test test-all corpus corpus-big train embedded-model benchmark clean
 
 setup: $(STAMP)
 
@@ -25,11 +25,17 @@ main: setup
 	$(PY) -m deepspeech_audio_features experiments
 	$(PY) tools/run_notebook.py notebook.ipynb --html notebook.html
 
+## Headless Chromium for the tests that open HTML outputs (Debian's package, installed once).
+browser:
+	@command -v chromium >/dev/null || (test "$$(id -u)" = 0 && command -v apt-get >/dev/null && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)) || \
+		echo "note: chromium is missing and could not be installed: the browser tests will be skipped"
+
 ## The test suite (fast default; slow paths are marked and run by test-all).
-test: setup
+test: setup browser
 	$(PY) -m pytest -q -m "not slow"
 
-test-all: setup
+test-all: setup browser
 	$(PY) -m pytest -q
 
 ## The synthesized corpus (deterministic, git-ignored) and the embedded model's training.
