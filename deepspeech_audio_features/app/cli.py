@@ -38,7 +38,9 @@ def cmd_transcribe(args) -> int:
                               "words": [[w.word, w.start_frame, w.end_frame] for w in result.words]}))
         else:
             print(f"{path}\t{result.text}")
-    return 1 if failures == len(args.audio) else 0
+    if failures:
+        print(f"{failures} of {len(args.audio)} file(s) skipped", file=sys.stderr)
+    return 2 if failures == len(args.audio) else 0  # 2: nothing usable was given
 
 
 def cmd_corpus(args) -> int:

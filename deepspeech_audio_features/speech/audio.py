@@ -6,6 +6,7 @@ one-file inference does (int16 / 32768). No TensorFlow here.
 from __future__ import annotations
 
 import os
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,10 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> tuple
         raise AudioError(f"{path}: unreadable or not audio ({err})") from None
     if samples.size == 0:
         raise AudioError(f"{path}: holds zero samples")
+    claimed = _wav_header_frames(path)
+    if claimed is not None and claimed > samples.shape[0]:
+        raise AudioError(f"{path}: truncated: the header says {claimed} samples ({claimed / rate:.3f} s), "
+                         f"the file holds {samples.shape[0]} ({samples.shape[0] / rate:.3f} s)")
     samples = samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]
     if not np.all(np.isfinite(samples)):
         raise AudioError(f"{path}: holds NaN or Inf samples")
@@ -52,6 +57,18 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> tuple
             f"{path}: {samples.shape[0] / sample_rate * 1000:.1f} ms long, shorter than one 32 ms window"
         )
     return np.ascontiguousarray(samples, dtype=np.float32), sample_rate
+
+
+def _wav_header_frames(path: Path) -> int | None:
+    """Sample frames a PCM WAV's header claims (libsndfile silently reads only what is
+    there), or None for other files."""
+    if path.suffix.lower() != ".wav":
+        return None
+    try:
+        with wave.open(str(path), "rb") as handle:
+            return handle.getnframes()
+    except (wave.Error, EOFError, OSError):  # not plain PCM (e.g. float WAV): nothing to compare
+        return None
 
 
 def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Path:

@@ -32,6 +32,10 @@ EMBEDDED_MODEL_DIR = asset_path("models", EMBEDDED_MODEL_NAME)
 LSTM_SCOPE_V05 = "lstm_fused_cell"
 INDEX_FILES = ("checkpoint", "best_dev_checkpoint")
 # Variables a training checkpoint carries that inference does not use.
+#: Types of the metadata fields this package reads (others are kept as they are).
+_METADATA_TYPES = {"alphabet": (str,), "upper_frequency_limit": (int, float), "forget_bias": (int, float),
+                   "n_hidden": (int,), "name": (str,), "lm_alpha": (int, float), "lm_beta": (int, float),
+                   "lm": (str,)}
 _IGNORED = re.compile(
     r"(/Adam(_\d+)?$|^beta[12]_power|^learning_rate|^global_step$|^cudnn_lstm/opaque_kernel)")
 
@@ -110,7 +114,13 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], flo
     if problems:
         raise CheckpointError(f"{prefix}: " + "; ".join(problems))
     inverse = {new: old for old, new in renamed.items()}
-    weights = {name: reader.get_tensor(inverse.get(name, name)).astype(np.float32) for name in expected}
+    try:
+        weights = {name: reader.get_tensor(inverse.get(name, name)).astype(np.float32) for name in expected}
+    except (tf.errors.OpError, ValueError, IndexError) as err:  # e.g. a truncated or missing .data file
+        raise CheckpointError(f"{prefix}: unreadable weights ({str(err).splitlines()[0]})") from None
+    not_finite = sorted(name for name, value in weights.items() if not np.all(np.isfinite(value)))
+    if not_finite:
+        raise CheckpointError(f"{prefix}: NaN or Inf in {', '.join(not_finite)}")
     return weights, forget_bias, prefix
 
 
@@ -122,9 +132,22 @@ def read_metadata(path: str | os.PathLike) -> dict:
     if not meta_path.exists():
         return {}
     try:
-        return json.loads(meta_path.read_text())
-    except json.JSONDecodeError as err:
+        metadata = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{meta_path}: invalid JSON ({err})") from None
+    if not isinstance(metadata, dict):
+        raise CheckpointError(f"{meta_path}: expected a JSON object, got {type(metadata).__name__}")
+    for key, kinds in _METADATA_TYPES.items():
+        if key in metadata and (not isinstance(metadata[key], kinds) or isinstance(metadata[key], bool)):
+            names = " or ".join(k.__name__ for k in kinds)
+            raise CheckpointError(f"{meta_path}: {key} must be {names}, got {metadata[key]!r}")
+    lm = metadata.get("lm")
+    if lm is not None and (Path(lm).name != lm or lm in (".", "..")):  # the LM must sit beside the checkpoint
+        raise CheckpointError(f"{meta_path}: lm must be a file name in {folder}, got {lm!r}")
+    limit = metadata.get("upper_frequency_limit")
+    if limit is not None and not 0 < limit <= 8000:  # the MFCC op's filterbank tops out at Nyquist, 8 kHz
+        raise CheckpointError(f"{meta_path}: upper_frequency_limit must be in (0, 8000] Hz, got {limit!r}")
+    return metadata
 
 
 def load_model(path: str | os.PathLike | None = None) -> DeepSpeech:

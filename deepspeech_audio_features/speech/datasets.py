@@ -38,11 +38,25 @@ def read_dataset(source: str | os.PathLike) -> list[Utterance]:
     if path.is_dir():
         return [Utterance(str(p.resolve())) for p in sorted(path.rglob("*"))
                 if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()]
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames or not {"wav_filename", "transcript"} <= set(reader.fieldnames):
-            raise DatasetError(f"{path}: not a DeepSpeech CSV (needs wav_filename and transcript columns, "
-                             f"has {reader.fieldnames})")
-        base = path.resolve().parent
-        return [Utterance(str((base / row["wav_filename"]).resolve()), row["transcript"] or "")
-                for row in reader]
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: a BOM is not part of a column name
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames or not {"wav_filename", "transcript"} <= set(reader.fieldnames):
+                raise DatasetError(f"{path}: not a DeepSpeech CSV (needs wav_filename and transcript columns, "
+                                   f"has {reader.fieldnames})")
+            rows = list(reader)
+    except UnicodeDecodeError as err:
+        raise DatasetError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason}); save it as UTF-8") from None
+    except csv.Error as err:
+        raise DatasetError(f"{path}: malformed CSV ({err})") from None
+    if not rows:
+        raise DatasetError(f"{path}: no rows")
+    base = path.resolve().parent
+    utterances = []
+    for line, row in enumerate(rows, start=2):
+        if any("\x00" in (value or "") for value in row.values() if isinstance(value, str)):
+            raise DatasetError(f"{path}: line {line} holds a NUL byte (not a text CSV?)")
+        if not row.get("wav_filename"):
+            raise DatasetError(f"{path}: line {line} has no wav_filename")
+        utterances.append(Utterance(str((base / row["wav_filename"]).resolve()), row.get("transcript") or ""))
+    return utterances

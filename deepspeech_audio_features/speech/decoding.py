@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -52,6 +53,8 @@ def _check(probs: np.ndarray) -> np.ndarray:
     probs = np.asarray(probs, dtype=np.float64)
     if probs.ndim != 2 or probs.shape[1] != NUM_CLASSES:
         raise ParameterError(f"expected per-frame probabilities [T, {NUM_CLASSES}], got {probs.shape}")
+    if not np.all(np.isfinite(probs)) or np.any(probs < 0):
+        raise ParameterError("probs: NaN, Inf or negative values (expected softmax outputs)")
     return probs
 
 
@@ -104,6 +107,10 @@ def beam_search_decode(probs: np.ndarray, beam_width: int = DEFAULT_BEAM_WIDTH, 
         lm: path of a KenLM model (ARPA or binary), or None for no language model.
         alpha, beta: language-model weight and word insertion bonus (0.9.3's defaults).
     """
+    if isinstance(beam_width, bool) or not isinstance(beam_width, int) or beam_width < 1:
+        raise ParameterError(f"beam_width: must be an integer >= 1, got {beam_width!r}")
+    if lm and not Path(lm).is_file():
+        raise ParameterError(f"{lm}: no such language model file")
     log_probs = np.log(np.clip(_check(probs), 1e-30, None))
     beams = _decoder(str(lm) if lm else None, float(alpha), float(beta)).decode_beams(
         log_probs, beam_width=beam_width)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..infra.errors import ParameterError
+
 #: Hz; everything the network sees is 16 kHz mono.
 SAMPLE_RATE = 16000
 #: One DeepSpeech analysis window (32 ms at 16 kHz): shorter audio yields no frame.
@@ -33,6 +35,8 @@ def context_windows(x: np.ndarray) -> np.ndarray:
         ``[T, 494]``.
     """
     x = np.asarray(x)
+    if x.ndim != 2 or x.shape[1] != N_INPUT:
+        raise ParameterError(f"expected MFCCs [T, {N_INPUT}], got shape {x.shape}")
     padded = np.pad(x, ((N_CONTEXT, N_CONTEXT), (0, 0)))
     t = x.shape[0]
     return np.stack([padded[k:k + t] for k in range(WINDOW_FRAMES)], axis=1).reshape(t, -1)

@@ -66,6 +66,12 @@ def mfccs_to_audio(X: np.ndarray, upper_frequency_limit: float = UPPER_FREQUENCY
     X = np.asarray(X, np.float64)
     if X.ndim != 2 or X.shape[1] != N_INPUT:
         raise ParameterError(f"expected MFCCs [T, {N_INPUT}], got {X.shape}")
+    if X.shape[0] == 0 or not np.all(np.isfinite(X)):
+        raise ParameterError("X: no frames, or NaN or Inf in the MFCCs")
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
+        raise ParameterError(f"iterations: must be an integer >= 0, got {iterations!r}")
+    if isinstance(oversample, bool) or not isinstance(oversample, int) or not 1 <= oversample <= STEP_SAMPLES:
+        raise ParameterError(f"oversample: must be an integer in [1, {STEP_SAMPLES}], got {oversample!r}")
     frames = X.shape[0]
     bank = mel_filterbank(high=upper_frequency_limit)  # [257, 40]
     log_mel = X @ np.linalg.pinv(dct_matrix())  # [T, 40]

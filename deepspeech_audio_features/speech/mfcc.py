@@ -59,7 +59,20 @@ def mfccs(samples: np.ndarray, sample_rate: int = SAMPLE_RATE,
     samples = np.asarray(samples, dtype=np.float32)
     if samples.ndim != 1 or samples.shape[0] < WINDOW_SAMPLES:
         raise ParameterError(f"expected a 1-D waveform of at least {WINDOW_SAMPLES} samples, got shape {samples.shape}")
+    if not np.all(np.isfinite(samples)):
+        raise ParameterError("samples: NaN or Inf in the waveform")
+    check_feature_settings(sample_rate, upper_frequency_limit)
     return tf_mfccs(samples, sample_rate, upper_frequency_limit).numpy()
+
+
+def check_feature_settings(sample_rate: int, upper_frequency_limit: float) -> None:
+    """ParameterError unless the rate is DeepSpeech's 16 kHz and the filterbank top is in (20, 8000] Hz."""
+    if sample_rate != SAMPLE_RATE:
+        raise ParameterError(f"sample_rate: DeepSpeech's features need {SAMPLE_RATE} Hz audio, got {sample_rate!r} "
+                             "(load_audio resamples)")
+    if isinstance(upper_frequency_limit, bool) or not isinstance(upper_frequency_limit, (int, float)) \
+            or not 20.0 < upper_frequency_limit <= SAMPLE_RATE / 2:
+        raise ParameterError(f"upper_frequency_limit: must be in (20, {SAMPLE_RATE // 2}] Hz, got {upper_frequency_limit!r}")
 
 
 def audio_file_to_mfccs(path: str | os.PathLike,

@@ -66,6 +66,10 @@ def _as_batch(mfccs, lengths) -> tuple[tf.Tensor, tf.Tensor, bool]:
         x = x[None]
     if x.shape.rank != 3 or x.shape[-1] != N_INPUT:
         raise ParameterError(f"expected MFCCs shaped [T, {N_INPUT}] or [B, T, {N_INPUT}], got {tuple(x.shape)}")
+    if x.shape[1] == 0:
+        raise ParameterError("mfccs: no frames (T = 0)")
+    if not bool(tf.reduce_all(tf.math.is_finite(x))):
+        raise ParameterError("mfccs: NaN or Inf in the input")
     if lengths is None:
         lengths = tf.fill([tf.shape(x)[0]], tf.shape(x)[1])
     lengths = tf.convert_to_tensor(lengths, dtype=tf.int32)
