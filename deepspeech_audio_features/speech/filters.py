@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..infra.errors import ParameterError
 from .frames import N_INPUT, SAMPLE_RATE, UPPER_FREQUENCY_LIMIT, WINDOW_SAMPLES
 
 
@@ -36,3 +37,23 @@ def dct_matrix(n_in: int = 40, n_out: int = N_INPUT) -> np.ndarray:
     k = np.arange(n_out)[None, :]
     j = np.arange(n_in)[:, None]
     return np.sqrt(2.0 / n_in) * np.cos(np.pi / n_in * k * (j + 0.5))
+
+
+def mel_band_centers(sample_rate: int = SAMPLE_RATE, n_bands: int = 40, low: float = 20.0,
+                     high: float = UPPER_FREQUENCY_LIMIT) -> np.ndarray:
+    """Centre frequencies in Hz ``[n_bands]`` of the Mfcc op's mel bands (the peak of each triangle)."""
+    mels = np.linspace(hz_to_mel(low), hz_to_mel(high), n_bands + 2)[1:-1]
+    return 700.0 * np.expm1(mels / 1127.0)
+
+
+def mfccs_to_log_mel(mfccs: np.ndarray) -> np.ndarray:
+    """The 40 log mel energies ``[T, 40]`` that MFCCs ``[T, 26]`` imply.
+
+    The 26 kept DCT coefficients are mapped back through the DCT's pseudo-inverse (the 14
+    dropped ones taken as 0), so this is the mel envelope smoothed along frequency: a view
+    that reads like a spectrogram (low bands at the bottom, natural log of energy).
+    """
+    x = np.asarray(mfccs, np.float64)
+    if x.ndim != 2 or x.shape[1] != N_INPUT:
+        raise ParameterError(f"expected MFCCs [T, {N_INPUT}], got shape {x.shape}")
+    return x @ np.linalg.pinv(dct_matrix())
