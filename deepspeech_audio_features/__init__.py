@@ -11,8 +11,13 @@ from __future__ import annotations
 import importlib
 import os as _os
 
-# TensorFlow's C++ start-up chatter hides real messages; keep warnings and errors.
+# TensorFlow's C++ start-up chatter hides real messages; keep warnings and errors, and run
+# its import with file descriptor 2 silenced (infra/quiet.py says why and what is kept).
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if _os.environ.get("DAF_VERBOSE_IMPORTS") != "1":
+    from .infra.quiet import quiet_import_of as _quiet_import_of
+
+    _quiet_import_of("tensorflow")
 
 _EXPORTS = {
     "infra.cluster": ["balanced_shards"],

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..infra.errors import ParameterError
+from ..infra.quiet import silenced_stderr
 from .alphabet import ALPHABET, BLANK_INDEX, NUM_CLASSES
 
 #: DeepSpeech 0.9.3's language-model weight and word insertion bonus.
@@ -95,7 +96,8 @@ def _decoder(lm_path: str | None, alpha: float, beta: float):
     )
 
     labels = list(ALPHABET) + [""]  # pyctcdecode marks the blank with ""
-    return build_ctcdecoder(labels, kenlm_model_path=lm_path, alpha=alpha, beta=beta)
+    with silenced_stderr():  # KenLM prints a line of stars while it reads an ARPA file
+        return build_ctcdecoder(labels, kenlm_model_path=lm_path, alpha=alpha, beta=beta)
 
 
 def beam_search_decode(probs: np.ndarray, beam_width: int = DEFAULT_BEAM_WIDTH, lm: str | None = None,

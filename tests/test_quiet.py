@@ -1,0 +1,24 @@
+"""A good run prints results, not TensorFlow's or KenLM's start-up chatter."""
+import subprocess
+import sys
+
+from deepspeech_audio_features import example_audio
+
+
+def run(*argv, env=None):
+    import os
+
+    return subprocess.run([sys.executable, "-m", "deepspeech_audio_features", *argv], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+
+
+def test_transcribing_with_the_language_model_is_quiet():
+    out = run("transcribe", str(example_audio()[0]))
+    assert out.returncode == 0 and out.stdout.strip().endswith("experience proves this")
+    assert out.stderr == "", out.stderr
+
+
+def test_the_silencing_is_what_removes_the_noise():
+    """Without it (DAF_VERBOSE_IMPORTS=1) TensorFlow's lines are back: the test above can fail."""
+    out = run("transcribe", "--greedy", str(example_audio()[0]), env={"DAF_VERBOSE_IMPORTS": "1"})
+    assert out.returncode == 0 and "absl" in out.stderr
