@@ -39,7 +39,7 @@ from typing import Iterable
 import soundfile as sf
 
 from ..infra.atomic import atomic_write
-from ..infra.errors import DatasetError, ESpeakError
+from ..infra.errors import DatasetError
 from ..speech.alphabet import ALPHABET
 from ..speech.audio import write_wav
 from ..speech.frames import SAMPLE_RATE
@@ -61,7 +61,6 @@ __all__ = [
     "CORPUS_VERSION",
     "CSV_HEADER",
     "CorpusOptions",
-    "ESpeakError",
     "EXAMPLE_TEXTS",
     "read_corpus_csv",
     "synthesize_corpus",
