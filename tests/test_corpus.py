@@ -11,21 +11,13 @@ import pytest
 import soundfile as sf
 
 from deepspeech_audio_features.speech.alphabet import ALPHABET
-from deepspeech_audio_features.synth.corpus import (
-    CSV_HEADER,
-    ESpeakSynthesizer,
-    add_noise,
-    build_vocabulary,
-    list_english_voices,
-    list_voice_variants,
-    mix_voice_variants,
-    pink_noise,
-    plan_corpus,
-    read_corpus_csv,
-    render_utterance,
-    split_voice_variants,
-    synthesize_corpus,
-)
+from deepspeech_audio_features.synth.corpus import CSV_HEADER, read_corpus_csv, synthesize_corpus
+from deepspeech_audio_features.synth.espeak import ESpeakSynthesizer
+from deepspeech_audio_features.synth.noise import add_noise, pink_noise
+from deepspeech_audio_features.synth.plan import plan_corpus, split_voice_variants
+from deepspeech_audio_features.synth.render import render_utterance
+from deepspeech_audio_features.synth.text import build_vocabulary
+from deepspeech_audio_features.synth.voices import list_english_voices, list_voice_variants, mix_voice_variants
 
 N = 16
 SEED = 3
@@ -285,3 +277,40 @@ def test_extra_train_adds_new_sentences_and_keeps_the_rest(corpus_dir, tmp_path)
     assert _rows(bigger / "train.csv")[:9] == _rows(corpus_dir / "train.csv")
     for split in ("dev", "test"):
         assert _rows(bigger / f"{split}.csv") == _rows(corpus_dir / f"{split}.csv")
+
+
+# --- options: CorpusOptions holds the defaults of the corpus command and synthesize_corpus ---
+
+def test_cli_corpus_options_are_corpus_options():
+    from deepspeech_audio_features.app.cli import build_parser
+    from deepspeech_audio_features.synth.options import CorpusOptions
+
+    args = build_parser().parse_args(["corpus", "--out", "c"])
+    assert CorpusOptions.from_args(args) == CorpusOptions() and CorpusOptions().n_utterances == 15000
+    args = build_parser().parse_args(["corpus", "--out", "c", "--utterances", "40", "--seed", "2", "--mixed-voices", "5",
+                                      "--extra-train", "8"])
+    assert CorpusOptions.from_args(args) == CorpusOptions(n_utterances=40, seed=2, mixed_voices=5, extra_train=8)
+
+
+@pytest.mark.parametrize("values, name", [({"n_utterances": 0}, "n_utterances"), ({"dev_fraction": 1.0}, "dev_fraction"),
+                                          ({"mixed_voices": -1}, "mixed_voices"), ({"extra_train": -2}, "extra_train")])
+def test_a_bad_corpus_option_names_itself_before_anything_is_written(tmp_path, values, name):
+    from deepspeech_audio_features import ParameterError
+
+    args = {"n_utterances": 10, **values}
+    with pytest.raises(ParameterError, match=name):
+        synthesize_corpus(tmp_path / "c", progress=False, **args)
+    assert not (tmp_path / "c").exists()
+
+
+def test_the_synth_modules_and_the_cli_parser_do_not_start_tensorflow():
+    import subprocess
+    import sys
+
+    modules = ["espeak", "voices", "text", "plan", "noise", "render", "workers", "corpus", "options"]
+    code = ("import sys, importlib; from deepspeech_audio_features.app.cli import build_parser; build_parser(); "
+            f"[importlib.import_module('deepspeech_audio_features.synth.' + m) for m in {modules!r}]; "
+            "print('tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.strip() == "False"

@@ -3,10 +3,12 @@ import json
 import numpy as np
 import pytest
 
-from deepspeech_audio_features import load_model
+from deepspeech_audio_features import ParameterError, load_model
+from deepspeech_audio_features.app.cli import build_parser, train_config_from_args
 from deepspeech_audio_features.speech.audio import write_wav
 from deepspeech_audio_features.speech.batching import length_batches, pad_batch
-from deepspeech_audio_features.synth.training import TrainConfig, load_features, train
+from deepspeech_audio_features.synth.options import TrainConfig
+from deepspeech_audio_features.synth.training import load_features, train
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +88,47 @@ def test_voice_perturbation_changes_training_and_still_resumes_identically(tiny_
     for name in a:
         np.testing.assert_allclose(a[name], b[name], rtol=1e-5, atol=1e-6)
     assert any(not np.allclose(a[name], c[name]) for name in a)
+
+
+# --- options: TrainConfig is the one home of the defaults ------------------------------
+
+REQUIRED = ["train", "--train", "a.csv", "--dev", "b.csv", "--out", "o"]
+
+
+def test_cli_train_defaults_are_train_configs(capsys):
+    config = train_config_from_args(build_parser().parse_args(REQUIRED))
+    assert config == TrainConfig(train="a.csv", dev="b.csv", out="o")
+    assert config.n_hidden == 384  # the embedded model's width (make train, the model card)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--n-hidden N_HIDDEN width of the hidden layers (the embedded model's: 384) (default: 384)" in help_text
+
+
+def test_cli_train_flags_keep_their_names_and_meaning():
+    flags = ["--n-hidden", "64", "--batch-size", "8", "--learning-rate", "5e-4", "--dropout", "0.1", "--epochs", "2",
+             "--patience", "3", "--lr-decay", "0.25", "--max-minutes", "0.5", "--seed", "7", "--init-checkpoint", "c",
+             "--features-cache", "f", "--frequency-warp", "0.1", "--equalizer-db", "6", "--echo-probability", "0.3"]
+    config = train_config_from_args(build_parser().parse_args(REQUIRED + flags))
+    assert config == TrainConfig(train="a.csv", dev="b.csv", out="o", n_hidden=64, batch_size=8, learning_rate=5e-4,
+                                 dropout=0.1, epochs=2, patience=3, lr_decay=0.25, max_minutes=0.5, seed=7,
+                                 init_checkpoint="c", features_cache="f", frequency_warp=0.1, equalizer_db=6.0,
+                                 echo_probability=0.3)
+
+
+@pytest.mark.parametrize("flag, value, name", [
+    ("--n-hidden", "0", "n_hidden"), ("--learning-rate", "0", "learning_rate"), ("--dropout", "1", "dropout"),
+    ("--lr-decay", "1.5", "lr_decay"), ("--echo-probability", "2", "echo_probability"), ("--max-minutes", "-1", "max_minutes"),
+])
+def test_a_bad_training_option_names_itself(flag, value, name):
+    with pytest.raises(ParameterError, match=name):
+        train_config_from_args(build_parser().parse_args(REQUIRED + [flag, value]))
+    with pytest.raises(ParameterError, match=name):
+        TrainConfig.from_dict({"train": "a.csv", "dev": "b.csv", "out": "o", name: float(value)})
+
+
+def test_train_config_round_trips_through_json():
+    config = TrainConfig(train="a.csv", dev="b.csv", out="o", max_minutes=3.0, init_checkpoint="c")
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ParameterError, match="out"):
+        TrainConfig(train="a.csv", dev="b.csv", out="")

@@ -25,12 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from deepspeech_audio_features import load_model, mfccs  # noqa: E402
 from deepspeech_audio_features.speech.decoding import greedy_decode  # noqa: E402
 from deepspeech_audio_features.speech.mfcc import audio_file_to_mfccs  # noqa: E402
-from deepspeech_audio_features.synth.corpus import (
-    list_voice_variants,
-    plan_corpus,
-    render_utterance,
-    split_voice_variants,
-)
+from deepspeech_audio_features.synth.plan import plan_corpus, split_voice_variants  # noqa: E402
+from deepspeech_audio_features.synth.render import render_utterance  # noqa: E402
+from deepspeech_audio_features.synth.voices import list_voice_variants  # noqa: E402
 
 
 def main() -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -45,9 +46,10 @@ def cmd_transcribe(args) -> int:
 
 def cmd_corpus(args) -> int:
     from ..synth.corpus import synthesize_corpus
+    from ..synth.options import CorpusOptions
 
-    summary = synthesize_corpus(args.out, args.utterances, seed=args.seed, workers=args.workers,
-                                mixed_voices=args.mixed_voices, extra_train=args.extra_train)
+    options = CorpusOptions.from_args(args)
+    summary = synthesize_corpus(args.out, workers=args.workers, **options.to_dict())
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -113,17 +115,17 @@ def cmd_export_model(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from ..synth.training import TrainConfig, train
+    from ..synth.training import train
 
-    config = TrainConfig(train=args.train, dev=args.dev, out=args.out, n_hidden=args.n_hidden,
-                         batch_size=args.batch_size, learning_rate=args.learning_rate, dropout=args.dropout,
-                         epochs=args.epochs, patience=args.patience, lr_decay=args.lr_decay,
-                         max_minutes=args.max_minutes, frequency_warp=args.frequency_warp,
-                         equalizer_db=args.equalizer_db, echo_probability=args.echo_probability,
-                         features_cache=args.features_cache,
-                         seed=args.seed, init_checkpoint=args.init_checkpoint)
-    print(json.dumps(train(config), indent=2))
+    print(json.dumps(train(train_config_from_args(args)), indent=2))
     return 0
+
+
+def train_config_from_args(args: argparse.Namespace):
+    """The :class:`~.synth.options.TrainConfig` of a parsed ``train`` command line."""
+    from ..synth.options import TrainConfig
+
+    return TrainConfig.from_args(args, base=TrainConfig(train=args.train, dev=args.dev, out=args.out))
 
 
 def cmd_evaluate(args) -> int:
@@ -343,7 +345,20 @@ def cmd_mute(args) -> int:
     return 0
 
 
+def _add_options(parser: argparse.ArgumentParser, options: type, flags: dict[str, str] | None = None) -> None:
+    """An Options class's fields as ``--field-name`` flags; ``flags`` names some otherwise
+    (e.g. ``{"n_utterances": "--utterances"}``). Each flag defaults to None ("not given")."""
+    flags = flags or {}
+    options.add_arguments(parser, exclude=tuple(flags))
+    for field in dataclasses.fields(options):
+        if field.name in flags:
+            parser.add_argument(flags[field.name], dest=field.name, type=type(field.default), default=None,
+                                help=f"{field.metadata['help']} (default: {field.default})")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from ..synth.options import CorpusOptions, TrainConfig
+
     parser = argparse.ArgumentParser(prog="python -m deepspeech_audio_features",
                                      description="Look inside DeepSpeech speech recognizers.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -363,13 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("corpus", help="synthesize a DeepSpeech-format speech corpus with eSpeak NG")
     p.add_argument("--out", required=True)
-    p.add_argument("--utterances", type=int, default=15000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--mixed-voices", type=int, default=0,
-                   help="add this many train voices recombined from the train voice variants")
-    p.add_argument("--extra-train", type=int, default=0,
-                   help="add this many train utterances with new sentences (dev and test unchanged)")
+    p.add_argument("--workers", type=int, default=None, help="synthesis processes (default: the CPUs available)")
+    _add_options(p, CorpusOptions, flags={"n_utterances": "--utterances"})
     p.set_defaults(func=cmd_corpus)
 
     p = with_model(sub.add_parser(
@@ -397,23 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", required=True, help="DeepSpeech CSV")
     p.add_argument("--dev", required=True, help="DeepSpeech CSV")
     p.add_argument("--out", required=True, help="run folder; re-running resumes")
-    p.add_argument("--n-hidden", type=int, default=384)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
-    p.add_argument("--dropout", type=float, default=0.05)
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--patience", type=int, default=4, help="epochs without a better dev CER before stopping")
-    p.add_argument("--lr-decay", type=float, default=0.5, help="learning-rate factor after such an epoch")
-    p.add_argument("--max-minutes", type=float, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--init-checkpoint", help="fine-tune from this checkpoint")
-    p.add_argument("--features-cache", help="folder of cached MFCCs to use and fill (default: OUT/features)")
-    p.add_argument("--frequency-warp", type=float, default=0.0,
-                   help="vocal tract length perturbation: frequency factors drawn from 1 +- this per utterance")
-    p.add_argument("--equalizer-db", type=float, default=0.0,
-                   help="random equalizer per utterance: gains at 5 points across the band within +- this (dB)")
-    p.add_argument("--echo-probability", type=float, default=0.0,
-                   help="share of training utterances given a 20-80 ms echo")
+    _add_options(p, TrainConfig)
     p.set_defaults(func=cmd_train)
 
     p = with_model(sub.add_parser("evaluate", help="CER and WER on a DeepSpeech CSV"))

@@ -18,7 +18,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import jiwer
@@ -36,32 +36,7 @@ from ..speech.decoding import greedy_decode
 from ..speech.mfcc import audio_file_to_mfccs
 from ..speech.model import DeepSpeech, random_weights
 from .augmentation import VoicePerturbation
-
-
-@dataclass
-class TrainConfig:
-    """Hyperparameters and paths of one training run (stored in the checkpoint metadata)."""
-    train: str
-    dev: str
-    out: str
-    n_hidden: int = 512
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    dropout: float = 0.05
-    clip_norm: float = 5.0
-    epochs: int = 30
-    patience: int = 4
-    lr_decay: float = 0.5  # learning rate factor after an epoch without a better dev CER
-    # Voice perturbations of the training MFCCs (augmentation.VoicePerturbation); 0 = off.
-    frequency_warp: float = 0.0
-    equalizer_db: float = 0.0
-    echo_probability: float = 0.0
-    max_minutes: float | None = None
-    seed: int = 0
-    init_checkpoint: str | None = None
-    features_cache: str | None = None  # folder of cached MFCCs (default <out>/features); runs may share one
-    save_every_minutes: float = 5.0
-    extra: dict = field(default_factory=dict)
+from .options import TrainConfig
 
 
 @dataclass
@@ -158,39 +133,69 @@ class _Trainer:
         self.optimizer.apply_gradients(zip(grads, self.variables))
         return loss
 
-    def save_state(self, folder: Path, state: dict) -> None:
-        save_checkpoint(self.model, folder, step=state["step"], prefix_name="last",
-                        metadata={"training": asdict(self.config)})
+    def save_state(self, folder: Path, state: _State) -> None:
+        """Weights, optimizer state and ``state.json`` into ``folder``, for resuming."""
+        save_checkpoint(self.model, folder, step=state.step, prefix_name="last",
+                        metadata={"training": self.config.to_dict()})
         values = {f"v{i}": v.numpy() for i, v in enumerate(self.optimizer.variables)}
         atomic_write(folder / "optimizer.npz", lambda tmp: np.savez(open(tmp, "wb"), **values))
-        atomic_write(folder / "state.json", lambda tmp: Path(tmp).write_text(json.dumps(state, indent=2)))
+        atomic_write(folder / "state.json", lambda tmp: Path(tmp).write_text(json.dumps(asdict(state), indent=2)))
 
     def restore_optimizer(self, folder: Path) -> None:
         with np.load(folder / "optimizer.npz", allow_pickle=False) as data:
             for i, v in enumerate(self.optimizer.variables):
                 v.assign(data[f"v{i}"])
 
+    def set_learning_rate(self, rate: float) -> None:
+        self.optimizer.learning_rate.assign(rate)
 
-def train(config: TrainConfig, progress: bool = True) -> dict:
-    """Train (or resume training) a DeepSpeech model with CTC; returns a summary dict.
 
-    Resumes from ``<out>/last`` when it exists. Stops after ``epochs``, after
-    ``patience`` epochs without a better dev CER, or when ``max_minutes`` have passed
-    (counted over all sessions of the run); ``<out>/best`` then holds the best model.
-    """
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
-    tf.random.set_seed(config.seed)
+@dataclass
+class _State:
+    """Where a run is (``<out>/last/state.json``): enough to resume exactly."""
+
+    epoch: int = 0  # epochs finished
+    batch: int = 0  # batches of the current epoch finished
+    step: int = 0
+    best_cer: float = math.inf
+    stale_epochs: int = 0  # epochs since the best dev CER
+    seconds: float = 0.0  # training time over all sessions
+    learning_rate: float | None = None
+
+
+class _Clock:
+    """Training time over all sessions of a run, its budget, and when to save next."""
+
+    def __init__(self, config: TrainConfig, state: _State):
+        self.started, self.last_save = time.time() - state.seconds, time.time()
+        self.budget = config.max_minutes * 60 if config.max_minutes else math.inf
+        self.save_every = config.save_every_minutes * 60
+
+    def seconds(self) -> float:
+        return time.time() - self.started
+
+    def save_due(self) -> bool:
+        return time.time() - self.last_save > self.save_every
+
+    def saved(self) -> None:
+        self.last_save = time.time()
+
+
+def _load_data(config: TrainConfig, out: Path, progress: bool) -> tuple[FeatureSet, FeatureSet]:
+    """The train and dev features (cached); ValueError if either has no usable utterance."""
     cache = Path(config.features_cache) if config.features_cache else out / "features"
     train_set = load_features(config.train, cache, progress)
     dev_set = load_features(config.dev, cache, progress)
     if not len(train_set) or not len(dev_set):
         raise ValueError(f"no usable utterances in {config.train if not len(train_set) else config.dev}")
-    last = out / "last"
-    state = {"epoch": 0, "batch": 0, "step": 0, "best_cer": math.inf, "stale_epochs": 0, "seconds": 0.0,
-             "learning_rate": config.learning_rate}
+    return train_set, dev_set
+
+
+def _start_or_resume(config: TrainConfig, last: Path) -> tuple[_Trainer, _State]:
+    """The model and state of ``<out>/last`` when it exists, else new ones (or ``init_checkpoint``'s weights)."""
+    state = _State(learning_rate=config.learning_rate)
     if (last / "state.json").exists():
-        state = json.loads((last / "state.json").read_text())
+        state = _State(**json.loads((last / "state.json").read_text()))
         model = load_model(last)
     elif config.init_checkpoint:
         model = load_model(config.init_checkpoint)
@@ -199,72 +204,109 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     trainer = _Trainer(model, config)
     if (last / "optimizer.npz").exists():
         trainer.restore_optimizer(last)
-    state.setdefault("learning_rate", config.learning_rate)
-    trainer.optimizer.learning_rate.assign(state["learning_rate"])
-    labels = [text_to_labels(t) for t in train_set.transcripts]
+    if state.learning_rate is None:  # state.json of an older version
+        state.learning_rate = config.learning_rate
+    trainer.set_learning_rate(state.learning_rate)
+    return trainer, state
+
+
+def _train_epoch(trainer: _Trainer, train_set: FeatureSet, labels: list[np.ndarray], state: _State,
+                 clock: _Clock, last: Path, progress: bool) -> tuple[list[float], bool]:
+    """The rest of the current epoch (from ``state.batch``); returns ``(losses, finished)``:
+    not finished when the time budget ran out first."""
+    config = trainer.config
     lengths = [len(m) for m in train_set.mfccs]
-    log_path = out / "log.jsonl"
     perturb = VoicePerturbation(config.frequency_warp, config.equalizer_db, config.echo_probability)
-    started, last_save = time.time() - state["seconds"], time.time()
-    budget = config.max_minutes * 60 if config.max_minutes else math.inf
+    batches = length_batches(lengths, config.batch_size, np.random.default_rng([config.seed, state.epoch]))
+    bar = tqdm(total=len(batches), initial=state.batch, desc=f"epoch {state.epoch + 1}", disable=not progress)
+    losses = []
+    for b in range(state.batch, len(batches)):
+        idx = batches[b]
+        x = [train_set.mfccs[i] for i in idx]
+        if perturb.active:  # keyed by position: a resumed run draws what an uninterrupted one did
+            rng = np.random.default_rng([config.seed, state.epoch, b])
+            x = [perturb(m, rng) for m in x]
+        x, x_len = pad_batch(x)
+        y, y_len = pad_batch([labels[i] for i in idx])
+        losses.append(float(trainer.step(x, x_len, y, y_len)))
+        state.batch, state.step = b + 1, state.step + 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.2f}", best_dev_cer=f"{state.best_cer:.3f}")
+        state.seconds = clock.seconds()
+        if clock.save_due():
+            trainer.save_state(last, state)
+            clock.saved()
+        if state.seconds > clock.budget:
+            break
+    bar.close()
+    return losses, state.batch == len(batches)
+
+
+def _finish_epoch(trainer: _Trainer, dev_set: FeatureSet, state: _State, out: Path) -> dict[str, float]:
+    """Score dev; keep the model in ``<out>/best`` if it is the best so far, else decay the
+    learning rate. Returns the dev error rates."""
+    config, model = trainer.config, trainer.model
+    rates = evaluate(model, dev_set)
+    state.epoch, state.batch = state.epoch + 1, 0
+    if rates["cer"] < state.best_cer:
+        state.best_cer, state.stale_epochs = rates["cer"], 0
+        save_checkpoint(model, out / "best", step=state.step, metadata={
+            "training": config.to_dict(), "dev": rates, "epoch": state.epoch, "training_seconds": state.seconds})
+    else:
+        # Reduce on plateau: smaller steps often find the better minimum a big one skips.
+        state.stale_epochs += 1
+        state.learning_rate *= config.lr_decay
+        trainer.set_learning_rate(state.learning_rate)
+    return rates
+
+
+def _log_epoch(out: Path, state: _State, losses: list[float], rates: dict[str, float], progress: bool) -> None:
+    """One line of ``<out>/log.jsonl`` (and of the progress output)."""
+    entry = {"epoch": state.epoch, "step": state.step, "train_loss": float(np.mean(losses or [np.nan])),
+             "dev_cer": rates["cer"], "dev_wer": rates["wer"], "seconds": round(state.seconds, 1),
+             "learning_rate": state.learning_rate}
+    with open(out / "log.jsonl", "a") as log:
+        log.write(json.dumps(entry) + "\n")
+    if progress:
+        tqdm.write(json.dumps(entry))
+
+
+def train(config: TrainConfig, progress: bool = True) -> dict:
+    """Train (or resume training) a DeepSpeech model with CTC; returns a summary dict.
+
+    Resumes from ``<out>/last`` when it exists. Stops after ``epochs``, after
+    ``patience`` epochs without a better dev CER, or when ``max_minutes`` have passed
+    (counted over all sessions of the run); ``<out>/best`` then holds the best model.
+
+    Returns:
+        ``{"stop_reason": "epochs" | "early stopping" | "time budget", "best_dev_cer",
+        "epochs", "steps", "seconds", "best": path, "skipped_train", "skipped_dev"}``.
+    """
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tf.random.set_seed(config.seed)
+    train_set, dev_set = _load_data(config, out, progress)
+    last = out / "last"
+    trainer, state = _start_or_resume(config, last)
+    labels = [text_to_labels(t) for t in train_set.transcripts]
+    clock = _Clock(config, state)
     stop_reason = "epochs"
-    while state["epoch"] < config.epochs:
-        batches = length_batches(lengths, config.batch_size, np.random.default_rng([config.seed, state["epoch"]]))
-        bar = tqdm(total=len(batches), initial=state["batch"], desc=f"epoch {state['epoch'] + 1}",
-                   disable=not progress)
-        losses = []
-        for b in range(state["batch"], len(batches)):
-            idx = batches[b]
-            x = [train_set.mfccs[i] for i in idx]
-            if perturb.active:  # keyed by position: a resumed run draws what an uninterrupted one did
-                rng = np.random.default_rng([config.seed, state["epoch"], b])
-                x = [perturb(m, rng) for m in x]
-            x, x_len = pad_batch(x)
-            y, y_len = pad_batch([labels[i] for i in idx])
-            loss = float(trainer.step(x, x_len, y, y_len))
-            losses.append(loss)
-            state["batch"], state["step"] = b + 1, state["step"] + 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.2f}", best_dev_cer=f"{state['best_cer']:.3f}")
-            state["seconds"] = time.time() - started
-            if time.time() - last_save > config.save_every_minutes * 60:
-                trainer.save_state(last, state)
-                last_save = time.time()
-            if state["seconds"] > budget:
-                break
-        bar.close()
-        if state["batch"] < len(batches):  # out of time mid-epoch
+    while state.epoch < config.epochs:
+        losses, finished = _train_epoch(trainer, train_set, labels, state, clock, last, progress)
+        if not finished:  # out of time mid-epoch
             stop_reason = "time budget"
             trainer.save_state(last, state)
             break
-        rates = evaluate(model, dev_set)
-        state.update(epoch=state["epoch"] + 1, batch=0)
-        improved = rates["cer"] < state["best_cer"]
-        if improved:
-            state["best_cer"], state["stale_epochs"] = rates["cer"], 0
-            save_checkpoint(model, out / "best", step=state["step"], metadata={
-                "training": asdict(config), "dev": rates, "epoch": state["epoch"],
-                "training_seconds": state["seconds"]})
-        else:
-            # Reduce on plateau: smaller steps often find the better minimum a big one skips.
-            state["stale_epochs"] += 1
-            state["learning_rate"] *= config.lr_decay
-            trainer.optimizer.learning_rate.assign(state["learning_rate"])
-        entry = {"epoch": state["epoch"], "step": state["step"], "train_loss": float(np.mean(losses or [np.nan])),
-                 "dev_cer": rates["cer"], "dev_wer": rates["wer"], "seconds": round(state["seconds"], 1),
-                 "learning_rate": state["learning_rate"]}
-        with open(log_path, "a") as log:
-            log.write(json.dumps(entry) + "\n")
-        if progress:
-            tqdm.write(json.dumps(entry))
+        rates = _finish_epoch(trainer, dev_set, state, out)
+        _log_epoch(out, state, losses, rates, progress)
         trainer.save_state(last, state)
-        last_save = time.time()
-        if state["stale_epochs"] >= config.patience:
+        clock.saved()
+        if state.stale_epochs >= config.patience:
             stop_reason = "early stopping"
             break
-        if state["seconds"] > budget:
+        if state.seconds > clock.budget:
             stop_reason = "time budget"
             break
-    return {"stop_reason": stop_reason, "best_dev_cer": state["best_cer"], "epochs": state["epoch"],
-            "steps": state["step"], "seconds": state["seconds"], "best": str(out / "best"),
+    return {"stop_reason": stop_reason, "best_dev_cer": state.best_cer, "epochs": state.epoch,
+            "steps": state.step, "seconds": state.seconds, "best": str(out / "best"),
             "skipped_train": len(train_set.skipped), "skipped_dev": len(dev_set.skipped)}

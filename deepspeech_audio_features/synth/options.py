@@ -1,0 +1,89 @@
+"""The options of making the embedded model, with their defaults written once.
+
+:class:`CorpusOptions` (``corpus`` command, :func:`~.corpus.synthesize_corpus`) and
+:class:`TrainConfig` (``train`` command, :func:`~.training.train`). The command line
+builds both from these classes (:meth:`Options.add_arguments` / :meth:`Options.from_args`).
+The defaults are the embedded model's recipe (``make corpus``, ``make train`` and
+``deepspeech_audio_features/assets/models/README.md``), except what the Makefile sets per run.
+
+This module imports neither TensorFlow nor eSpeak, so the command line's parser stays cheap.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from ..infra.errors import ParameterError
+from ..infra.options import Options, check_range, option
+
+__all__ = ["CorpusOptions", "TrainConfig"]
+
+
+@dataclasses.dataclass(frozen=True)
+class CorpusOptions(Options):
+    """What a corpus is made of (with the eSpeak version, it fixes every byte of it)."""
+
+    n_utterances: int = option(15000, "utterances over all splits (train, dev, test)")
+    seed: int = option(0, "random seed: fixes every text, voice and sound")
+    dev_fraction: float = option(0.05, "share of the utterances for dev")
+    test_fraction: float = option(0.05, "share of the utterances for test")
+    mixed_voices: int = option(0, "add this many train voices recombined from the train voice variants")
+    extra_train: int = option(0, "add this many train utterances with new sentences (dev and test unchanged)")
+
+    def validate(self) -> None:
+        check_range("n_utterances", self.n_utterances, 1)
+        check_range("seed", self.seed, 0)
+        check_range("dev_fraction", self.dev_fraction, 0, 1, high_open=True)
+        check_range("test_fraction", self.test_fraction, 0, 1, high_open=True)
+        check_range("mixed_voices", self.mixed_voices, 0)
+        check_range("extra_train", self.extra_train, 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(Options):
+    """Hyperparameters and paths of one training run (stored in the checkpoint metadata).
+
+    ``train``, ``dev`` and ``out`` have no default; every other field's default is the
+    embedded model's first training stage (its ``n_hidden`` is 384).
+    """
+
+    train: str  # DeepSpeech CSV
+    dev: str  # DeepSpeech CSV
+    out: str  # run folder; re-running resumes
+    n_hidden: int = option(384, "width of the hidden layers (the embedded model's: 384)")
+    batch_size: int = option(32, "utterances per batch (length-bucketed)")
+    learning_rate: float = option(1e-3, "Adam's learning rate")
+    dropout: float = option(0.05, "dropout rate after layers 1, 2, 3 and 5")
+    clip_norm: float = option(5.0, "gradients are clipped to this global norm")
+    epochs: int = option(30, "epochs at most")
+    patience: int = option(4, "epochs without a better dev CER before stopping")
+    lr_decay: float = option(0.5, "learning-rate factor after such an epoch")
+    # Voice perturbations of the training MFCCs (augmentation.VoicePerturbation); 0 = off.
+    frequency_warp: float = option(
+        0.0, "vocal tract length perturbation: frequency factors drawn from 1 +- this per utterance")
+    equalizer_db: float = option(
+        0.0, "random equalizer per utterance: gains at 5 points across the band within +- this (dB)")
+    echo_probability: float = option(0.0, "share of training utterances given a 20-80 ms echo")
+    max_minutes: float | None = option(None, "training time budget over all sessions of the run (none: no budget)")
+    seed: int = option(0, "random seed of the initial weights, batches, dropout and perturbations")
+    init_checkpoint: str | None = option(None, "fine-tune from this checkpoint")
+    features_cache: str | None = option(
+        None, "folder of cached MFCCs to use and fill; runs may share one (default: OUT/features)")
+    save_every_minutes: float = option(5.0, "save the state for resuming this often (minutes)")
+
+    def validate(self) -> None:
+        for name in ("train", "dev", "out"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ParameterError(f"{name}: expected a path, got {getattr(self, name)!r}")
+        for name in ("n_hidden", "batch_size", "epochs", "patience"):
+            check_range(name, getattr(self, name), 1)
+        check_range("learning_rate", self.learning_rate, 0, low_open=True)
+        check_range("dropout", self.dropout, 0, 1, high_open=True)
+        check_range("clip_norm", self.clip_norm, 0, low_open=True)
+        check_range("lr_decay", self.lr_decay, 0, 1, low_open=True)
+        check_range("frequency_warp", self.frequency_warp, 0, 1, high_open=True)
+        check_range("equalizer_db", self.equalizer_db, 0)
+        check_range("echo_probability", self.echo_probability, 0, 1)
+        if self.max_minutes is not None:
+            check_range("max_minutes", self.max_minutes, 0, low_open=True)
+        check_range("seed", self.seed, 0)
+        check_range("save_every_minutes", self.save_every_minutes, 0, low_open=True)
