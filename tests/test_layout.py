@@ -22,8 +22,9 @@ ALLOWED = {
 #: Modules with no TensorFlow: importing them must not start it.
 NUMPY_ONLY = ["infra.atomic", "infra.runfolder", "infra.errors", "infra.resources", "infra.cluster",
               "speech.frames", "speech.audio", "speech.filters", "speech.inverse", "speech.alphabet",
-              "speech.datasets", "speech.language_model", "synth.augmentation", "synth.corpus", "app.plots",
-              "interpret.optim"]
+              "speech.datasets", "speech.language_model", "synth.augmentation", "synth.corpus", "synth.espeak",
+              "synth.voices", "synth.text", "synth.plan", "synth.noise", "synth.render", "synth.workers",
+              "synth.options", "app.plots", "interpret.optim", "infra.options", "infra.quiet"]
 
 
 def imported_layers(path: Path) -> set[str]:
