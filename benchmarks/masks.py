@@ -26,14 +26,14 @@ from common import best_time  # noqa: F401  (shared helpers; sets TF's log level
 
 from deepspeech_audio_features import audio_file_to_mfccs, load_model
 from deepspeech_audio_features.infra.resources import example_audio
-from deepspeech_audio_features.interpret.masks.importance import (
-    check_one_minimal,
+from deepspeech_audio_features.interpret.masks.baselines import (
     deletion_curve,
     greedy_occlusion_mask,
-    importance_mask,
     random_mask_baseline,
     saliency_mask,
 )
+from deepspeech_audio_features.interpret.masks.importance import importance_mask
+from deepspeech_audio_features.interpret.masks.problem import check_one_minimal
 
 METHODS = ("ours", "random", "occlusion", "saliency")
 

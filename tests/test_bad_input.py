@@ -161,7 +161,8 @@ ROWS = [
     # decoding and text
     ("greedy-28-classes", lambda d: greedy_decode(np.full((10, 28), 1 / 28)), ParameterError, "[T, 29]"),
     ("greedy-nan", lambda d: greedy_decode(np.full((10, 29), np.nan)), ParameterError, "NaN"),
-    ("greedy-negative", lambda d: greedy_decode(-np.ones((10, 29))), ParameterError, "negative"),
+    ("beam-negative", lambda d: beam_search_decode(-np.ones((10, 29))), ParameterError, "negative"),
+    ("greedy-inf", lambda d: greedy_decode(np.full((10, 29), np.inf)), ParameterError, "NaN or Inf"),
     ("beam-width-zero", lambda d: beam_search_decode(np.full((10, 29), 1 / 29), beam_width=0), ParameterError,
      "beam_width"),
     ("beam-width-float", lambda d: beam_search_decode(np.full((10, 29), 1 / 29), beam_width=2.5), ParameterError,

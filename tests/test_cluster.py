@@ -21,12 +21,13 @@ from deepspeech_audio_features.interpret.dataset_search import (  # noqa: E402
 )
 from deepspeech_audio_features.interpret.featurevis.render import Objective  # noqa: E402
 from deepspeech_audio_features.interpret.masks.batch import mask_dataset  # noqa: E402
+from deepspeech_audio_features.interpret.masks.options import MaskOptions  # noqa: E402
 
 # Functions defined here run on the workers, which cannot import this test module.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 OBJECTIVES = [Objective("layer_2", (0, 3)), Objective("rnn_output", (5,)), Objective("layer_6", (2, 7), name="logits")]
-MASK_OPTIONS = {"steps": 20, "snapshot_every": 10, "max_prune_passes": 2}
+MASK_OPTIONS = {"steps": 20, "snapshot_every": 10, "max_prune_passes": 2}  # MaskOptions fields
 
 
 def test_balanced_shards_cover_every_item_once_and_balance_cost():
@@ -164,8 +165,8 @@ def test_killed_worker_costs_only_its_shard(tiny, corpus, client, tmp_path):
 
 def test_mask_dataset_on_cluster_equals_in_process(tiny, corpus, client, tmp_path):
     local = mask_dataset(corpus, tiny, tmp_path / "local", max_utterances=6, progress=False, **MASK_OPTIONS)
-    remote = mask_dataset(corpus, tiny, tmp_path / "remote", max_utterances=6, progress=False, scheduler=client,
-                          **MASK_OPTIONS)
+    remote = mask_dataset(corpus, tiny, tmp_path / "remote", MaskOptions(**MASK_OPTIONS), max_utterances=6,
+                          progress=False, scheduler=client)  # options travel to the workers as a dict
     assert set(local.results) == set(remote.results) and len(local.results) == 5  # the corrupt file is 4th
     assert len(remote.skipped) == 1 and "corrupt.wav" in remote.skipped[0]
     assert remote.skipped == local.skipped

@@ -12,23 +12,18 @@ from deepspeech_audio_features import (
     transcribe_detailed,
     write_wav,
 )
-from deepspeech_audio_features.infra.errors import RunConflictError
-from deepspeech_audio_features.interpret.masks.importance import (
-    _Problem,
-    _prune,
-    _PruneState,
-    _repair,
-    check_one_minimal,
+from deepspeech_audio_features.infra.errors import ParameterError, RunConflictError
+from deepspeech_audio_features.interpret.masks.baselines import (
     deletion_curve,
     greedy_occlusion_mask,
-    importance_mask,
-    load_mask_snapshots,
-    mute_unimportant_audio,
-    muted_samples,
     random_mask_baseline,
     saliency_mask,
-    word_frames,
 )
+from deepspeech_audio_features.interpret.masks.importance import importance_mask
+from deepspeech_audio_features.interpret.masks.mute import mute_unimportant_audio, muted_samples
+from deepspeech_audio_features.interpret.masks.options import MaskOptions
+from deepspeech_audio_features.interpret.masks.problem import check_one_minimal, word_frames
+from deepspeech_audio_features.interpret.masks.store import load_mask_snapshots
 from deepspeech_audio_features.speech.decoding import Transcription, WordTiming
 
 TOL = 1e-3
@@ -123,36 +118,6 @@ def test_preserve_frames_explains_a_word_span(weights, model, x):
         word_frames(transcription, 2)
 
 
-def test_speculative_prune_equals_plain_sequential_greedy(model, x):
-    problem = _Problem(model, x, np.ones(len(x), bool), "time-frequency", TOL, 8192)
-    start = _repair(problem, np.random.default_rng(0).random(problem.n_units) < 0.5, np.zeros(problem.n_units))
-    assert problem.check(start[None])[0][0]
-    order = np.random.default_rng(1).permutation(problem.n_units)
-    plain = start.copy()
-    for unit in order:  # one pass of the textbook algorithm, one forward pass per unit
-        if plain[unit]:
-            trial = plain.copy()
-            trial[unit] = False
-            if problem.check(trial[None])[0][0]:
-                plain = trial
-    for batch in (3, 64):
-        problem.batch = batch
-        state = _prune(problem, _PruneState(units=start.copy()), order, max_passes=1)
-        np.testing.assert_array_equal(state.units, plain)
-
-
-def test_repair_turns_entries_back_on_until_every_frame_agrees(model, x, result):
-    problem = _Problem(model, x, np.ones(len(x), bool), "time-frequency", TOL, 8192)
-    for start in (np.zeros(problem.n_units, bool), result.mask.reshape(-1).astype(bool)):
-        start = start.copy()
-        start[np.nonzero(start)[0][::3]] = False  # break it
-        assert not problem.check(start[None])[0][0]
-        units = _repair(problem, start, np.zeros(problem.n_units))
-        assert problem.check(units[None])[0][0]
-        assert np.all(units[start])  # it only turns entries on
-    assert units.mean() < 1
-
-
 def test_snapshots_resume_and_finished_runs(model, x, tmp_path):
     full = importance_mask(model, x, run_dir=tmp_path / "full", snapshot_every=10, **FAST)
     snaps = load_mask_snapshots(tmp_path / "full")
@@ -179,10 +144,54 @@ def test_snapshots_resume_and_finished_runs(model, x, tmp_path):
 
     again = importance_mask(model, x, run_dir=tmp_path / "full", snapshot_every=10, **FAST)  # read back
     np.testing.assert_array_equal(again.mask, full.mask)
-    with pytest.raises(RunConflictError, match="another config"):
+    with pytest.raises(RunConflictError, match="other settings"):
         importance_mask(model, x, run_dir=tmp_path / "full", snapshot_every=10, steps=41)
     other = importance_mask(model, x, run_dir=tmp_path / "full", steps=20, overwrite=True)
     assert other.frame_agreement == 1.0 and len(load_mask_snapshots(tmp_path / "full")) == len(other.snapshot_paths)
+
+
+def test_options_object_and_keyword_overrides_give_the_same_run(model, x, result, tmp_path):
+    via_options = importance_mask(model, x, MaskOptions(**FAST))
+    np.testing.assert_array_equal(via_options.mask, result.mask)
+    with pytest.raises(ParameterError, match="stepz"):
+        importance_mask(model, x, stepz=3)
+    with pytest.raises(ParameterError, match="mfccs"):
+        importance_mask(model, x[:, :20])
+
+
+def test_a_folder_with_files_but_no_config_is_refused(model, x, tmp_path):
+    (tmp_path / "0.npy").write_bytes(b"stray")
+    with pytest.raises(RunConflictError, match="config.json"):
+        importance_mask(model, x, run_dir=tmp_path, **FAST)
+
+
+def test_mask_options_validate_and_name_the_option():
+    assert MaskOptions().steps == 300 and MaskOptions().lam == (0.3, 3.0)
+    for values, word in [({"lam": [0.0, 3.0]}, "lam"), ({"lam": [1.0]}, "lam"), ({"steps": -1}, "steps"),
+                         ({"tau": [1.0, -0.3]}, "tau"), ({"straight_through": 1.5}, "straight_through"),
+                         ({"variant": "frequency"}, "variant"), ({"eval_every": 0}, "eval_every"),
+                         ({"max_prune_passes": -2}, "max_prune_passes"), ({"learning_rate": 0}, "learning_rate"),
+                         ({"stepz": 3}, "stepz")]:
+        with pytest.raises(ParameterError, match=word):
+            MaskOptions.from_dict(values, source="mask.json")
+    with pytest.raises(ParameterError, match="steps"):
+        MaskOptions().replace(steps=-5)
+    options = MaskOptions.from_dict({"steps": 20, "lam": [1, 2], "max_prune_passes": None})
+    assert options.lam == (1.0, 2.0) and MaskOptions.from_dict(options.to_dict()) == options
+
+
+def test_mask_experiment_json_unknown_key_is_named(tmp_path):
+    from deepspeech_audio_features.app.experiments import load_mask_experiment
+
+    packaged = load_mask_experiment()
+    assert packaged.options == MaskOptions() and packaged.mute_thresholds == (0.1, 0.2, 0.3)
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({"name": "mine", "out": "runs/x", "steps": 20, "lamda": [1, 2]}))
+    with pytest.raises(ParameterError, match=f"{path}.*lamda"):
+        load_mask_experiment(path)
+    path.write_text(json.dumps({"name": "mine", "steps": 20, "kappa": -1}))
+    with pytest.raises(ParameterError, match="kappa"):
+        load_mask_experiment(path)
 
 
 def test_baselines_end_in_verified_masks(weights, model, x, result):

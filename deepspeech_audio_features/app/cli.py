@@ -260,81 +260,72 @@ def cmd_search(args) -> int:
 
 
 def cmd_mask(args) -> int:
+    from ..infra.resources import example_audio
     from ..infra.runfolder import run_name
-    from ..interpret.masks.importance import (
-        DEFAULT_THRESHOLDS,
-        importance_mask,
-        mute_unimportant_audio,
-        word_frames,
-    )
-    from .experiments import (
-        DEFAULT_EXPERIMENT,
-        load_mask_experiment,
-        run_mask_experiment,
-    )
+    from ..interpret.masks.mute import mute_unimportant_audio
+    from ..interpret.masks.options import MaskOptions
+    from .experiments import DEFAULT_EXPERIMENT, load_mask_experiment, run_mask_experiment
 
     model = _model(args)
-    experiment = args.experiment or (DEFAULT_EXPERIMENT if Path(DEFAULT_EXPERIMENT).exists() else None)
-    config = load_mask_experiment(experiment) if experiment else {}
-    options = {k: v for k, v in {"variant": args.variant, "steps": args.steps, "max_prune_passes": args.max_prune_passes,
-                                 "snapshot_every": args.snapshot_every}.items() if v is not None}
-    options.update(progress=not args.no_progress, overwrite=args.overwrite)
-    out = Path(args.out or config.get("out") or "runs/run_mask_experiment")
+    experiment = load_mask_experiment(args.experiment or DEFAULT_EXPERIMENT)
+    options = MaskOptions.from_args(args, experiment.options)
+    out = Path(args.out) if args.out else experiment.out
+    paths = list(args.audio or experiment.audio or example_audio())
     if args.word is not None or args.frames:
-        from ..speech.inference import transcribe_detailed
-        from ..speech.mfcc import audio_file_to_mfccs
-        from .experiments import _OPTION_KEYS
-
-        options = {**{k: config[k] for k in _OPTION_KEYS if k in config}, **options}
-        results = {}
-        for path in args.audio or config.get("audio", []):
-            x = audio_file_to_mfccs(path, model.upper_frequency_limit)
-            if args.frames:
-                start, end = (int(v) for v in args.frames.split(":"))
-                frames, suffix = (start, end), f"frames-{start}-{end}"
-            else:
-                first, _, last = args.word.partition(":")
-                frames = word_frames(transcribe_detailed(x, model, beam_width=1), int(first),
-                                     int(last) if last else None, len(x))
-                suffix = f"word-{args.word.replace(':', '-')}"
-            results[run_name(path) + "-" + suffix] = importance_mask(
-                model, x, preserve_frames=frames, run_dir=out / (run_name(path) + "-" + suffix), **options)
+        runs = [(path, _mask_part(model, path, args, options, out)) for path in paths]
     else:
-        results = run_mask_experiment(args.audio or None, model, out, experiment=experiment, **options)
-    for name, result in results.items():
+        results = run_mask_experiment(paths, model, out, experiment, options, overwrite=args.overwrite,
+                                      progress=not args.no_progress)
+        runs = [(path, results[run_name(path)]) for path in paths]
+    for path, result in runs:
         print(json.dumps({"run": str(result.run_dir), **result.summary()}, default=str))
         if args.mute:
-            audio = next(p for p in (args.audio or config.get("audio", [])) if run_name(p) in name)
-            muted = mute_unimportant_audio(audio, result.run_dir, tuple(config.get("mute_thresholds", DEFAULT_THRESHOLDS)),
-                                           model=model)
+            muted = mute_unimportant_audio(path, result.run_dir, experiment.mute_thresholds, model=model)
             print(json.dumps({"muted": [str(p) for p in muted.paths], "muted_fractions": muted.muted_fractions,
                               "transcriptions": muted.transcriptions,
                               "original_transcription": muted.original_transcription}))
-    return 0 if all(r.frame_agreement == 1.0 for r in results.values()) else 1
+    return 0 if all(result.frame_agreement == 1.0 for _, result in runs) else 1
+
+
+def _mask_part(model, path, args, options, out: Path):
+    """The mask of ``path`` that keeps only ``--frames START:END`` or ``--word N[:M]``."""
+    from ..infra.runfolder import run_name
+    from ..interpret.masks.importance import importance_mask
+    from ..interpret.masks.problem import word_frames
+    from ..speech.inference import transcribe_detailed
+    from ..speech.mfcc import audio_file_to_mfccs
+
+    x = audio_file_to_mfccs(path, model.upper_frequency_limit)
+    if args.frames:
+        start, end = (int(v) for v in args.frames.split(":"))
+        frames, suffix = (start, end), f"frames-{start}-{end}"
+    else:
+        first, _, last = args.word.partition(":")
+        frames = word_frames(transcribe_detailed(x, model, beam_width=1), int(first), int(last) if last else None,
+                             len(x))
+        suffix = f"word-{args.word.replace(':', '-')}"
+    return importance_mask(model, x, options, preserve_frames=frames, run_dir=out / f"{run_name(path)}-{suffix}",
+                           overwrite=args.overwrite, progress=not args.no_progress)
 
 
 def cmd_mask_dataset(args) -> int:
-    from ..interpret.masks.batch import MASK_OPTIONS, mask_dataset
+    from ..interpret.masks.batch import mask_dataset
+    from ..interpret.masks.options import MaskOptions
     from .experiments import DEFAULT_EXPERIMENT, load_mask_experiment
 
-    experiment = args.experiment or (DEFAULT_EXPERIMENT if Path(DEFAULT_EXPERIMENT).exists() else None)
-    config = load_mask_experiment(experiment) if experiment else {}
-    options = {k: config[k] for k in MASK_OPTIONS if k in config}
-    options.update({k: v for k, v in {"variant": args.variant, "steps": args.steps,
-                                      "max_prune_passes": args.max_prune_passes,
-                                      "max_seconds": args.max_seconds}.items() if v is not None})
+    options = MaskOptions.from_args(args, load_mask_experiment(args.experiment or DEFAULT_EXPERIMENT).options)
     model = _model(args)
     with _cluster(args) as (scheduler, threads):
-        result = mask_dataset(args.dataset, model, args.out, max_utterances=args.max_utterances,
+        result = mask_dataset(args.dataset, model, args.out, options, max_utterances=args.max_utterances,
                               scheduler=scheduler, shards=args.shards, worker_threads=threads,
-                              progress=not args.no_progress, **options)
+                              progress=not args.no_progress)
     report = {k: v for k, v in result.report.items() if k != "results"}
     print(json.dumps({"out": result.out, **report}, indent=2))
     return 0 if result.report["all_frames_agree"] else 1
 
 
 def cmd_mute(args) -> int:
-    from ..interpret.masks.importance import mute_unimportant_audio
+    from ..interpret.masks.mute import mute_unimportant_audio
 
     muted = mute_unimportant_audio(args.audio, args.mask, tuple(args.thresholds), args.out, _model(args),
                                    beam_width=args.beam_width)
@@ -357,6 +348,7 @@ def _add_options(parser: argparse.ArgumentParser, options: type, flags: dict[str
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ..interpret.masks.options import MaskOptions
     from ..synth.options import CorpusOptions, TrainConfig
 
     parser = argparse.ArgumentParser(prog="python -m deepspeech_audio_features",
@@ -452,10 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/mask_dataset", help="run folder")
     p.add_argument("--experiment", help="experiment JSON for the mask options (default: experiments/mask.json)")
     p.add_argument("--max-utterances", type=int)
-    p.add_argument("--variant", choices=["time-frequency", "time"])
-    p.add_argument("--steps", type=int)
-    p.add_argument("--max-prune-passes", type=int)
-    p.add_argument("--max-seconds", type=float, help="pruning time budget per utterance")
+    MaskOptions.add_arguments(p)  # every option; unset flags keep the experiment's values
     p.add_argument("--no-progress", action="store_true")
     with_cluster(p)
     p.set_defaults(func=cmd_mask_dataset)
@@ -465,12 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("audio", nargs="*", type=Path, help="audio files (default: the experiment's, else audio/*.wav)")
     p.add_argument("--experiment", help="experiment JSON (default: experiments/mask.json when present)")
     p.add_argument("--out", help="folder of run folders (default: run_mask_experiment)")
-    p.add_argument("--variant", choices=["time-frequency", "time"])
     p.add_argument("--word", help="explain word N (or words N:M) of the greedy transcription only")
     p.add_argument("--frames", help="explain frames START:END only")
-    p.add_argument("--steps", type=int)
-    p.add_argument("--max-prune-passes", type=int)
-    p.add_argument("--snapshot-every", type=int)
+    MaskOptions.add_arguments(p)  # every option; unset flags keep the experiment's values
     p.add_argument("--overwrite", action="store_true", help="discard run folders written with another config")
     p.add_argument("--mute", action="store_true", help="then mute the unimportant audio (mute_thresholds)")
     p.add_argument("--no-progress", action="store_true")

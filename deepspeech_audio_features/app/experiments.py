@@ -3,6 +3,7 @@ for all of them) and the functions that run each one into a run folder."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -21,6 +22,8 @@ from ..interpret.featurevis.render import (
     select_neurons,
 )
 from ..interpret.masks.importance import DEFAULT_RUN_DIR, MaskResult, importance_mask
+from ..interpret.masks.mute import DEFAULT_THRESHOLDS
+from ..interpret.masks.options import MaskOptions
 from ..speech.mfcc import audio_file_to_mfccs
 from ..speech.model import LAYERS, DeepSpeech
 
@@ -123,50 +126,76 @@ def run_train_inputs_experiment_more_noise(model: DeepSpeech | None = None, out:
 
 #: The experiment configuration :func:`run_mask_experiment` reads by default.
 DEFAULT_EXPERIMENT = "mask"
+#: Keys of a mask experiment's JSON besides its :class:`MaskOptions`.
+MASK_EXPERIMENT_KEYS = ("name", "description", "out", "audio", "mute_thresholds")
 
 
-_OPTION_KEYS = ("variant", "steps", "learning_rate", "init_logit", "kappa", "lam", "tau", "straight_through",
-                "eval_every", "tol", "max_prune_passes", "snapshot_every")
+@dataclass(frozen=True)
+class MaskExperiment:
+    """A mask experiment (``assets/experiments/mask.json``): what to mask, where, and how.
+
+    Attributes:
+        name: the experiment's name.
+        options: the :func:`importance_mask` settings.
+        out: the folder of run folders, one per audio file.
+        audio: the audio files (empty: the packaged examples).
+        mute_thresholds: per-frame mask-mean thresholds for muting.
+    """
+    name: str
+    options: MaskOptions
+    out: Path = Path(DEFAULT_RUN_DIR)
+    audio: tuple[str, ...] = ()
+    mute_thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
 
 
-def load_mask_experiment(name_or_path: str | os.PathLike = DEFAULT_EXPERIMENT) -> dict:
-    """A mask experiment configuration (see :func:`load_experiment`): ``audio`` paths,
-    ``out`` folder, ``mute_thresholds`` and :func:`importance_mask` options."""
+def load_mask_experiment(name_or_path: str | os.PathLike = DEFAULT_EXPERIMENT) -> MaskExperiment:
+    """A mask experiment (see :func:`load_experiment`): ``audio`` paths, ``out`` folder,
+    ``mute_thresholds`` and :class:`MaskOptions`.
+
+    Raises:
+        ParameterError: no such experiment, an unknown key (named) or a bad value.
+    """
     config = load_experiment(name_or_path)
-    for key in ("lam", "tau"):
-        if key in config:
-            config[key] = tuple(config[key])
-    return config
+    source = str(name_or_path) if Path(name_or_path).exists() else f"experiments/{name_or_path}.json"
+    options = MaskOptions.from_dict(config, source=source, ignore=MASK_EXPERIMENT_KEYS)
+    audio, thresholds = config.get("audio") or [], config.get("mute_thresholds", DEFAULT_THRESHOLDS)
+    if not isinstance(audio, list) or not all(isinstance(p, str) for p in audio):
+        raise ParameterError(f"{source}: audio: expected a list of paths, got {audio!r}")
+    if not isinstance(thresholds, (list, tuple)) or not all(isinstance(t, (int, float)) for t in thresholds):
+        raise ParameterError(f"{source}: mute_thresholds: expected a list of numbers, got {thresholds!r}")
+    return MaskExperiment(name=str(config.get("name", Path(name_or_path).stem)), options=options,
+                          out=Path(config.get("out") or DEFAULT_RUN_DIR), audio=tuple(audio),
+                          mute_thresholds=tuple(float(t) for t in thresholds))
 
 
 def run_mask_experiment(paths: Sequence[str | os.PathLike] | None = None, model: DeepSpeech | None = None,
-                        out: str | os.PathLike | None = None, experiment: str | os.PathLike | None = None,
-                        **kwargs) -> dict[str, MaskResult]:
+                        out: str | os.PathLike | None = None,
+                        experiment: str | os.PathLike | MaskExperiment | None = None,
+                        options: MaskOptions | None = None, *, overwrite: bool = False, progress: bool = False,
+                        **overrides) -> dict[str, MaskResult]:
     """The study's experiment: an importance mask for each audio file.
 
-    Defaults come from ``experiment`` (default: the packaged ``mask``):
-    its ``audio`` files (else the packaged examples), ``out`` folder (else
-    ``run_mask_experiment``) and :func:`importance_mask` options; ``kwargs`` override
-    them. Writes ``<out>/<run_name(path)>/<i>.npy`` and ``result.json`` per file;
-    re-running resumes. Returns ``{run name: MaskResult}``.
+    Defaults come from ``experiment`` (default: the packaged ``mask``): its ``audio``
+    files (else the packaged examples), ``out`` folder and options; ``options`` replaces
+    the experiment's, ``overrides`` (:class:`MaskOptions` fields) replace single ones.
+    Writes ``<out>/<run_name(path)>/<i>.npy`` and ``result.json`` per file; re-running
+    resumes. Returns ``{run name: MaskResult}``.
     """
-    config = load_mask_experiment(experiment if experiment is not None else DEFAULT_EXPERIMENT)
+    if not isinstance(experiment, MaskExperiment):
+        experiment = load_mask_experiment(experiment if experiment is not None else DEFAULT_EXPERIMENT)
+    options = (options if options is not None else experiment.options).replace(**overrides)
     if model is None:
         from ..speech.checkpoints import load_model
         model = load_model()
-    if paths is None:
-        paths = config.get("audio") or example_audio()
-    paths = list(paths)
+    paths = list(paths if paths is not None else experiment.audio or example_audio())
     if not paths:
         raise ParameterError("no audio files given")
-    out = Path(out if out is not None else config.get("out", DEFAULT_RUN_DIR))
-    options = {k: config[k] for k in _OPTION_KEYS if k in config}
-    options.update(kwargs)
+    out = Path(out if out is not None else experiment.out)
     results = {}
     for path in paths:
         name = run_name(path)
         x = audio_file_to_mfccs(path, model.upper_frequency_limit)
-        results[name] = importance_mask(model, x, run_dir=out / name, **options)
+        results[name] = importance_mask(model, x, options, run_dir=out / name, overwrite=overwrite, progress=progress)
     return results
 
 

@@ -193,26 +193,20 @@ def ensure_masks(model, settings: StudySettings) -> dict[str, object]:
     """
     from ..infra.atomic import save_json
     from ..infra.runfolder import run_name
-    from ..interpret.masks.importance import (
-        greedy_occlusion_mask,
-        importance_mask,
-        random_mask_baseline,
-        saliency_mask,
-    )
+    from ..interpret.masks.baselines import greedy_occlusion_mask, random_mask_baseline, saliency_mask
+    from ..interpret.masks.importance import importance_mask
     from ..speech.mfcc import audio_file_to_mfccs
     from .experiments import load_mask_experiment
 
-    config = load_mask_experiment()
-    options = {k: config[k] for k in ("variant", "steps", "learning_rate", "init_logit", "kappa", "lam", "tau",
-                                      "straight_through", "eval_every", "tol", "max_prune_passes",
-                                      "snapshot_every") if k in config and config[k] is not None}
+    experiment = load_mask_experiment()
+    options = experiment.options
     if settings.quick:
-        options.update(steps=20, snapshot_every=5)
+        options = options.replace(steps=20, snapshot_every=5)
     results = {}
     for path, _ in settings.example_paths():
         x = audio_file_to_mfccs(path, model.upper_frequency_limit)
-        run_dir = settings.runs / "run_mask_experiment" / run_name(path)
-        result = importance_mask(model, x, run_dir=run_dir, **options)
+        run_dir = settings.runs / experiment.name / run_name(path)
+        result = importance_mask(model, x, options, run_dir=run_dir)
         baselines_path = run_dir / "baselines.json"
         if baselines_path.exists():
             baselines = load_json(baselines_path)
@@ -237,7 +231,7 @@ def mask_result_animation(result, out: str | os.PathLike, max_frames: int = 60) 
 
     ``result`` comes from :func:`ensure_masks` (it carries the MFCCs ``[T, 26]``).
     """
-    from ..interpret.masks.importance import load_mask_snapshots
+    from ..interpret.masks.store import load_mask_snapshots
     from .plots import mask_animation
 
     masks = load_mask_snapshots(result.run_dir)
@@ -265,7 +259,7 @@ def show_muted_audio(path: str, result, model, settings: StudySettings,
     import matplotlib.pyplot as plt
     from IPython.display import Audio, display
 
-    from ..interpret.masks.importance import mute_unimportant_audio
+    from ..interpret.masks.mute import mute_unimportant_audio
 
     muted = mute_unimportant_audio(path, result.mask, thresholds, out_dir=Path(result.run_dir) / "muted",
                                    model=model)

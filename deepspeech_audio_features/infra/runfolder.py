@@ -15,7 +15,7 @@ import re
 import shutil
 import zipfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -71,10 +71,11 @@ class RunFolder:
         """Identity keys whose stored value differs from this run's."""
         return sorted(k for k in self.identity if stored.get(k) != self.identity[k])
 
-    def open(self, extra: Mapping[str, Any] | None = None) -> "RunFolder":
+    def open(self, extra: Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None = None) -> "RunFolder":
         """Check the folder, then write the record (identity plus ``extra``) if it is new.
 
-        Sets :attr:`resumed` when the folder already holds this run.
+        Sets :attr:`resumed` when the folder already holds this run. ``extra`` may be a
+        function, called only when the record is written (e.g. a costly dataset listing).
 
         Raises:
             RunConflictError: the folder holds a run with another identity, or run files
@@ -99,6 +100,7 @@ class RunFolder:
             # Files without a record could come from any run: resuming could mix two.
             raise RunConflictError(f"{self.path}: holds files but no {self.record_name}, so it cannot be resumed; "
                                    "choose an empty folder or delete this one")
+        extra = extra() if callable(extra) else extra
         self.save_json(self.record_name, {**(extra or {}), **self.identity})
         return self
 

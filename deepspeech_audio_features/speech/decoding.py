@@ -54,8 +54,8 @@ def _check(probs: np.ndarray) -> np.ndarray:
     probs = np.asarray(probs, dtype=np.float64)
     if probs.ndim != 2 or probs.shape[1] != NUM_CLASSES:
         raise ParameterError(f"expected per-frame probabilities [T, {NUM_CLASSES}], got {probs.shape}")
-    if not np.all(np.isfinite(probs)) or np.any(probs < 0):
-        raise ParameterError("probs: NaN, Inf or negative values (expected softmax outputs)")
+    if not np.all(np.isfinite(probs)):
+        raise ParameterError("probs: NaN or Inf values")
     return probs
 
 
@@ -113,7 +113,10 @@ def beam_search_decode(probs: np.ndarray, beam_width: int = DEFAULT_BEAM_WIDTH, 
         raise ParameterError(f"beam_width: must be an integer >= 1, got {beam_width!r}")
     if lm and not Path(lm).is_file():
         raise ParameterError(f"{lm}: no such language model file")
-    log_probs = np.log(np.clip(_check(probs), 1e-30, None))
+    probs = _check(probs)
+    if np.any(probs < 0):
+        raise ParameterError("probs: negative values (beam search needs softmax outputs, not logits)")
+    log_probs = np.log(np.clip(probs, 1e-30, None))
     beams = _decoder(str(lm) if lm else None, float(alpha), float(beta)).decode_beams(
         log_probs, beam_width=beam_width)
     text, _, frames, *_ = beams[0]

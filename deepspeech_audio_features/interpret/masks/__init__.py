@@ -1,3 +1,12 @@
-"""Importance masks: the exact batched test, the repair/prune engine, the method itself,
-baselines, muting and masks for a whole dataset.
+"""Importance masks, one module per concern:
+
+- :mod:`.options`: :class:`MaskOptions`, every setting of the method with its default.
+- :mod:`.problem`: the exact batched test (:class:`MaskProblem`), the final verification
+  and the 1-minimality check.
+- :mod:`.engine`: moves on binary masks: repair and speculative batched prune.
+- :mod:`.importance`: the method, :func:`importance_mask`, phase by phase.
+- :mod:`.store`: a mask run's folder; reading masks back.
+- :mod:`.baselines`: random, saliency and greedy-occlusion masks; deletion curves.
+- :mod:`.mute`: muting the audio a mask calls unimportant.
+- :mod:`.batch`: masks for a whole dataset, in-process or on Dask.
 """

@@ -26,14 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from ...infra.atomic import load_json, save_json
-from ...infra.errors import AudioError, RunConflictError
+from ...infra.errors import AudioError
+from ...infra.runfolder import RunFolder
 from ...speech.datasets import read_dataset
+from .options import MaskOptions
+from .store import RESULT, is_finished
 
-INDEX_FORMAT = 1
-#: importance_mask options that may be set for a whole dataset (as in experiments/mask.json).
-MASK_OPTIONS = ("variant", "steps", "learning_rate", "init_logit", "kappa", "lam", "tau", "straight_through",
-                "eval_every", "tol", "max_prune_passes", "max_seconds", "check_limit", "batch_frames",
-                "snapshot_every")
+INDEX_FORMAT = 2  # 2: "options" holds every MaskOptions field
 
 
 @dataclass
@@ -50,7 +49,7 @@ class MaskDatasetResult:
 
     def mask(self, name: str) -> np.ndarray:
         """The final uint8 ``[T, 26]`` mask of one utterance."""
-        from .importance import load_mask
+        from .store import load_mask
 
         return load_mask(Path(self.out) / name)
 
@@ -76,26 +75,30 @@ def _duration(path: str) -> float:
         return 0.0
 
 
-def _mask_one(model, path: str, run_dir: Path, options: dict) -> dict:
+def _mask_one(model, path: str, run_dir: Path, options: MaskOptions) -> dict:
     """Mask one utterance (or read its finished result); raises AudioError for bad audio."""
     from ...speech.mfcc import audio_file_to_mfccs
     from .importance import importance_mask
 
     x = audio_file_to_mfccs(path, model.upper_frequency_limit)
-    result = importance_mask(model, x, run_dir=run_dir, **options)
+    result = importance_mask(model, x, options, run_dir=run_dir)
     return {"path": path, "audio_seconds": round(len(x) * 0.02, 3), **result.summary()}
 
 
 def _mask_shard(shard: list[tuple[str, str]], out: str, checkpoint: str, fingerprint: str, options: dict,
                 threads: int | None) -> dict:
-    """A Dask task: mask the shard's ``(path, run name)`` utterances not finished yet."""
+    """A Dask task: mask the shard's ``(path, run name)`` utterances not finished yet.
+
+    ``options`` is :meth:`MaskOptions.to_dict` (plain JSON values travel to the workers).
+    """
     from ..distributed import worker_info, worker_model
 
     start = time.perf_counter()
     model = worker_model(checkpoint, fingerprint, threads)
+    options = MaskOptions.from_dict(options, source="mask_dataset options")
     done, skipped, audio = 0, [], 0.0
     for path, name in shard:
-        if (Path(out) / name / "result.json").exists():
+        if is_finished(Path(out) / name):
             continue
         try:
             audio += _mask_one(model, path, Path(out) / name, options)["audio_seconds"]
@@ -106,92 +109,116 @@ def _mask_shard(shard: list[tuple[str, str]], out: str, checkpoint: str, fingerp
             "seconds": time.perf_counter() - start, "worker": worker_info(checkpoint)}
 
 
-def mask_dataset(dataset: str | os.PathLike, model=None, out: str | os.PathLike = "runs/mask_dataset", *,
-                 max_utterances: int | None = None, scheduler=None, shards: int | None = None,
-                 worker_threads: int | None = None, progress: bool = True, **options) -> MaskDatasetResult:
+def mask_dataset(dataset: str | os.PathLike, model=None, out: str | os.PathLike = "runs/mask_dataset",
+                 options: MaskOptions | None = None, *, max_utterances: int | None = None, scheduler=None,
+                 shards: int | None = None, worker_threads: int | None = None, progress: bool = True,
+                 **overrides) -> MaskDatasetResult:
     """An importance mask for every utterance of ``dataset``; resumable, optionally on Dask.
 
     Args:
         dataset: a DeepSpeech CSV or a folder of audio files.
         model: the network (default: the embedded model).
         out: the run folder (see the module docstring).
+        options: :func:`importance_mask` settings for every utterance (default: the defaults).
         max_utterances: only the first n utterances.
         scheduler: ``None`` (in this process), a Dask ``distributed.Client``, a cluster
             or a scheduler address ``"tcp://host:8786"``; ``out``, the audio and the
             model's checkpoint must be visible to the workers.
         shards: number of shards (default: 4 per worker), balanced by seconds of audio.
         worker_threads: TensorFlow threads per worker process.
-        options: :func:`importance_mask` options (see ``MASK_OPTIONS``).
+        overrides: :class:`MaskOptions` fields replacing those of ``options``.
     Returns:
         :class:`MaskDatasetResult`; every mask in it passed the exact final check.
+    Raises:
+        ParameterError: an unknown or bad option.
+        RunConflictError: ``out`` holds masks made with other settings.
     """
-    from tqdm.auto import tqdm
-
     from ...speech.checkpoints import load_model
 
-    unknown = sorted(set(options) - set(MASK_OPTIONS))
-    if unknown:
-        raise TypeError(f"unknown importance_mask options: {', '.join(unknown)}")
+    options = (options if options is not None else MaskOptions()).replace(**overrides)
     model = model if model is not None else load_model()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    fingerprint = model.fingerprint()
-    identity = {"format": INDEX_FORMAT, "dataset": str(dataset), "max_utterances": max_utterances,
-                "options": options, "model": fingerprint}
-    if (out / "index.json").exists():
-        index = load_json(out / "index.json")
-        differing = sorted(k for k in identity if index.get(k) != identity[k])
-        if differing:
-            raise RunConflictError(f"{out}: holds masks made with other settings ({', '.join(differing)}); "
-                             "use another folder or delete it")
-    else:
-        paths = [u.path for u in read_dataset(dataset)[:max_utterances]]
-        index = {**identity, "paths": paths, "names": _unique_names(paths),
-                 "audio_seconds": [round(_duration(p), 3) for p in paths]}
-        save_json(out / "index.json", index)
+    index = _open_index(out, dataset, max_utterances, options, model.fingerprint())
     paths, names = index["paths"], index["names"]
-    todo = [i for i, name in enumerate(names) if not (out / name / "result.json").exists()]
-    start, skipped, done, audio = time.perf_counter(), [], 0, 0.0
-    distributed: dict = {}
+    todo = [i for i, name in enumerate(names) if not is_finished(out / name)]
+    start = time.perf_counter()
     if scheduler is None:
-        for i in tqdm(todo, desc="masks", disable=not progress):
-            try:
-                audio += _mask_one(model, paths[i], out / names[i], options)["audio_seconds"]
-                done += 1
-            except AudioError as err:  # bad audio only: a real failure must not pass as a skip
-                skipped.append(str(err))
+        session, distributed = _mask_in_process(model, out, [(paths[i], names[i]) for i in todo], options,
+                                                progress), {}
     elif todo:
-        from ..distributed import run_sharded
-
-        results, distributed = run_sharded(scheduler, model, out, _mask_shard, [(paths[i], names[i]) for i in todo],
-                                           [index["audio_seconds"][i] for i in todo], options, shards=shards,
-                                           worker_threads=worker_threads, name="masks", progress=progress)
-        done = sum(r["utterances"] for r in results)
-        audio = sum(r["audio_seconds"] for r in results)
-        skipped = [s for r in results for s in r["skipped"]]
-    seconds = time.perf_counter() - start
-    summaries = {}
-    for path, name in zip(paths, names):
-        if (out / name / "result.json").exists():
-            info = load_json(out / name / "result.json")
-            summaries[name] = {"path": path, **{k: info.get(k) for k in
-                                                ("zero_fraction", "frame_agreement", "one_minimal",
-                                                 "one_minimal_checked", "text_original", "text_masked",
-                                                 "frames", "seconds", "evaluations")}}
-    zero = [s["zero_fraction"] for s in summaries.values()]
-    report = {"utterances": len(paths), "masked": len(summaries), "skipped": sorted(set(skipped)),
-              "mean_zero_fraction": float(np.mean(zero)) if zero else None,
-              "all_frames_agree": all(s["frame_agreement"] == 1.0 for s in summaries.values()),
-              "one_minimal": sum(bool(s["one_minimal"]) for s in summaries.values()),
-              "results": summaries,
-              "this_session": {"utterances": done, "audio_seconds": round(audio, 3), "seconds": round(seconds, 3),
-                               "seconds_per_audio_second": round(seconds / audio, 3) if audio else None}}
-    if distributed:
-        report["this_session"]["distributed"] = distributed
+        session, distributed = _mask_on_cluster(scheduler, model, out, index, todo, options, shards,
+                                                worker_threads, progress)
+    else:
+        session, distributed = {"utterances": 0, "audio_seconds": 0.0, "skipped": []}, {}
+    report = _report(out, paths, names, session, time.perf_counter() - start, distributed)
     save_json(out / "report.json", report)
     if distributed:
         from ...infra.cluster import raise_for_failed_shards
 
         raise_for_failed_shards(out, distributed)
-    return MaskDatasetResult(str(out), summaries, report["skipped"], report)
+    return MaskDatasetResult(str(out), report["results"], report["skipped"], report)
 
+
+def _open_index(out: Path, dataset, max_utterances: int | None, options: MaskOptions, fingerprint: str) -> dict:
+    """``<out>/index.json``: the run's identity and, written once, its utterances."""
+    identity = {"format": INDEX_FORMAT, "dataset": str(dataset), "max_utterances": max_utterances,
+                "options": options.to_dict(), "model": fingerprint}
+
+    def utterances() -> dict:
+        paths = [u.path for u in read_dataset(dataset)[:max_utterances]]
+        return {"paths": paths, "names": _unique_names(paths), "audio_seconds": [round(_duration(p), 3) for p in paths]}
+
+    return RunFolder(out, identity, record="index.json", kind="mask dataset run").open(utterances).load_json("index.json")
+
+
+def _mask_in_process(model, out: Path, items: list[tuple[str, str]], options: MaskOptions, progress: bool) -> dict:
+    """Mask ``(path, run name)`` items here; returns this session's counts and skipped files."""
+    from tqdm.auto import tqdm
+
+    done, skipped, audio = 0, [], 0.0
+    for path, name in tqdm(items, desc="masks", disable=not progress):
+        try:
+            audio += _mask_one(model, path, out / name, options)["audio_seconds"]
+            done += 1
+        except AudioError as err:  # bad audio only: a real failure must not pass as a skip
+            skipped.append(str(err))
+    return {"utterances": done, "audio_seconds": audio, "skipped": skipped}
+
+
+def _mask_on_cluster(scheduler, model, out: Path, index: dict, todo: list[int], options: MaskOptions,
+                     shards: int | None, worker_threads: int | None, progress: bool) -> tuple[dict, dict]:
+    """Mask the ``todo`` utterances on a Dask cluster; returns (this session's counts, cluster figures)."""
+    from ..distributed import run_sharded
+
+    items = [(index["paths"][i], index["names"][i]) for i in todo]
+    results, distributed = run_sharded(scheduler, model, out, _mask_shard, items,
+                                       [index["audio_seconds"][i] for i in todo], options.to_dict(), shards=shards,
+                                       worker_threads=worker_threads, name="masks", progress=progress)
+    return {"utterances": sum(r["utterances"] for r in results),
+            "audio_seconds": sum(r["audio_seconds"] for r in results),
+            "skipped": [s for r in results for s in r["skipped"]]}, distributed
+
+
+def _report(out: Path, paths: list[str], names: list[str], session: dict, seconds: float, distributed: dict) -> dict:
+    """``report.json``: every finished utterance's summary, totals and this session's figures."""
+    summaries = {}
+    for path, name in zip(paths, names):
+        if is_finished(out / name):
+            info = load_json(out / name / RESULT)
+            summaries[name] = {"path": path, **{k: info.get(k) for k in
+                                                ("zero_fraction", "frame_agreement", "one_minimal",
+                                                 "one_minimal_checked", "text_original", "text_masked",
+                                                 "frames", "seconds", "evaluations")}}
+    zero = [s["zero_fraction"] for s in summaries.values()]
+    audio = session["audio_seconds"]
+    report = {"utterances": len(paths), "masked": len(summaries), "skipped": sorted(set(session["skipped"])),
+              "mean_zero_fraction": float(np.mean(zero)) if zero else None,
+              "all_frames_agree": all(s["frame_agreement"] == 1.0 for s in summaries.values()),
+              "one_minimal": sum(bool(s["one_minimal"]) for s in summaries.values()),
+              "results": summaries,
+              "this_session": {"utterances": session["utterances"], "audio_seconds": round(audio, 3),
+                               "seconds": round(seconds, 3),
+                               "seconds_per_audio_second": round(seconds / audio, 3) if audio else None}}
+    if distributed:
+        report["this_session"]["distributed"] = distributed
+    return report

@@ -1,0 +1,204 @@
+"""Moves on binary masks, each ending in a mask that passes the exact test: repair (turn
+units back on until every frame keeps its class) and prune (sequential greedy
+elimination, run speculatively in batches).
+
+Both work on flat unit masks ``[n_units]`` of a :class:`~.problem.MaskProblem`.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ...speech.frames import N_CONTEXT
+from .problem import MaskProblem
+
+
+# ----------------------------------------------------------------------------- repair
+def repair(problem: MaskProblem, units: np.ndarray, rank_hint: np.ndarray, max_rounds: int = 10_000) -> np.ndarray:
+    """Turn units back on, most important first, until every constrained frame keeps its class.
+
+    Each round looks at the failing frames and the earliest of them, ``t_f``. Zero units
+    are ranked two ways: by the gradient of all violated margins (any unit that can reach
+    a failing frame), and by the gradient of frame ``t_f``'s margin alone (units of frames
+    ``<= t_f + 9``, the only ones that reach it); ties go to ``rank_hint`` (higher first).
+    Prefixes of sizes 1, 2, 4, ... of both rankings, and all of the second, are checked
+    in one batch. The round takes the smallest prefix that fixes every frame up to
+    ``t_f`` (ties: the fewest failing frames left), refined by a second batch of 16
+    sizes between it and the next smaller power of two; the repair ends when every frame
+    passes. The last prefix of the second ranking always qualifies, since frames
+    ``<= t_f`` then see exactly ``X``: the earliest failing frame moves strictly later
+    every round, so the repair ends.
+
+    Args:
+        units: bool ``[n_units]`` start mask (not changed).
+        rank_hint: ``[n_units]`` tie-breaker, higher = turned on first.
+    Returns:
+        bool ``[n_units]``: ``units`` with some zeros turned on, passing the exact test.
+    """
+    units = units.astype(bool).copy()
+    unit_frames = problem.unit_frame(np.arange(problem.n_units))
+    ok, failing = problem.check(units[None])
+    for _ in range(max_rounds):
+        if ok[0]:
+            return units
+        orders, first_fail = _repair_orders(problem, units, failing[0], unit_frames, rank_hint)
+        units, ok, failing = _repair_round(problem, units, orders, first_fail)
+    raise RuntimeError("repair did not converge")  # unreachable: see the docstring
+
+
+def _repair_orders(problem: MaskProblem, units: np.ndarray, failing: np.ndarray, unit_frames: np.ndarray,
+                   rank_hint: np.ndarray) -> tuple[list[np.ndarray], int]:
+    """The zero units that can reach (all failing frames | the earliest), most important first."""
+    fail_frames = np.nonzero(failing)[0]
+    first_fail, last_fail = int(fail_frames[0]), int(fail_frames[-1])
+    orders = []
+    for weights, reach in ((failing, last_fail), (np.arange(problem.L) == first_fail, first_fail)):
+        _, grad, _ = problem.hinge_grad(units, problem.tol, weights=weights.astype(np.float32))
+        candidates = np.nonzero(~units & (unit_frames <= reach + N_CONTEXT))[0]
+        orders.append(candidates[np.lexsort((-rank_hint[candidates], grad[candidates]))])  # most negative first
+    return orders, first_fail
+
+
+def _repair_round(problem: MaskProblem, units: np.ndarray, orders: list[np.ndarray], first_fail: int):
+    """One round: the smallest prefix (powers of two, then refined) that fixes frames ``<= first_fail``.
+
+    Returns ``(units [n_units], ok [1], failing [1, L])`` of the chosen candidate.
+    """
+    prefixes = [(o, size) for o in orders
+                for size in sorted({min(len(o), 2 ** i) for i in range(int(math.log2(max(len(o), 1))) + 2)})]
+    for refine in (False, True):
+        trials = np.repeat(units[None], len(prefixes), axis=0)
+        for row, (o, size) in enumerate(prefixes):
+            trials[row, o[:size]] = True
+        ok_all, fails_all = problem.check(trials)
+        earliest = np.array([np.nonzero(f)[0][0] if f.any() else problem.L for f in fails_all])
+        progress = np.nonzero(earliest > first_fail)[0]
+        pick = min(progress, key=lambda i: (prefixes[i][1], int(fails_all[i].sum())))
+        chosen = (trials[pick], ok_all[pick:pick + 1], fails_all[pick:pick + 1])
+        o, size = prefixes[pick]
+        if refine or size <= 2:
+            break
+        # refine between the previous (failing) power of two and the chosen size, in one more batch
+        low = size // 2 if size & (size - 1) == 0 else 2 ** int(math.log2(size))
+        sizes = np.unique(np.linspace(low, size, 17).round().astype(int))
+        prefixes = [(o, int(k)) for k in sizes]
+    return chosen
+
+
+# ----------------------------------------------------------------------------- prune
+@dataclass
+class PruneState:
+    """Where pruning stands (saved in ``state.npz`` so a run resumes mid-pass).
+
+    Attributes:
+        units: bool ``[n_units]``, the current mask (changed in place).
+        passes: finished passes.
+        position: index into the pass's order of the next unit to try.
+        accepted: zeros accepted in the current pass.
+        one_minimal: a pass accepted nothing.
+        done: no more passes (1-minimal, pass budget or deadline).
+    """
+    units: np.ndarray
+    passes: int = 0
+    position: int = 0
+    accepted: int = 0
+    one_minimal: bool = False
+    done: bool = False
+
+
+def prune(problem: MaskProblem, state: PruneState, order: np.ndarray, max_passes: int | None,
+          on_progress: Callable[[PruneState, bool], None] | None = None,
+          deadline: float | None = None) -> PruneState:
+    """Sequential greedy elimination over ``order`` (cheapest first), run speculatively in batches.
+
+    Each batch holds ``B`` candidates built along the predicted outcomes of the earlier
+    ones (the last outcome seen for that unit, else the pass's running acceptance rate);
+    all outcomes up to the first mispredicted one are exact decisions of the sequential
+    algorithm, so the result does not depend on the predictions, only the speed does.
+    Passes repeat until one accepts nothing (then ``one_minimal``: that pass tested every
+    remaining one against the final mask) or ``max_passes`` ran, or ``deadline``
+    (``time.perf_counter()``) passed. ``on_progress(state, pass_ended)`` is called after
+    every batch.
+    """
+    seen: dict[int, bool] = {}
+    decided = 0
+    accuracy = 0.8  # running share of correct predictions: sets the chain length
+    while not state.done:
+        if max_passes is not None and state.passes >= max_passes:
+            state.done = True
+            break
+        while state.position < len(order):  # position indexes ``order``; units already zero are skipped
+            if deadline is not None and time.perf_counter() > deadline:
+                state.done = True
+                return state
+            advanced, correct = _speculative_batch(problem, state, order, seen, decided,
+                                                   chain_length(accuracy, problem.batch))
+            if advanced == 0:
+                state.position = len(order)
+                break
+            decided += advanced
+            accuracy = 0.8 * accuracy + 0.2 * correct / advanced
+            if on_progress is not None:
+                on_progress(state, False)
+        state.passes += 1
+        if state.accepted == 0:
+            state.one_minimal = True
+            state.done = True
+        state.position, state.accepted, decided = 0, 0, 0
+        if on_progress is not None:
+            on_progress(state, True)
+    return state
+
+
+def _speculative_batch(problem: MaskProblem, state: PruneState, order: np.ndarray, seen: dict[int, bool],
+                       decided: int, length: int) -> tuple[int, int]:
+    """Decide the next up to ``length`` remaining units of ``order`` in one batch.
+
+    Updates ``state`` (units, accepted, position) and ``seen``; returns ``(decided,
+    correctly predicted)``, ``(0, 0)`` when no unit is left in this pass.
+    """
+    flat = state.units
+    positions = state.position + np.nonzero(flat[order[state.position:]])[0][:length]
+    if len(positions) == 0:
+        return 0, 0
+    chunk = order[positions]
+    rate = (state.accepted + 1) / (decided + 2)
+    predicted = [seen.get(int(e), rate >= 0.5) for e in chunk]
+    trial = np.repeat(flat[None], len(chunk), axis=0)
+    for row, unit in enumerate(chunk):
+        trial[row, unit] = False  # candidate ``row`` tests ``unit`` ...
+        if predicted[row]:
+            trial[row + 1:, unit] = False  # ... and later ones assume its predicted outcome
+    ok, _ = problem.check(trial)
+    advanced = len(chunk)
+    for row, unit in enumerate(chunk):
+        seen[int(unit)] = bool(ok[row])
+        if ok[row]:
+            flat[unit] = False
+            state.accepted += 1
+        if bool(ok[row]) != predicted[row]:
+            advanced = row + 1  # later candidates were built on a wrong prediction
+            break
+    correct = advanced - (0 if advanced == len(chunk) and bool(ok[-1]) == predicted[-1] else 1)
+    state.position = int(positions[advanced - 1]) + 1
+    return advanced, correct
+
+
+_CHAIN_LENGTHS = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
+
+
+def chain_length(accuracy: float, largest: int, overhead: float = 3.0) -> int:
+    """Candidates per speculative batch minimizing forward cost per decided unit.
+
+    A batch of ``B`` costs about ``overhead + B`` candidate-forwards (the per-call cost
+    of the time loop is worth ~3 candidates on CPU) and decides
+    ``(1 - p^B) / (1 - p)`` units on average when each prediction is right with
+    probability ``p``.
+    """
+    p = min(max(accuracy, 0.05), 0.995)
+    lengths = [b for b in _CHAIN_LENGTHS if b <= largest] or [largest]
+    return min(lengths, key=lambda b: (overhead + b) * (1 - p) / (1 - p ** b))

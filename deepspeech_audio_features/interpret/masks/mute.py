@@ -1,0 +1,139 @@
+"""Muting what a mask calls unimportant: map the mask's frames to audio samples, write the
+muted audio and transcribe it again.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ...infra.atomic import atomic_write, save_json
+from ...infra.errors import ParameterError
+from ...infra.runfolder import run_name
+from ...speech.audio import load_audio, write_wav
+from ...speech.frames import SAMPLE_RATE, STEP_SAMPLES, WINDOW_SAMPLES, num_frames
+from ...speech.model import DeepSpeech
+from .store import load_mask
+
+#: Per-frame mask-mean thresholds of the study's masked-audio section.
+DEFAULT_THRESHOLDS: tuple[float, ...] = (0.1, 0.2, 0.3)
+
+
+@dataclass
+class MutedAudio:
+    """Audio with unimportant time windows muted, and what the model hears in it.
+
+    Attributes:
+        thresholds: the per-frame mask-mean thresholds.
+        paths: written WAVs, one per threshold.
+        muted_fractions: share of the samples set to zero, per threshold.
+        transcriptions: transcription of each written WAV (read back from disk).
+        original_transcription: transcription of the unmuted file.
+        figure: matplotlib ``Figure`` of the waveforms (original first).
+        figure_path: where the figure was saved (PNG).
+    """
+    thresholds: tuple[float, ...]
+    paths: list[Path]
+    muted_fractions: list[float]
+    transcriptions: list[str]
+    original_transcription: str
+    figure: object
+    figure_path: Path | None = None
+
+
+def muted_samples(mask: np.ndarray, num_samples: int, threshold: float) -> np.ndarray:
+    """Which samples to mute: bool ``[num_samples]``.
+
+    Frame ``t`` is *under threshold* when the mean of ``mask[t]`` over its 26
+    coefficients is ``< threshold``. Frame ``t`` analyses samples ``[320 t, 320 t + 512)``
+    (20 ms step, 32 ms window at 16 kHz), so most samples lie in two frames. A sample is
+    muted when every frame whose window holds it is under threshold (muting it cannot
+    touch the input of a frame above threshold); samples after the last whole window
+    (which no frame sees) follow the last frame.
+
+    Args:
+        mask: ``[T, 26]`` (or per-frame values ``[T]``), with ``T = num_frames(num_samples)``.
+    """
+    mask = np.asarray(mask, dtype=np.float64)
+    means = mask.mean(axis=1) if mask.ndim == 2 else mask
+    T = num_frames(num_samples)
+    if means.shape[0] != T:
+        raise ParameterError(f"mask: has {means.shape[0]} frames, but {num_samples} samples make {T} frames")
+    if T == 0:
+        return np.zeros(num_samples, bool)
+    above = np.concatenate([[0], np.cumsum(~(means < threshold))])  # frames not under threshold, prefix sums
+    i = np.arange(num_samples)
+    t_hi = np.minimum(i // STEP_SAMPLES, T - 1)
+    t_lo = np.minimum(np.maximum(-((WINDOW_SAMPLES - 1 - i) // STEP_SAMPLES), 0), T - 1)  # ceil((i - 511) / 320)
+    return (above[t_hi + 1] - above[t_lo]) == 0
+
+
+def _waveform_figure(title: str, clips: list[np.ndarray], labels: list[str], line_width: float = 0.5):
+    from matplotlib.figure import Figure  # no pyplot: no global state, works headless
+
+    fig = Figure(figsize=(10, 1.8 * len(clips)), dpi=100)
+    axes = fig.subplots(len(clips), 1, sharex=True, squeeze=False)[:, 0]
+    fig.suptitle(title)
+    for ax, clip, label in zip(axes, clips, labels):
+        ax.plot(np.arange(len(clip)) / SAMPLE_RATE, clip, lw=line_width)
+        ax.set_title(label, fontsize=9)
+        ax.set_ylim(-1, 1)
+    axes[-1].set_xlabel("seconds")
+    fig.tight_layout()
+    return fig
+
+
+def mute_unimportant_audio(path: str | os.PathLike, mask, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+                           out_dir: str | os.PathLike | None = None, model: DeepSpeech | None = None,
+                           beam_width: int = 1, lm: str | None = None) -> MutedAudio:
+    """Mute the time windows whose mask mean is under each threshold, write and re-transcribe them.
+
+    Frames map to samples with DeepSpeech's 20 ms step (320 samples) and 32 ms window
+    (512 samples): see :func:`muted_samples`. Writes ``<out_dir>/muted_<threshold>.wav``
+    (16 kHz, 16-bit) and ``<out_dir>/waveforms.png``.
+
+    Args:
+        path: the audio file the mask was computed for.
+        mask: ``[T, 26]`` array, a ``.npy`` file or a mask run folder (its final mask).
+        out_dir: default: ``<run folder>/muted`` for a run folder, else
+            ``run_mute_experiment/<run_name(path)>``.
+        model: for transcription (default: the embedded model).
+        beam_width: 1 = greedy (the decoding the mask guarantees), else beam search.
+    Returns:
+        A :class:`MutedAudio` with the muted fractions, transcriptions and figure.
+    """
+    from ...speech.inference import transcribe_detailed
+
+    if out_dir is None:
+        out_dir = (Path(mask) / "muted" if isinstance(mask, (str, os.PathLike)) and Path(mask).is_dir()
+                   else Path("runs/run_mute_experiment") / run_name(path))
+    if isinstance(mask, (str, os.PathLike)):
+        mask = load_mask(mask)
+    if model is None:
+        from ...speech.checkpoints import load_model
+        model = load_model()
+    out_dir = Path(out_dir)
+    samples, rate = load_audio(path)
+    thresholds = tuple(float(t) for t in thresholds)
+    paths, fractions, texts, clips = [], [], [], [samples]
+    for threshold in thresholds:
+        muted = muted_samples(mask, len(samples), threshold)
+        clip = np.where(muted, np.float32(0.0), samples)
+        target = write_wav(out_dir / f"muted_{threshold:g}.wav", clip, rate)
+        paths.append(target)
+        fractions.append(float(muted.mean()))
+        clips.append(clip)
+        texts.append(transcribe_detailed(target, model, beam_width=beam_width, lm=lm).text)
+    original = transcribe_detailed(path, model, beam_width=beam_width, lm=lm).text
+    labels = [f"no mask: “{original}”"] + [
+        f"windows with mask mean < {t:g} muted ({f:.0%}): “{text}”" for t, f, text in zip(thresholds, fractions, texts)]
+    figure = _waveform_figure(str(path), clips, labels)
+    figure_path = out_dir / "waveforms.png"
+    atomic_write(figure_path, lambda tmp: figure.savefig(tmp, format="png"))
+    save_json(out_dir / "muted.json", {"audio": str(path), "thresholds": thresholds, "muted_fractions": fractions,
+                                       "transcriptions": texts, "original_transcription": original,
+                                       "wavs": [p.name for p in paths]})
+    return MutedAudio(thresholds, paths, fractions, texts, original, figure, figure_path)

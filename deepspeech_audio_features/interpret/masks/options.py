@@ -1,0 +1,61 @@
+"""The importance-mask method's options: every setting of :func:`importance_mask` with its
+default, written once.
+
+The same :class:`MaskOptions` object is what the Python API takes, what
+``assets/experiments/mask.json`` is read into, what the ``mask`` and ``mask-dataset``
+commands build from their flags, and what :func:`mask_dataset` sends to Dask workers
+(``to_dict`` / ``from_dict``). No TensorFlow here.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from ...infra.options import Options, check_choice, check_range, option
+
+#: The mask shapes: one unit per MFCC entry, or one unit per frame (whole frames on or off).
+VARIANTS: tuple[str, ...] = ("time-frequency", "time")
+
+
+@dataclasses.dataclass(frozen=True)
+class MaskOptions(Options):
+    """Settings of :func:`~deepspeech_audio_features.interpret.masks.importance.importance_mask`.
+
+    See the method's docstring for what each phase does with them.
+    """
+    variant: Literal["time-frequency", "time"] = option(
+        "time-frequency", "mask shape: a unit per MFCC entry, or whole frames")
+    steps: int = option(300, "relaxed-optimization steps (Adam on the mask logits)")
+    learning_rate: float = option(0.1, "Adam step size on the mask logits")
+    init_logit: float = option(3.0, "initial mask logit (clipped to +-8 during optimization)")
+    kappa: float = option(1.0, "hinge target margin in logits (capped by each frame's original margin)")
+    lam: tuple[float, float] = option((0.3, 3.0), "sparsity weight (start, end), annealed geometrically")
+    tau: tuple[float, float] = option((1.0, 0.3), "sigmoid temperature (start, end), annealed geometrically")
+    straight_through: float = option(0.5, "share of the steps (the last ones) with the loss on the binary mask")
+    eval_every: int = option(5, "steps between exact checks of binarized masks during optimization")
+    tol: float = option(1e-3, "acceptance margin in logits")
+    max_prune_passes: int | None = option(None, "cap on prune passes (none: until 1-minimal)")
+    max_seconds: float | None = option(None, "time budget for pruning, in seconds (none: no limit)")
+    check_limit: int = option(400_000, "run the independent 1-minimality check when ones x frames is at most this")
+    batch_frames: int = option(8192, "candidates per forward pass = batch_frames // frames (4 to 64)")
+    snapshot_every: int = option(10, "optimization steps between snapshots")
+
+    def validate(self) -> None:
+        check_choice("variant", self.variant, VARIANTS)
+        for name in ("steps", "check_limit"):
+            check_range(name, getattr(self, name), 0)
+        for name in ("eval_every", "snapshot_every", "batch_frames"):
+            check_range(name, getattr(self, name), 1)
+        check_range("learning_rate", self.learning_rate, 0, low_open=True)
+        check_range("init_logit", self.init_logit)
+        check_range("kappa", self.kappa, 0)
+        check_range("straight_through", self.straight_through, 0, 1)
+        check_range("tol", self.tol, 0)
+        for name in ("lam", "tau"):  # geometric annealing needs positive ends
+            pair = getattr(self, name)
+            for value in pair:
+                check_range(name, value, 0, low_open=True)
+        if self.max_prune_passes is not None:
+            check_range("max_prune_passes", self.max_prune_passes, 0)
+        if self.max_seconds is not None:
+            check_range("max_seconds", self.max_seconds, 0)
