@@ -19,7 +19,7 @@ from deepspeech_audio_features.interpret.dataset_search import (  # noqa: E402
     get_top_examples,
     search_dataset,
 )
-from deepspeech_audio_features.interpret.featurevis.render import Objective  # noqa: E402
+from deepspeech_audio_features.interpret.featurevis import Objective  # noqa: E402
 from deepspeech_audio_features.interpret.masks.batch import mask_dataset  # noqa: E402
 
 # Functions defined here run on the workers, which cannot import this test module.
@@ -86,14 +86,14 @@ def _slow_down(seconds):
 
     from deepspeech_audio_features.interpret import dataset_search as ds
 
-    original = getattr(ds, "_original_score_batch", ds._score_batch)
-    ds._original_score_batch = original
+    original = getattr(ds, "original_score_batch", ds.score_batch)
+    ds.original_score_batch = original
 
     def slowed(*args):
         time_.sleep(seconds)
         return original(*args)
 
-    ds._score_batch = slowed if seconds else original
+    ds.score_batch = slowed if seconds else original
     return os.getpid()
 
 
