@@ -193,7 +193,7 @@ def test_cli_runs_search_and_masks_on_a_scheduler_address(tiny, corpus, client, 
                      "--out", str(tmp_path / "search"), "--batch-size", "4", "--scheduler", address]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["report"]["this_session"]["distributed"]["scheduler"] == address
-    local = search_dataset(tiny, corpus, [Objective("layer_3", (1, 4))], tmp_path / "local", 4, progress=False)
+    local = search_dataset(tiny, corpus, [Objective("layer_3", (1, 4))], tmp_path / "local", batch_size=4, progress=False)
     np.testing.assert_allclose(load_search(tmp_path / "search").activations, local.activations, rtol=1e-5,
                                atol=1e-6)
     assert cli_main(["mask-dataset", str(corpus), "--checkpoint", checkpoint, "--out", str(tmp_path / "masks"),

@@ -158,6 +158,17 @@ def test_cli_search_and_visualize(tiny, dataset, tmp_path, capsys):
     for name in ("layer_1", "rnn_output"):
         assert sorted(p.name for p in (tmp_path / "vis" / name).glob("input_var_*.npy")) == [
             "input_var_0.npy", "input_var_2.npy", "input_var_3.npy"]
+    # an experiment JSON, with options and pieces from the command line on top of it
+    experiment = tmp_path / "exp.json"
+    experiment.write_text(json.dumps({"name": "exp", "layers": ["layer_2"], "neurons": {"layer_2": [1, 2]},
+                                      "lam": 0.5, "steps": 50, "frames": 20, "jitter": 0, "param": "direct"}))
+    assert cli_main(["visualize", "--checkpoint", str(tmp_path / "model"), "--experiment", str(experiment),
+                     "--out", str(tmp_path / "exp"), "--steps", "2", "--jitter", "3", "--learning-rate", "0.2"]) == 0
+    config = json.loads((tmp_path / "exp" / "config.json").read_text())
+    assert (config["steps"], config["frames"], config["jitter"], config["learning_rate"]) == (2, 20, 3, 0.2)
+    assert cli_main(["visualize", "--checkpoint", str(tmp_path / "model"), "--experiment", str(experiment),
+                     "--out", str(tmp_path / "exp2"), "--snapshot-every", "0"]) == 2  # ParameterError: one line
+    assert "snapshot_every" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("values, word", [
