@@ -23,7 +23,7 @@ _EXPORTS = {
     "objectives": ["Objective", "Plan", "diversity_penalty", "layer_width", "plan_objectives", "select_neurons",
                    "staged_activations", "total_variation"],
     "options": ["VisualizationOptions"],
-    "param": ["DirectParam", "ParamSpec", "Parameterization", "ScaledParam", "initial_inputs"],
+    "param": ["DirectParam", "ParamFactory", "ParamSpec", "Parameterization", "ScaledParam", "initial_inputs"],
     "render": ["VisualizationResult", "maximize_activation"],
     "snapshots": ["load_snapshots"],
     "stats": ["MfccStats", "load_dataset_mfccs", "mfcc_stats"],

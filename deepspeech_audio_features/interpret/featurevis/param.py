@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Protocol, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -44,6 +44,12 @@ class Parameterization:
     def bounds(self, low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-coefficient MFCC bounds ``[26]`` expressed on the variable."""
         raise NotImplementedError
+
+
+class ParamFactory(Protocol):
+    """What ``maximize_activation(param=...)`` takes: a parameterization class or a :class:`ParamSpec`."""
+
+    def build(self, start: np.ndarray) -> Parameterization: ...
 
 
 @dataclass(frozen=True, eq=False)

@@ -24,7 +24,7 @@ from ..optim import Adam
 from . import snapshots
 from .objectives import Objective, Plan, diversity_penalty, plan_objectives, staged_activations, total_variation
 from .options import VisualizationOptions
-from .param import DirectParam, Parameterization, initial_inputs
+from .param import DirectParam, Parameterization, ParamFactory, initial_inputs
 from .stats import MfccStats
 from .transform import NO_TRANSFORM, Transform
 
@@ -62,7 +62,7 @@ class _AdamState:
 
 
 def maximize_activation(model: DeepSpeech, objectives: Sequence[Objective], options: VisualizationOptions | None = None,
-                        *, param=None, transform: Transform | None = None, stats: MfccStats | None = None,
+                        *, param: ParamFactory | None = None, transform: Transform | None = None, stats: MfccStats | None = None,
                         init_mfccs: np.ndarray | None = None, out: str | os.PathLike | None = None,
                         progress: bool = True, extra_config: dict | None = None, **overrides) -> VisualizationResult:
     """Learn inputs for many objectives at once (one forward/backward per step for all).
@@ -128,7 +128,8 @@ def _checked_overrides(overrides: dict) -> dict:
     return overrides
 
 
-def _check_pieces(options: VisualizationOptions, param, transform: Transform | None, stats: MfccStats | None) -> None:
+def _check_pieces(options: VisualizationOptions, param: ParamFactory, transform: Transform | None,
+                  stats: MfccStats | None) -> None:
     if not callable(getattr(param, "build", None)):
         raise ParameterError(f"param: expected a parameterization factory (DirectParam, ScaledParam.spec(stats)), "
                              f"got {param!r}")
@@ -140,7 +141,7 @@ def _check_pieces(options: VisualizationOptions, param, transform: Transform | N
         raise ParameterError("clamp: needs MFCC statistics (stats=mfcc_stats(...))")
 
 
-def run_config(model: DeepSpeech, plan: Plan, options: VisualizationOptions, param, transform: Transform | None,
+def run_config(model: DeepSpeech, plan: Plan, options: VisualizationOptions, param: ParamFactory, transform: Transform | None,
                stats: MfccStats | None, init_mfccs: np.ndarray | None, extra_config: dict | None) -> dict:
     """The run's settings as recorded in config.json; all but ``steps`` are its identity."""
     config = {
