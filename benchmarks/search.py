@@ -31,8 +31,8 @@ from common import best_time, forward_flops_per_frame, start_benchmark
 from visualize import embedded_model
 
 from deepspeech_audio_features import LAYERS, DeepSpeech, random_weights
-from deepspeech_audio_features import dataset_search as ds
-from deepspeech_audio_features.interpret.featurevis.render import Objective
+from deepspeech_audio_features.interpret import dataset_search as ds
+from deepspeech_audio_features.interpret.featurevis import Objective
 
 LIBRISPEECH_HOURS = 960
 
@@ -51,7 +51,8 @@ def in_process(model, objectives, csv, utterances, batch_size, peak):
     try:
         with tempfile.TemporaryDirectory() as out:
             start = time.perf_counter()
-            result = ds.search_dataset(model, csv, objectives, out, batch_size, utterances, progress=False)
+            result = ds.search_dataset(model, csv, objectives, out, batch_size=batch_size, max_utterances=utterances,
+                                       progress=False)
             total = time.perf_counter() - start
     finally:
         ds.batch_activations = real
@@ -80,8 +81,8 @@ def on_cluster(model, objectives, csv, utterances, batch_size, workers, referenc
         checkpoint, fingerprint = model_source(model, out)
         client.run(warm_up, checkpoint, fingerprint, threads, [o.to_json() for o in objectives])
         start = time.perf_counter()
-        result = ds.search_dataset(model, csv, objectives, os.path.join(out, "run"), batch_size, utterances,
-                                   progress=False, scheduler=client, worker_threads=threads)
+        result = ds.search_dataset(model, csv, objectives, os.path.join(out, "run"), batch_size=batch_size,
+                                   max_utterances=utterances, progress=False, scheduler=client, worker_threads=threads)
         total = time.perf_counter() - start
     session = result.report["this_session"]
     audio = session["audio_seconds_per_second"] * session["seconds"]

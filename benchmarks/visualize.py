@@ -21,10 +21,7 @@ from pathlib import Path
 from common import best_time, forward_flops_per_frame, start_benchmark
 
 from deepspeech_audio_features import LAYERS, DeepSpeech, random_weights
-from deepspeech_audio_features.interpret.featurevis.render import (
-    Objective,
-    maximize_activation,
-)
+from deepspeech_audio_features.interpret.featurevis import Objective, maximize_activation
 
 
 def study_objectives(n_hidden: int) -> list[Objective]:
@@ -38,7 +35,7 @@ def study_objectives(n_hidden: int) -> list[Objective]:
 
 def step_seconds(model, objectives, steps: int, frames: int) -> float:
     """Seconds per optimization step (forward + backward + Adam), tracing excluded."""
-    timing = maximize_activation(model, objectives, 1 + steps, frames=frames, progress=False).timing
+    timing = maximize_activation(model, objectives, steps=1 + steps, frames=frames, progress=False).timing
     return timing["seconds"] / timing["steps"]
 
 

@@ -19,7 +19,7 @@ from deepspeech_audio_features.interpret.dataset_search import (  # noqa: E402
     get_top_examples,
     search_dataset,
 )
-from deepspeech_audio_features.interpret.featurevis.render import Objective  # noqa: E402
+from deepspeech_audio_features.interpret.featurevis import Objective  # noqa: E402
 from deepspeech_audio_features.interpret.masks.batch import mask_dataset  # noqa: E402
 from deepspeech_audio_features.interpret.masks.options import MaskOptions  # noqa: E402
 
@@ -87,14 +87,14 @@ def _slow_down(seconds):
 
     from deepspeech_audio_features.interpret import dataset_search as ds
 
-    original = getattr(ds, "_original_score_batch", ds._score_batch)
-    ds._original_score_batch = original
+    original = getattr(ds, "original_score_batch", ds.score_batch)
+    ds.original_score_batch = original
 
     def slowed(*args):
         time_.sleep(seconds)
         return original(*args)
 
-    ds._score_batch = slowed if seconds else original
+    ds.score_batch = slowed if seconds else original
     return os.getpid()
 
 
@@ -194,7 +194,7 @@ def test_cli_runs_search_and_masks_on_a_scheduler_address(tiny, corpus, client, 
                      "--out", str(tmp_path / "search"), "--batch-size", "4", "--scheduler", address]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["report"]["this_session"]["distributed"]["scheduler"] == address
-    local = search_dataset(tiny, corpus, [Objective("layer_3", (1, 4))], tmp_path / "local", 4, progress=False)
+    local = search_dataset(tiny, corpus, [Objective("layer_3", (1, 4))], tmp_path / "local", batch_size=4, progress=False)
     np.testing.assert_allclose(load_search(tmp_path / "search").activations, local.activations, rtol=1e-5,
                                atol=1e-6)
     assert cli_main(["mask-dataset", str(corpus), "--checkpoint", checkpoint, "--out", str(tmp_path / "masks"),

@@ -7,7 +7,7 @@ from reference import forward_reference
 
 from deepspeech_audio_features import DeepSpeech, random_weights, write_wav
 from deepspeech_audio_features.app.cli import main as cli_main
-from deepspeech_audio_features.infra.errors import RunConflictError
+from deepspeech_audio_features.infra.errors import ParameterError, RunConflictError
 from deepspeech_audio_features.interpret import dataset_search as ds
 from deepspeech_audio_features.interpret.dataset_search import (
     get_bottom_examples,
@@ -15,7 +15,8 @@ from deepspeech_audio_features.interpret.dataset_search import (
     load_search,
     search_dataset,
 )
-from deepspeech_audio_features.interpret.featurevis.render import Objective
+from deepspeech_audio_features.interpret.featurevis import Objective
+from deepspeech_audio_features.interpret.search_options import SearchOptions
 from deepspeech_audio_features.speech.checkpoints import save_checkpoint
 from deepspeech_audio_features.speech.mfcc import audio_file_to_mfccs
 
@@ -157,3 +158,46 @@ def test_cli_search_and_visualize(tiny, dataset, tmp_path, capsys):
     for name in ("layer_1", "rnn_output"):
         assert sorted(p.name for p in (tmp_path / "vis" / name).glob("input_var_*.npy")) == [
             "input_var_0.npy", "input_var_2.npy", "input_var_3.npy"]
+    # an experiment JSON, with options and pieces from the command line on top of it
+    experiment = tmp_path / "exp.json"
+    experiment.write_text(json.dumps({"name": "exp", "layers": ["layer_2"], "neurons": {"layer_2": [1, 2]},
+                                      "lam": 0.5, "steps": 50, "frames": 20, "jitter": 0, "param": "direct"}))
+    assert cli_main(["visualize", "--checkpoint", str(tmp_path / "model"), "--experiment", str(experiment),
+                     "--out", str(tmp_path / "exp"), "--steps", "2", "--jitter", "3", "--learning-rate", "0.2"]) == 0
+    config = json.loads((tmp_path / "exp" / "config.json").read_text())
+    assert (config["steps"], config["frames"], config["jitter"], config["learning_rate"]) == (2, 20, 3, 0.2)
+    assert cli_main(["visualize", "--checkpoint", str(tmp_path / "model"), "--experiment", str(experiment),
+                     "--out", str(tmp_path / "exp2"), "--snapshot-every", "0"]) == 2  # ParameterError: one line
+    assert "snapshot_every" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("values, word", [
+    ({"batch_size": 0}, "batch_size"), ({"batch_size": "8"}, "batch_size"), ({"max_utterances": -2}, "max_utterances"),
+    ({"shards": 0}, "shards"), ({"worker_threads": 1.5}, "worker_threads"), ({"batchsize": 3}, "batchsize"),
+])
+def test_search_options_name_the_bad_option(values, word):
+    with pytest.raises(ParameterError, match=word):
+        SearchOptions.from_dict(values, source="search.json")
+
+
+def test_search_options_object_equals_keywords(tiny, dataset, tmp_path):
+    _, model = tiny
+    _, csv_path = dataset
+    a = search_dataset(model, csv_path, OBJECTIVES, tmp_path / "a", SearchOptions(batch_size=3, max_utterances=5),
+                       progress=False)
+    b = search_dataset(model, csv_path, OBJECTIVES, tmp_path / "b", batch_size=3, max_utterances=5, progress=False)
+    np.testing.assert_array_equal(a.activations, b.activations)
+    assert len(a.paths) == 5
+    with pytest.raises(ParameterError, match="batch_size"):
+        search_dataset(model, csv_path, OBJECTIVES, tmp_path / "c", batch_size=0, progress=False)
+    with pytest.raises(ParameterError, match="options"):
+        search_dataset(model, csv_path, OBJECTIVES, tmp_path / "c", 4, progress=False)
+
+
+def test_a_folder_with_files_but_no_index_is_refused(tiny, dataset, tmp_path):
+    _, model = tiny
+    _, csv_path = dataset
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "batch_0.npz").write_bytes(b"")
+    with pytest.raises(RunConflictError, match="index.json"):
+        search_dataset(model, csv_path, OBJECTIVES, tmp_path / "run", progress=False)

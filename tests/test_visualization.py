@@ -6,17 +6,24 @@ import tensorflow as tf
 from reference import dct2, forward_reference, mel_filterbank
 
 from deepspeech_audio_features import LAYERS, DeepSpeech, mfccs, random_weights
-from deepspeech_audio_features.infra.errors import RunConflictError
-from deepspeech_audio_features.interpret.featurevis import render as vis
-from deepspeech_audio_features.interpret.featurevis.render import (
+from deepspeech_audio_features.app.experiments import run_visualization_experiment, visualization_pieces
+from deepspeech_audio_features.infra.errors import ParameterError, RunConflictError
+from deepspeech_audio_features.infra.runfolder import snapshot_steps
+from deepspeech_audio_features.interpret.featurevis import (
+    DirectParam,
     MfccStats,
     Objective,
     ScaledParam,
     TimeJitter,
+    VisualizationOptions,
+    diversity_penalty,
     initial_inputs,
     load_snapshots,
     maximize_activation,
+    plan_objectives,
     select_neurons,
+    snapshots,
+    staged_activations,
     total_variation,
 )
 from deepspeech_audio_features.speech.filters import dct_matrix
@@ -76,10 +83,10 @@ def test_staged_activations_equal_forward_per_row(tiny):
     weights, model = tiny
     objectives = [Objective("layer_6", (1, 4)), Objective("rnn_output", (0,), n_inputs=2),
                   Objective("layer_2", (3, 5, 7)), Objective("layer_1", (2,))]
-    plan = vis._plan(model, objectives)
+    plan = plan_objectives(model, objectives)
     x = np.random.default_rng(1).normal(0, 3, (len(plan.order), FRAMES, 26)).astype(np.float32)
-    act, _ = vis.staged_activations(model, tf.constant(x), plan.counts,
-                                    {k: tf.constant(w) for k, w in plan.weights.items()})
+    act, _ = staged_activations(model, tf.constant(x), plan.counts,
+                                {k: tf.constant(w) for k, w in plan.weights.items()})
     assert plan.counts == [5, 4, 3, 3, 1, 1]  # rows reaching layer_1 ... layer_6
     for r, (i, _) in enumerate(plan.order):
         obj = objectives[i]
@@ -116,7 +123,7 @@ def test_initial_noise_depends_on_objective_not_on_batch():
 
 def test_diversity_penalty_matches_numpy():
     a = np.random.default_rng(3).random((3, 7, 5)).astype(np.float32)
-    got = float(vis._diversity_penalty({2: tf.constant(a)}, [(2, 0, 3, 0.5)]))
+    got = float(diversity_penalty({2: tf.constant(a)}, [(2, 0, 3, 0.5)]))
     grams = [m.T @ m / 7 for m in a.astype(np.float64)]
     flat = [g.ravel() / np.linalg.norm(g) for g in grams]
     sims = [flat[i] @ flat[j] for i in range(3) for j in range(3) if i != j]
@@ -180,7 +187,7 @@ def test_batched_equals_one_by_one(tiny):
     _, model = tiny
     objectives = [Objective("layer_1", (0, 3), lam=0.3), Objective("rnn_output", (5,), lam=0.1, negative=True),
                   Objective("layer_6", (2, 7), lam=1.0, n_inputs=2), Objective("layer_3", (1,), name="third")]
-    common = dict(steps=12, frames=FRAMES, progress=False, jitter=3, seed=7)
+    common = dict(steps=12, frames=FRAMES, progress=False, transform=TimeJitter(3), seed=7)
     batched = maximize_activation(model, objectives, **common)
     for obj in objectives:
         alone = maximize_activation(model, [obj], **common)
@@ -192,21 +199,21 @@ def test_batched_equals_one_by_one(tiny):
 def test_interrupted_and_resumed_equals_uninterrupted(tiny, tmp_path, monkeypatch):
     _, model = tiny
     objectives = [Objective("layer_2", (0, 1), lam=0.2), Objective("layer_5", (4,), lam=0.2)]
-    common = dict(steps=20, frames=FRAMES, progress=False, snapshot_every=5, jitter=2, seed=11)
+    common = dict(steps=20, frames=FRAMES, progress=False, snapshot_every=5, transform=TimeJitter(2), seed=11)
     whole = maximize_activation(model, objectives, out=tmp_path / "whole", **common)
 
-    real = vis._write_snapshots
+    real = snapshots.write_snapshots
 
-    def dies_at_15(out, plan, step, *rest):
+    def dies_at_15(run, plan, step, *rest):
         if step == 15:
             raise KeyboardInterrupt
-        real(out, plan, step, *rest)
+        real(run, plan, step, *rest)
 
-    monkeypatch.setattr(vis, "_write_snapshots", dies_at_15)
+    monkeypatch.setattr(snapshots, "write_snapshots", dies_at_15)
     with pytest.raises(KeyboardInterrupt):
         maximize_activation(model, objectives, out=tmp_path / "cut", **common)
-    assert vis.snapshot_steps(tmp_path / "cut" / "layer_2", "input_var") == [0, 5, 10]
-    monkeypatch.setattr(vis, "_write_snapshots", real)
+    assert snapshot_steps(tmp_path / "cut" / "layer_2", "input_var") == [0, 5, 10]
+    monkeypatch.setattr(snapshots, "write_snapshots", real)
     resumed = maximize_activation(model, objectives, out=tmp_path / "cut", **common)
     for name in ("layer_2", "layer_5"):
         np.testing.assert_allclose(resumed.inputs[name], whole.inputs[name], atol=1e-6)
@@ -224,7 +231,7 @@ def test_clamp_keeps_inputs_in_data_range(tiny):
     _, model = tiny
     low, high = np.full(26, -1.5, np.float32), np.linspace(0.5, 2, 26).astype(np.float32)
     stats = MfccStats(np.zeros(26, np.float32), np.ones(26, np.float32), low, high)
-    for param in ("direct", "scaled"):
+    for param in (None, ScaledParam.spec(stats)):
         result = maximize_activation(model, [Objective("layer_1", (0, 1, 2))], steps=30, frames=FRAMES,
                                      learning_rate=0.5, clamp=True, stats=stats, param=param, progress=False)
         x = result.inputs["layer_1"]
@@ -262,6 +269,68 @@ def test_select_neurons_takes_most_variable(tiny):
         frames = np.concatenate([forward_reference(weights, x)[layer] for x in data])
         std = frames.std(0)
         assert chosen[layer] == list(np.argsort(-std, kind="stable")[:3])
+
+
+# ------------------------------------------------------------------ options and pieces
+@pytest.mark.parametrize("values, word", [
+    ({"steps": -1}, "steps"), ({"steps": 2.5}, "steps"), ({"frames": 0}, "frames"), ({"learning_rate": 0}, "learning_rate"),
+    ({"init": "nois"}, "init"), ({"init_std": -1.0}, "init_std"), ({"seed": -1}, "seed"),
+    ({"snapshot_every": 0}, "snapshot_every"), ({"clamp": "yes"}, "clamp"), ({"beta1": 1.0}, "beta1"),
+    ({"beta2": -0.1}, "beta2"), ({"epsilon": 0}, "epsilon"), ({"learnig_rate": 0.1}, "learnig_rate"),
+])
+def test_visualization_options_name_the_bad_option(values, word):
+    with pytest.raises(ParameterError, match=word):
+        VisualizationOptions.from_dict(values, source="vis.json")
+
+
+def test_bad_pieces_and_overrides_name_the_argument(tiny):
+    _, model = tiny
+    objectives = [Objective("layer_1", (0,))]
+    common = dict(steps=2, frames=FRAMES, progress=False)
+    for kwargs, word in [({"steps": -3}, "steps"), ({"param": "scaled"}, "param"), ({"jitter": 3}, "jitter"),
+                         ({"transform": TimeJitter(FRAMES)}, "jitter"), ({"clamp": True}, "clamp"),
+                         ({"init": np.zeros((5, 26))}, "init"), ({"options": 300}, "options"),
+                         ({"param": ScaledParam}, "param")]:
+        with pytest.raises(ParameterError, match=word):
+            maximize_activation(model, objectives, **{**common, **kwargs})
+    with pytest.raises(ParameterError, match="jitter"):
+        TimeJitter(-1)
+    assert VisualizationOptions().replace(steps=7).steps == 7 and VisualizationOptions().steps == 500
+
+
+def test_explicit_pieces_equal_the_experiment_json_route(tiny, tmp_path):
+    _, model = tiny
+    config = {"name": "tiny", "layers": ["layer_1", "layer_3"], "neurons": {"layer_1": [0, 1], "layer_3": [2]},
+              "lam": 0.3, "steps": 6, "frames": FRAMES, "seed": 4, "jitter": 2, "param": "direct"}
+    from_json = run_visualization_experiment(config, model, tmp_path / "json", progress=False)
+    objectives = [Objective("layer_1", (0, 1), lam=0.3), Objective("layer_3", (2,), lam=0.3)]
+    explicit = maximize_activation(model, objectives, VisualizationOptions(steps=6, frames=FRAMES, seed=4),
+                                   param=DirectParam, transform=TimeJitter(2), progress=False)
+    for name in ("layer_1", "layer_3"):
+        np.testing.assert_array_equal(from_json.inputs[name], explicit.inputs[name])
+    assert json.loads((tmp_path / "json" / "config.json").read_text())["jitter"] == 2
+    # the scaled parameterization: the JSON's "scaled" is ScaledParam.spec(stats)
+    stats = MfccStats(np.full(26, 0.5, np.float32), np.linspace(0.5, 2, 26).astype(np.float32),
+                      np.full(26, -1.0, np.float32), np.full(26, 1.5, np.float32))
+    param, transform = visualization_pieces({"param": "scaled", "jitter": 0}, stats)
+    assert transform is None
+    common = dict(steps=5, frames=FRAMES, clamp=True, stats=stats, progress=False)
+    a = maximize_activation(model, objectives, param=param, **common)
+    b = maximize_activation(model, objectives, param=ScaledParam.spec(stats), **common)
+    np.testing.assert_array_equal(a.inputs["layer_1"], b.inputs["layer_1"])
+    with pytest.raises(ParameterError, match="param"):
+        visualization_pieces({"param": "warped"}, stats)
+
+
+def test_option_modules_do_not_start_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys; import deepspeech_audio_features.interpret.featurevis.options, "
+            "deepspeech_audio_features.interpret.search_options, deepspeech_audio_features.app.cli as c; "
+            "c.build_parser(); print('tensorflow' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"
 
 
 # ------------------------------------------------------------------ listening

@@ -160,7 +160,7 @@ def cmd_evaluate(args) -> int:
 
 def _objectives_from_args(specs, lam_default: float = 0.0):
     """``layer:n1,n2[:lambda]`` strings -> Objectives."""
-    from ..interpret.featurevis.render import Objective
+    from ..interpret.featurevis import Objective
 
     objectives = []
     for spec in specs or []:
@@ -175,31 +175,37 @@ def _objectives_from_args(specs, lam_default: float = 0.0):
 def cmd_visualize(args) -> int:
     import numpy as np
 
-    from ..interpret.featurevis.render import (
+    from ..interpret.featurevis import (
+        VisualizationOptions,
         load_dataset_mfccs,
         maximize_activation,
         mfcc_stats,
     )
-    from .experiments import load_experiment, run_visualization_experiment
+    from .experiments import (
+        load_experiment,
+        run_visualization_experiment,
+        visualization_options,
+        visualization_pieces,
+    )
 
-    options = {"steps": args.steps, "frames": args.frames, "learning_rate": args.learning_rate,
-               "seed": args.seed, "jitter": args.jitter, "snapshot_every": args.snapshot_every,
-               "init": args.init, "clamp": True if args.clamp else None}
+    pieces = {k: v for k, v in (("jitter", args.jitter), ("param", args.param)) if v is not None}
     model = _model(args)
     if args.objective:
         if not args.out:
             raise SystemExit("error: --objective needs --out")
         stats = mfcc_stats(load_dataset_mfccs(args.stats_dataset)[0]) if args.stats_dataset else None
-        chosen = {k: v for k, v in options.items() if v is not None and k != "steps"}
-        result = maximize_activation(model, _objectives_from_args(args.objective), args.steps or 500, args.out,
-                                     stats=stats, **chosen)
-        results = [result]
+        param, transform = visualization_pieces(pieces, stats)
+        results = [maximize_activation(model, _objectives_from_args(args.objective), VisualizationOptions.from_args(args),
+                                       param=param, transform=transform, stats=stats, out=args.out)]
     else:
         experiments = args.experiment or ["run_train_inputs_experiment", "run_train_inputs_experiment_more_noise"]
         if args.out and len(experiments) > 1:
             raise SystemExit("error: --out needs exactly one --experiment")
-        results = [run_visualization_experiment(load_experiment(name), model, args.out, **options)
-                   for name in experiments]
+        results = []
+        for name in experiments:
+            config = load_experiment(name)
+            options = VisualizationOptions.from_args(args, visualization_options(config))
+            results.append(run_visualization_experiment(config, model, args.out, options=options, **pieces))
     for result in results:
         print(json.dumps({"out": result.out, "steps": result.steps,
                           "activation": {k: np.asarray(v).round(4).tolist() for k, v in result.activation.items()},
@@ -239,19 +245,21 @@ def cmd_search(args) -> int:
         get_top_examples,
         search_dataset,
     )
-    from .experiments import run_search_dataset_experiment
+    from ..interpret.search_options import SearchOptions
+    from .experiments import load_experiment, run_search_dataset_experiment, search_options
 
     model = _model(args)
     with _cluster(args) as (scheduler, threads):
-        cluster = {"scheduler": scheduler, "shards": args.shards, "worker_threads": threads}
         if args.objective:
             if not (args.out and args.dataset):
                 raise SystemExit("error: --objective needs --out and --dataset")
-            result = search_dataset(model, args.dataset, _objectives_from_args(args.objective), args.out,
-                                    args.batch_size or 128, args.max_utterances, **cluster)
+            options = SearchOptions.from_args(args).replace(worker_threads=threads)
+            result = search_dataset(model, args.dataset, _objectives_from_args(args.objective), args.out, options,
+                                    scheduler=scheduler)
         else:
-            result = run_search_dataset_experiment(model, args.dataset, args.out, batch_size=args.batch_size,
-                                                   max_utterances=args.max_utterances, **cluster)
+            base = search_options(load_experiment("run_search_dataset_experiment"))
+            options = SearchOptions.from_args(args, base).replace(worker_threads=threads)
+            result = run_search_dataset_experiment(model, args.dataset, args.out, scheduler=scheduler, options=options)
     top, bottom = get_top_examples(args.top, result.out), get_bottom_examples(args.top, result.out)
     print(json.dumps({"out": result.out, "report": result.report,
                       "top": {k: [list(e) for e in v] for k, v in top.items()},
@@ -348,7 +356,9 @@ def _add_options(parser: argparse.ArgumentParser, options: type, flags: dict[str
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ..interpret.featurevis.options import VisualizationOptions
     from ..interpret.masks.options import MaskOptions
+    from ..interpret.search_options import SearchOptions
     from ..synth.options import CorpusOptions, TrainConfig
 
     parser = argparse.ArgumentParser(prog="python -m deepspeech_audio_features",
@@ -416,14 +426,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--objective", action="append",
                    help="ad-hoc objective layer:n1,n2[:lambda] (repeatable; needs --out)")
     p.add_argument("--out", help="run folder (default: runs/<experiment name>); re-running resumes")
-    p.add_argument("--steps", type=int)
-    p.add_argument("--frames", type=int, help="input length T in 20 ms frames")
-    p.add_argument("--learning-rate", type=float)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--jitter", type=int, help="max random time shift in frames")
-    p.add_argument("--snapshot-every", type=int)
-    p.add_argument("--init", choices=["noise", "zeros", "mean"])
-    p.add_argument("--clamp", action="store_true", help="clip each coefficient to the data's range")
+    VisualizationOptions.add_arguments(p)
+    p.add_argument("--jitter", type=int, help="max random time shift in frames (a TimeJitter transform; default 0: none)")
+    p.add_argument("--param", choices=["direct", "scaled"],
+                   help="parameterization: X itself, or scaled by the data's statistics (default: direct)")
     p.add_argument("--stats-dataset", help="CSV or folder for MFCC statistics (ad-hoc objectives)")
     p.set_defaults(func=cmd_visualize)
 
@@ -432,8 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="DeepSpeech CSV or audio folder (default: the experiment's)")
     p.add_argument("--objective", action="append", help="ad-hoc objective layer:n1,n2 (needs --out, --dataset)")
     p.add_argument("--out", help="run folder (default: runs/run_search_dataset_experiment)")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--max-utterances", type=int)
+    SearchOptions.add_arguments(p, exclude=("shards", "worker_threads"))  # --shards: with_cluster
     p.add_argument("--top", type=int, default=4, help="examples to print per objective")
     with_cluster(p)
     p.set_defaults(func=cmd_search)

@@ -11,10 +11,14 @@ from ..infra.atomic import load_json
 from ..infra.errors import FileFormatError, ParameterError
 from ..infra.resources import asset_path, example_audio
 from ..infra.runfolder import run_name
-from ..interpret.dataset_search import SearchResult, search_dataset
-from ..interpret.featurevis.render import (
+from ..interpret.dataset_search import SearchOptions, SearchResult, search_dataset
+from ..interpret.featurevis import (
+    DirectParam,
     MfccStats,
     Objective,
+    ScaledParam,
+    TimeJitter,
+    VisualizationOptions,
     VisualizationResult,
     load_dataset_mfccs,
     maximize_activation,
@@ -70,7 +74,7 @@ def experiment_objectives(model: DeepSpeech, config: dict, progress: bool = True
         record["data"] = {"dataset": str(dataset), "utterances": len(data)}
     if needs_data:
         if spec["rule"] != "most_variable":
-            raise ValueError(f"unknown neuron rule {spec['rule']!r}")
+            raise ParameterError(f"neurons: unknown neuron rule {spec['rule']!r}")
         chosen = select_neurons(model, data, layers, spec.get("count", 3))
         record["neuron_rule"] = dict(spec)
     else:
@@ -83,26 +87,61 @@ def experiment_objectives(model: DeepSpeech, config: dict, progress: bool = True
     return objectives, stats, record
 
 
+#: Keys of a visualization experiment that are not :class:`VisualizationOptions` fields.
+VISUALIZATION_KEYS = ("name", "description", "checkpoint", "layers", "neurons", "lam", "negative", "n_inputs",
+                      "diversity", "stats_dataset", "max_utterances", "param", "jitter")
+
+
+def visualization_options(config: dict) -> VisualizationOptions:
+    """The :class:`VisualizationOptions` of an experiment config (unknown keys are errors)."""
+    return VisualizationOptions.from_dict(config, source=str(config.get("name", "experiment")),
+                                          ignore=VISUALIZATION_KEYS)
+
+
+def visualization_pieces(config: dict, stats: MfccStats | None):
+    """The config's ``"param"`` and ``"jitter"`` as the objects :func:`maximize_activation`
+    takes: ``(parameterization factory, transform or None)``. The one place they are mapped.
+
+    ``"param"``: ``"direct"`` (default) -> :class:`DirectParam`, ``"scaled"`` ->
+    ``ScaledParam.spec(stats)``; ``"jitter"``: n > 0 -> ``TimeJitter(n)``, 0 -> None.
+    """
+    kind = config.get("param", "direct")
+    if kind == "direct":
+        param = DirectParam
+    elif kind == "scaled":
+        if stats is None:
+            raise ParameterError("param: 'scaled' needs MFCC statistics (a neuron rule's dataset or stats_dataset)")
+        param = ScaledParam.spec(stats)
+    else:
+        raise ParameterError(f"param: must be direct or scaled; got {kind!r}")
+    jitter = config.get("jitter", 0)
+    return param, (TimeJitter(jitter) if jitter else None)
+
+
 def run_visualization_experiment(config: dict | str, model: DeepSpeech | None = None,
                                  out: str | os.PathLike | None = None, progress: bool = True,
-                                 **overrides) -> VisualizationResult:
+                                 options: VisualizationOptions | None = None, **overrides) -> VisualizationResult:
     """Run a feature-visualization experiment config (see ``experiments/*.json``).
 
-    ``overrides`` replace config keys (``steps``, ``frames``, ``learning_rate``, ...).
-    The output folder defaults to ``runs/<config name>``; re-running resumes.
+    ``overrides`` replace config keys (``steps``, ``frames``, ``learning_rate``,
+    ``jitter``, ...; None values are ignored). ``options``, when given, replaces the
+    config's options (e.g. built on :func:`visualization_options` from the command
+    line), still with the overrides that are options applied. The output folder
+    defaults to ``runs/<config name>``; re-running resumes.
     """
     from ..speech.checkpoints import load_model
 
     config = dict(load_experiment(config) if isinstance(config, (str, os.PathLike)) else config)
-    config.update({k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    config.update(given)
+    options = visualization_options(config) if options is None else \
+        options.replace(**{k: v for k, v in given.items() if k not in VISUALIZATION_KEYS})
     model = model if model is not None else load_model(config.get("checkpoint"))
     objectives, stats, record = experiment_objectives(model, config, progress)
-    out = out or Path("runs") / config["name"]
-    options = {k: config[k] for k in ("frames", "learning_rate", "init", "init_std", "seed", "snapshot_every",
-                                      "jitter", "clamp", "param") if k in config}
-    return maximize_activation(model, objectives, int(config.get("steps", 500)), out, stats=stats,
-                               progress=progress, extra_config={"experiment": config["name"], **record},
-                               **options)
+    param, transform = visualization_pieces(config, stats)
+    return maximize_activation(model, objectives, options, param=param, transform=transform, stats=stats,
+                               out=out or Path("runs") / config["name"], progress=progress,
+                               extra_config={"experiment": config["name"], **record})
 
 
 def run_train_inputs_experiment(model: DeepSpeech | None = None, out: str | os.PathLike | None = None,
@@ -199,25 +238,37 @@ def run_mask_experiment(paths: Sequence[str | os.PathLike] | None = None, model:
     return results
 
 
-def run_search_dataset_experiment(model: DeepSpeech | None = None, dataset: str | None = None,
+#: Keys of the search experiment that are not :class:`SearchOptions` fields.
+SEARCH_KEYS = ("name", "description", "checkpoint", "dataset", "objectives_from")
+
+
+def search_options(config: dict) -> SearchOptions:
+    """The :class:`SearchOptions` of a search experiment config (unknown keys are errors)."""
+    return SearchOptions.from_dict(config, source=str(config.get("name", "experiment")), ignore=SEARCH_KEYS)
+
+
+def run_search_dataset_experiment(model: DeepSpeech | None = None, dataset: str | os.PathLike | None = None,
                                   out: str | os.PathLike | None = None, progress: bool = True,
-                                  scheduler=None, shards: int | None = None, worker_threads: int | None = None,
-                                  **overrides) -> SearchResult:
+                                  scheduler=None, options: SearchOptions | None = None, *,
+                                  objectives: Sequence[Objective] | None = None, **overrides) -> SearchResult:
     """The study's dataset search on the synthesized training corpus.
 
     Settings in ``experiments/run_search_dataset_experiment.json``: the dataset, the
-    batch size and the visualization experiment whose objectives (layers and neurons,
-    chosen by its rule) are searched for, so the top examples of a layer sit beside
-    its learned inputs. ``scheduler``, ``shards``, ``worker_threads``: as in
-    :func:`search_dataset`.
+    :class:`SearchOptions` and the visualization experiment whose objectives (layers and
+    neurons, chosen by its rule) are searched for, so the top examples of a layer sit
+    beside its learned inputs. ``objectives`` replaces those; ``options`` replaces the
+    config's options; ``overrides`` replace config keys or options (``batch_size=32``,
+    ``shards=8``; None values are ignored); ``scheduler``: as in :func:`search_dataset`.
     """
     from ..speech.checkpoints import load_model
-    from .experiments import experiment_objectives, load_experiment
 
     config = dict(load_experiment("run_search_dataset_experiment"))
-    config.update({k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    config.update(given)
+    options = search_options(config) if options is None else \
+        options.replace(**{k: v for k, v in given.items() if k not in SEARCH_KEYS})
     model = model if model is not None else load_model(config.get("checkpoint"))
-    objectives, _, _ = experiment_objectives(model, load_experiment(config["objectives_from"]), progress)
+    if objectives is None:
+        objectives, _, _ = experiment_objectives(model, load_experiment(config["objectives_from"]), progress)
     return search_dataset(model, dataset or config["dataset"], objectives, out or Path("runs") / config["name"],
-                          int(config.get("batch_size", 128)), config.get("max_utterances"), progress,
-                          scheduler=scheduler, shards=shards, worker_threads=worker_threads)
+                          options, progress=progress, scheduler=scheduler)

@@ -73,11 +73,16 @@ def ensure_corpus(settings: StudySettings) -> Path:
 
 
 def visualization_config(name: str, settings: StudySettings) -> dict:
-    """An experiment's configuration, adjusted to the settings (quick, corpus)."""
-    from .experiments import load_experiment
+    """An experiment's configuration, adjusted to the settings (quick, corpus).
+
+    The quick setting's ``overrides`` are :class:`VisualizationOptions` fields (checked
+    here, so a typo fails at once).
+    """
+    from .experiments import load_experiment, visualization_options
 
     config = dict(load_experiment(name))
     config.update(settings.overrides)
+    visualization_options(config)  # a bad override fails here, naming the option
     neurons = config.get("neurons")
     if isinstance(neurons, dict) and "rule" in neurons:
         neurons = dict(neurons)
@@ -100,15 +105,12 @@ def ensure_visualization(name: str, model, settings: StudySettings) -> Path:
 
 def ensure_search(model, settings: StudySettings, objectives_from: str = "run_train_inputs_experiment") -> Path:
     """Score every training utterance for the visualization objectives; returns the folder."""
-    from ..interpret.dataset_search import search_dataset
-    from .experiments import experiment_objectives, load_experiment
+    from .experiments import experiment_objectives, load_experiment, run_search_dataset_experiment
 
     ensure_corpus(settings)
-    config = dict(load_experiment("run_search_dataset_experiment"))
     objectives, _, _ = experiment_objectives(model, visualization_config(objectives_from, settings), False)
-    out = settings.runs / config["name"]
-    search_dataset(model, settings.corpus / "train.csv", objectives, out, int(config.get("batch_size", 128)),
-                   config.get("max_utterances"), progress=True)
+    out = settings.runs / load_experiment("run_search_dataset_experiment")["name"]
+    run_search_dataset_experiment(model, settings.corpus / "train.csv", out, objectives=objectives)
     return out
 
 
@@ -125,7 +127,7 @@ def neuron_title(objective: dict) -> str:
 
 def learned_inputs_grid(run: str | os.PathLike, rows: int = 4, title: str = "Learned inputs"):
     """Grid of learned inputs: rows = snapshots (last first), columns = layers."""
-    from ..interpret.featurevis.render import load_snapshots
+    from ..interpret.featurevis import load_snapshots
     from .plots import plot_grid
 
     objectives = run_objectives(run)
@@ -139,7 +141,7 @@ def learned_inputs_grid(run: str | os.PathLike, rows: int = 4, title: str = "Lea
 
 def layer_animation(run: str | os.PathLike, objective: dict, out: str | os.PathLike, every: int = 1) -> Path:
     """mp4 of one layer's learned input as the optimization progresses."""
-    from ..interpret.featurevis.render import load_snapshots
+    from ..interpret.featurevis import load_snapshots
     from .plots import write_animation
 
     snaps = load_snapshots(Path(run) / (objective.get("name") or objective["layer"]))
@@ -150,7 +152,7 @@ def layer_animation(run: str | os.PathLike, objective: dict, out: str | os.PathL
 
 def layer_curves(run: str | os.PathLike, objective: dict, ax=None):
     """Activation and total variation per element over the optimization steps."""
-    from ..interpret.featurevis.render import load_snapshots
+    from ..interpret.featurevis import load_snapshots
     from .plots import plot_curves
 
     snaps = load_snapshots(Path(run) / (objective.get("name") or objective["layer"]))

@@ -2,7 +2,7 @@
 
 For every utterance of a dataset (a DeepSpeech CSV or a folder of audio files) and
 every objective (a layer and a neuron set, see
-:class:`~deepspeech_audio_features.visualization.Objective`), the score is the mean
+:class:`~deepspeech_audio_features.interpret.featurevis.Objective`), the score is the mean
 activation over the utterance's real frames and the objective's neurons::
 
     a(u, o) = mean_{t < T_u, f in J_o} y_layer(X_u)[t, f]
@@ -21,11 +21,12 @@ Run folder (no pickle; every file written atomically)::
                            skipped_indices [k], skipped_reasons [k] (unicode)
     <out>/report.json      totals, skipped files with reasons, throughput
 
-Re-running with the same settings skips finished batches (resume).
+Re-running with the same settings skips finished batches (resume); a folder holding a
+search with other settings is refused (:class:`~deepspeech_audio_features.infra.runfolder.RunFolder`).
 
 Given a Dask ``distributed`` client or scheduler address, the unfinished batches are
 grouped into shards of near-equal padded size and run on the cluster's workers, one
-model per worker process (:mod:`~deepspeech_audio_features.cluster`); the files and
+model per worker process (:mod:`~deepspeech_audio_features.interpret.distributed`); the files and
 the scores are the same as in-process.
 """
 from __future__ import annotations
@@ -38,13 +39,15 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from ..infra.atomic import load_json, save_arrays, save_json
-from ..infra.errors import AudioError, RunConflictError
+from ..infra.atomic import load_json, save_arrays
+from ..infra.errors import AudioError, ParameterError
+from ..infra.runfolder import RunFolder
 from ..speech.audio import file_num_frames
 from ..speech.datasets import read_dataset
 from ..speech.mfcc import audio_file_to_mfccs
 from ..speech.model import LAYERS, DeepSpeech
-from .featurevis.render import Objective, layer_width
+from .featurevis.objectives import Objective, check_objectives, layer_width
+from .search_options import SearchOptions
 
 INDEX_FORMAT = 1
 
@@ -80,8 +83,8 @@ def _objective_matrices(model: DeepSpeech, objectives: Sequence[Objective]) -> d
             for j, i in enumerate(cols):
                 neurons = sorted(set(objectives[i].neurons))
                 if neurons[-1] >= w.shape[0]:
-                    raise ValueError(f"objective {objectives[i].name}: neuron {neurons[-1]} out of range "
-                                     f"({layer} has {w.shape[0]} outputs)")
+                    raise ParameterError(f"neurons: objective {objectives[i].name}: neuron {neurons[-1]} out of "
+                                         f"range ({layer} has {w.shape[0]} outputs)")
                 w[neurons, j] = 1.0 / len(neurons)
             matrices[layer] = (cols, w)
     return matrices
@@ -106,22 +109,22 @@ def batch_activations(model: DeepSpeech, x: np.ndarray, lengths: np.ndarray,
     return out
 
 
-def _index(model: DeepSpeech, dataset, objectives, out: Path, batch_size: int,
-           max_utterances: int | None) -> dict:
-    identity = {"format": INDEX_FORMAT, "dataset": str(dataset), "batch_size": int(batch_size),
-                "max_utterances": max_utterances, "objectives": [o.to_json() for o in objectives],
+def _open_index(model: DeepSpeech, dataset, objectives: Sequence[Objective], out, options: SearchOptions
+                ) -> tuple[RunFolder, dict]:
+    """Open the run folder with the search's identity; a new one gets its index of batches."""
+    identity = {"format": INDEX_FORMAT, "dataset": str(dataset), "batch_size": options.batch_size,
+                "max_utterances": options.max_utterances, "objectives": [o.to_json() for o in objectives],
                 "model": {"fingerprint": model.fingerprint(), "n_hidden": model.n_hidden,
                           "name": model.metadata.get("name")}}
-    path = out / "index.json"
-    if path.exists():
-        index = load_json(path)
-        old = {k: index.get(k) for k in identity}
-        if old != identity:
-            differing = sorted(k for k in identity if old.get(k) != identity[k])
-            raise RunConflictError(f"{out}: holds a search with other settings ({', '.join(differing)}); "
-                             "use another folder or delete it")
-        return index
-    utterances = read_dataset(dataset)[:max_utterances]
+    run = RunFolder(out, identity, record="index.json", kind="search")
+    # The index reads every file's header: only for a new run (a resumed one has it).
+    run.open(None if run.exists("index.json") else _dataset_index(dataset, options))
+    return run, run.load_json("index.json")
+
+
+def _dataset_index(dataset, options: SearchOptions) -> dict:
+    """Paths, transcripts, frames (from the headers), length-sorted batches, unreadable files."""
+    utterances = read_dataset(dataset)[:options.max_utterances]
     frames, bad = np.zeros(len(utterances), np.int64), []
     for i, utt in enumerate(utterances):
         try:
@@ -131,16 +134,14 @@ def _index(model: DeepSpeech, dataset, objectives, out: Path, batch_size: int,
             frames[i] = -1
     good = np.flatnonzero(frames >= 0)
     order = good[np.argsort(frames[good], kind="stable")]
-    batches = [order[i:i + batch_size].tolist() for i in range(0, len(order), batch_size)]
-    index = {**identity, "paths": [u.path for u in utterances], "transcripts": [u.transcript for u in utterances],
-             "frames": frames.tolist(), "batches": batches, "unreadable": bad}
-    save_json(path, index)
-    return index
+    batches = [order[i:i + options.batch_size].tolist() for i in range(0, len(order), options.batch_size)]
+    return {"paths": [u.path for u in utterances], "transcripts": [u.transcript for u in utterances],
+            "frames": frames.tolist(), "batches": batches, "unreadable": bad}
 
 
-def _score_batch(model: DeepSpeech, out: Path, b: int, items: Sequence[tuple[int, str]],
-                 objectives: Sequence[Objective], upper: float) -> tuple[int, int]:
-    """Score one length batch and write ``batch_<b>.npz`` atomically.
+def score_batch(model: DeepSpeech, out: str | os.PathLike, b: int, items: Sequence[tuple[int, str]],
+                objectives: Sequence[Objective], upper: float) -> tuple[int, int]:
+    """Score one length batch and write ``<out>/batch_<b>.npz`` atomically.
 
     ``items`` are ``(utterance index, path)``. Returns (utterances scored, real frames).
     """
@@ -159,7 +160,7 @@ def _score_batch(model: DeepSpeech, out: Path, b: int, items: Sequence[tuple[int
         acts = batch_activations(model, x, lengths, objectives)
     else:
         lengths, acts = np.zeros(0, np.int32), np.zeros((0, len(objectives)), np.float32)
-    save_arrays(out / f"batch_{b}.npz", indices=np.array(good, np.int64), activations=acts,
+    save_arrays(Path(out) / f"batch_{b}.npz", indices=np.array(good, np.int64), activations=acts,
                 frames=np.asarray(lengths, np.int32), skipped_indices=np.array(skipped, np.int64),
                 skipped_reasons=np.array(reasons, dtype=str))
     return len(good), int(np.sum(lengths))
@@ -177,85 +178,102 @@ def _search_shard(shard: list[tuple[int, list[tuple[int, str]]]], out: str, chec
     for b, items in shard:
         if (Path(out) / f"batch_{b}.npz").exists():  # finished before a crash or by a lost worker
             continue
-        n, f = _score_batch(model, Path(out), b, items, objectives_, upper)
+        n, f = score_batch(model, out, b, items, objectives_, upper)
         done, utterances, frames = done + 1, utterances + n, frames + f
     return {"batches": done, "utterances": utterances, "frames": frames,
             "seconds": time.perf_counter() - start, "worker": worker_info(checkpoint)}
 
 
 def search_dataset(model: DeepSpeech, dataset: str | os.PathLike, objectives: Sequence[Objective],
-                   out: str | os.PathLike, batch_size: int = 128, max_utterances: int | None = None,
-                   progress: bool = True, scheduler=None, shards: int | None = None,
-                   worker_threads: int | None = None) -> SearchResult:
+                   out: str | os.PathLike, options: SearchOptions | None = None, *, progress: bool = True,
+                   scheduler=None, **overrides) -> SearchResult:
     """Score every utterance of ``dataset`` for every objective; resumable.
 
     Args:
         dataset: a DeepSpeech CSV or a folder of audio files (see ``read_dataset``).
         objectives: their ``layer``, ``neurons`` and ``name`` matter here.
         out: the run folder (see the module docstring); re-running resumes.
-        batch_size: utterances per forward pass (the study used 128).
-        max_utterances: only the first n utterances of the dataset.
+        options: :class:`SearchOptions` (batch size, utterance limit, shards, worker
+            threads); ``overrides`` replace single fields (``batch_size=32``).
         scheduler: ``None`` runs in this process. A Dask ``distributed.Client``, a
             cluster, or a scheduler address (``"tcp://host:8786"``) runs the batches
-            as shards on its workers (see :mod:`~deepspeech_audio_features.cluster`);
+            as shards on its workers (see :mod:`~deepspeech_audio_features.interpret.distributed`);
             ``out``, the audio and the model's checkpoint must be visible to them.
-        shards: number of shards (default: 4 per worker), balanced by padded frames.
-        worker_threads: TensorFlow threads per worker process (default: TF's choice).
     Returns:
         :class:`SearchResult`; bad files are skipped and listed in ``skipped`` as
         ``"path: reason"`` (also in ``report.json``). The scores do not depend on
         ``scheduler`` or ``shards``.
+    Raises:
+        ParameterError: a bad option or objective. RunConflictError: ``out`` holds
+            another search.
     """
-    from tqdm.auto import tqdm
-
+    options = SearchOptions.resolve(options, overrides)
     objectives = list(objectives)
-    names = [o.name for o in objectives]
-    if len(set(names)) != len(names):
-        raise ValueError(f"objective names must be unique: {names}")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    index = _index(model, dataset, objectives, out, batch_size, max_utterances)
-    paths = index["paths"]
-    upper = model.upper_frequency_limit
-    start, evaluated, audio_frames = time.perf_counter(), 0, 0
-    todo = [b for b in range(len(index["batches"])) if not (out / f"batch_{b}.npz").exists()]
-    distributed: dict = {}
+    check_objectives(model, objectives)
+    run, index = _open_index(model, dataset, objectives, out, options)
+    start = time.perf_counter()
+    todo = [b for b in range(len(index["batches"])) if not run.exists(f"batch_{b}.npz")]
     if scheduler is None:
-        for b in tqdm(todo, desc="dataset search", disable=not progress):
-            n, f = _score_batch(model, out, b, [(i, paths[i]) for i in index["batches"][b]], objectives, upper)
-            evaluated, audio_frames = evaluated + n, audio_frames + f
+        evaluated, audio_frames, distributed = _score_here(model, run, index, todo, objectives, progress)
     elif todo:
-        from .distributed import run_sharded
-
-        frames = index.get("frames")
-        # A batch costs its padded size: utterances x longest utterance.
-        costs = [len(index["batches"][b]) * (max(frames[i] for i in index["batches"][b]) if frames else 1)
-                 for b in todo]
-        items = [(b, [(i, paths[i]) for i in index["batches"][b]]) for b in todo]
-        results, distributed = run_sharded(scheduler, model, out, _search_shard, items, costs,
-                                           [o.to_json() for o in objectives], upper, shards=shards,
-                                           worker_threads=worker_threads, name="dataset search", progress=progress)
-        evaluated = sum(r["utterances"] for r in results)
-        audio_frames = sum(r["frames"] for r in results)
-    seconds = time.perf_counter() - start
-    result = load_search(out)
-    report = {"utterances": len(paths), "scored": int(np.sum(~np.isnan(result.activations[:, 0])))
-              if len(objectives) else 0,
-              "skipped": result.skipped, "batches": len(index["batches"]),
-              "missing_batches": [b for b in range(len(index["batches"])) if not (out / f"batch_{b}.npz").exists()],
-              "this_session": {"utterances": evaluated, "batches": len(todo), "seconds": round(seconds, 3),
-                               "utterances_per_second": round(evaluated / seconds, 3) if seconds > 0 else None,
-                               "audio_seconds_per_second":
-                                   round(audio_frames * 0.02 / seconds, 3) if seconds > 0 else None}}
-    if distributed:
-        report["this_session"]["distributed"] = distributed
-    save_json(out / "report.json", report)
-    result.report = report
+        evaluated, audio_frames, distributed = _score_on_cluster(model, run, index, todo, objectives, options,
+                                                                 scheduler, progress)
+    else:
+        evaluated, audio_frames, distributed = 0, 0, {}
+    result = load_search(run.path)
+    result.report = _report(run, index, result, todo, evaluated, audio_frames, time.perf_counter() - start,
+                            distributed)
     if distributed:
         from ..infra.cluster import raise_for_failed_shards
 
-        raise_for_failed_shards(out, distributed)
+        raise_for_failed_shards(run.path, distributed)
     return result
+
+
+def _score_here(model, run: RunFolder, index: dict, todo: list[int], objectives, progress: bool):
+    """Score the unfinished batches in this process: (utterances, frames, {})."""
+    from tqdm.auto import tqdm
+
+    evaluated = audio_frames = 0
+    for b in tqdm(todo, desc="dataset search", disable=not progress):
+        items = [(i, index["paths"][i]) for i in index["batches"][b]]
+        n, f = score_batch(model, run.path, b, items, objectives, model.upper_frequency_limit)
+        evaluated, audio_frames = evaluated + n, audio_frames + f
+    return evaluated, audio_frames, {}
+
+
+def _score_on_cluster(model, run: RunFolder, index: dict, todo: list[int], objectives, options: SearchOptions,
+                      scheduler, progress: bool):
+    """Score the unfinished batches as shards on a Dask cluster: (utterances, frames, cluster figures)."""
+    from .distributed import run_sharded
+
+    batches, paths, frames = index["batches"], index["paths"], index.get("frames")
+    # A batch costs its padded size: utterances x longest utterance.
+    costs = [len(batches[b]) * (max(frames[i] for i in batches[b]) if frames else 1) for b in todo]
+    items = [(b, [(i, paths[i]) for i in batches[b]]) for b in todo]
+    results, distributed = run_sharded(scheduler, model, run.path, _search_shard, items, costs,
+                                       [o.to_json() for o in objectives], model.upper_frequency_limit,
+                                       shards=options.shards, worker_threads=options.worker_threads,
+                                       name="dataset search", progress=progress)
+    return sum(r["utterances"] for r in results), sum(r["frames"] for r in results), distributed
+
+
+def _report(run: RunFolder, index: dict, result: "SearchResult", todo: list[int], evaluated: int,
+            audio_frames: int, seconds: float, distributed: dict) -> dict:
+    """Totals, skipped files and this session's throughput; written to ``report.json``."""
+    n_batches = len(index["batches"])
+    session = {"utterances": evaluated, "batches": len(todo), "seconds": round(seconds, 3),
+               "utterances_per_second": round(evaluated / seconds, 3) if seconds > 0 else None,
+               "audio_seconds_per_second": round(audio_frames * 0.02 / seconds, 3) if seconds > 0 else None}
+    if distributed:
+        session["distributed"] = distributed
+    report = {"utterances": len(index["paths"]),
+              "scored": int(np.sum(~np.isnan(result.activations[:, 0]))) if len(result.names) else 0,
+              "skipped": result.skipped, "batches": n_batches,
+              "missing_batches": [b for b in range(n_batches) if not run.exists(f"batch_{b}.npz")],
+              "this_session": session}
+    run.save_json("report.json", report)
+    return report
 
 
 def load_search(out: str | os.PathLike) -> SearchResult:
