@@ -48,3 +48,25 @@ def test_evaluate_with_no_readable_utterance_is_an_error_not_a_perfect_score(tmp
     out, err = capsys.readouterr()
     assert code == 2 and '"cer"' not in out
     assert f"{csv_path}: no readable utterances (1 skipped" in err and "missing.wav" in err
+
+
+def test_every_command_explains_itself():
+    """--help of every command: a description, examples, and help text for every option."""
+    from deepspeech_audio_features.app.cli import build_parser
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # argparse keeps no public list
+    assert len(commands) >= 13
+    for name, command in commands.items():
+        text = command.format_help()
+        assert "examples:\n  python -m deepspeech_audio_features " + name in text, name
+        undocumented = [a.option_strings or a.dest for a in command._actions if not a.help]
+        assert not undocumented, (name, undocumented)
+
+
+def test_version(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as caught:
+        main(["--version"])
+    assert caught.value.code == 0 and "deepspeech_audio_features 0." in capsys.readouterr().out

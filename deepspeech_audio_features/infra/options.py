@@ -101,7 +101,7 @@ class Options:
                 continue
             flag = "--" + f.name.replace("_", "-")
             base, optional = _unwrap(hints[f.name])
-            default = _jsonable(f.default)
+            default = _jsonable(f.default) if f.default is not None else "none"
             text = f"{help_text} (default: {default if not isinstance(default, list) else ' '.join(map(str, default))})"
             if base is bool:
                 parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)

@@ -1,0 +1,129 @@
+"""Commands about models: transcribe, evaluate, write a language model, export a model."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from .common import add_command, load_model_of, with_model
+
+
+def cmd_transcribe(args) -> int:
+    from ...infra.errors import AudioError
+    from ...speech.inference import transcribe_detailed
+
+    model = load_model_of(args)
+    failures = 0
+    for path in args.audio:
+        try:
+            result = transcribe_detailed(path, model, beam_width=1 if args.greedy else args.beam_width,
+                                         lm=None if args.no_lm else (args.lm or "model"))
+        except AudioError as err:
+            print(f"skipped: {err}", file=sys.stderr)
+            failures += 1
+            continue
+        if args.json:
+            print(json.dumps({"path": str(path), "text": result.text,
+                              "words": [[w.word, w.start_frame, w.end_frame] for w in result.words]}))
+        else:
+            print(f"{path}\t{result.text}")
+    if failures:
+        print(f"{failures} of {len(args.audio)} file(s) skipped", file=sys.stderr)
+    return 2 if failures == len(args.audio) else 0  # 2: nothing usable was given
+
+
+def cmd_evaluate(args) -> int:
+    from functools import partial
+
+    from tqdm.auto import tqdm
+
+    from ...speech.batching import batched_probabilities
+    from ...speech.decoding import beam_search_decode, greedy_decode
+    from ...speech.inference import model_language_model
+    from ...synth.training import error_rates, load_features
+
+    model = load_model_of(args)
+    data = load_features(args.csv, progress=True,
+                         upper_frequency_limit=model.upper_frequency_limit)
+    if not len(data):
+        first = f"; first: {data.skipped[0]}" if data.skipped else ""
+        print(f"error: {args.csv}: no readable utterances ({len(data.skipped)} skipped{first})", file=sys.stderr)
+        return 2
+    probs = batched_probabilities(model, data.mfccs)
+    results = {"utterances": len(data), "skipped": data.skipped}
+    greedy = [greedy_decode(p).text for p in probs]
+    results["greedy"] = error_rates(data.transcripts, greedy)
+    if args.beam_width > 1:
+        lm = None if args.no_lm else (args.lm or model_language_model(model))
+        decode = partial(beam_search_decode, beam_width=args.beam_width, lm=lm)
+        beams = [decode(p).text for p in tqdm(probs, desc="beam search")]
+        results[f"beam{args.beam_width}" + ("+lm" if lm else "")] = error_rates(data.transcripts, beams)
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+def cmd_lm(args) -> int:
+    from ...speech.datasets import read_dataset
+    from ...speech.language_model import write_arpa
+
+    sentences = [u.transcript for u in read_dataset(args.csv) if u.transcript]
+    path = write_arpa(sentences, args.out)
+    print(f"{path}: word bigram model from {len(sentences)} transcripts")
+    return 0
+
+
+def cmd_export_model(args) -> int:
+    from ...speech.checkpoints import load_model, read_metadata, save_checkpoint
+    from ...speech.datasets import read_dataset
+    from ...speech.language_model import write_arpa
+
+    model = load_model(args.source)
+    metadata = {k: v for k, v in read_metadata(args.source).items() if k != "checkpoint"}
+    metadata["name"] = args.name or Path(args.to).name
+    if args.lm_csv:
+        sentences = [u.transcript for u in read_dataset(args.lm_csv) if u.transcript]
+        write_arpa(sentences, Path(args.to) / "lm.arpa")
+        metadata["lm"] = "lm.arpa"
+        metadata["lm_recipe"] = {"source": args.lm_csv, "sentences": len(sentences),
+                                 "kind": "word bigram, interpolated absolute discounting (D=0.75)"}
+    model.metadata = metadata
+    prefix = save_checkpoint(model, args.to, step=int(metadata.get("global_step", 0)))
+    print(f"{prefix}: n_hidden {model.n_hidden}" + (", with lm.arpa" if args.lm_csv else ""))
+    return 0
+
+
+def register(sub) -> None:
+    p = with_model(add_command(sub, "transcribe", "transcribe audio files (beam search with the model's LM)", """
+transcribe deepspeech_audio_features/assets/audio/example-1.wav
+transcribe my/*.wav --greedy --json
+transcribe clip.flac --checkpoint deepspeech-0.9.3-checkpoint/ --lm lm.binary"""))
+    p.add_argument("audio", nargs="+", type=Path, help="audio files (any format libsndfile reads; resampled to 16 kHz)")
+    p.add_argument("--beam-width", type=int, default=100, help="beam width (default: 100)")
+    p.add_argument("--greedy", action="store_true", help="greedy decoding instead of beam search")
+    p.add_argument("--lm", help="KenLM file (default: the model's own LM, if it ships one)")
+    p.add_argument("--no-lm", action="store_true", help="beam search without a language model")
+    p.add_argument("--json", action="store_true", help="one JSON line per file, with word timings")
+    p.set_defaults(func=cmd_transcribe)
+
+    p = with_model(add_command(sub, "evaluate", "character and word error rates on a DeepSpeech CSV", """
+evaluate --csv data/corpus/test.csv
+evaluate --csv data/corpus/test.csv --beam-width 1"""))
+    p.add_argument("--csv", required=True, help="DeepSpeech CSV (wav_filename, wav_filesize, transcript)")
+    p.add_argument("--beam-width", type=int, default=100, help="beam width; 1 = greedy only (default: 100)")
+    p.add_argument("--lm", help="KenLM file (default: the model's own LM, if it ships one)")
+    p.add_argument("--no-lm", action="store_true", help="beam search without a language model")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = add_command(sub, "lm", "write a word bigram language model (ARPA) from CSV transcripts", """
+lm --csv data/corpus/train.csv --out lm.arpa""")
+    p.add_argument("--csv", required=True, help="DeepSpeech CSV(s), comma-separated")
+    p.add_argument("--out", required=True, help="ARPA file to write")
+    p.set_defaults(func=cmd_lm)
+
+    p = add_command(sub, "export-model", "copy a trained checkpoint (e.g. <run>/best) into a model folder", """
+export-model runs/train/best --to models/my-model --lm-csv data/corpus/train.csv""")
+    p.add_argument("source", help="checkpoint directory or prefix")
+    p.add_argument("--to", required=True, help="model folder to write, e.g. models/my-model")
+    p.add_argument("--name", help="the model's name in its metadata (default: the folder's name)")
+    p.add_argument("--lm-csv", help="also write lm.arpa from these CSV transcripts (training text)")
+    p.set_defaults(func=cmd_export_model)

@@ -1,0 +1,275 @@
+"""Commands of the study's experiments: all of them, feature visualization, dataset search,
+importance masks (one file or a dataset) and muting."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ...infra.errors import ParameterError
+from .common import add_command, cluster_of, load_model_of, with_cluster, with_model
+
+
+def cmd_experiments(args) -> int:
+    from ...speech.checkpoints import load_model
+    from ..study import (
+        StudySettings,
+        ensure_corpus,
+        ensure_masks,
+        ensure_search,
+        ensure_visualization,
+    )
+
+    settings = StudySettings.from_env()
+    model = load_model(args.checkpoint or settings.checkpoint)
+    print(f"corpus: {ensure_corpus(settings)}")
+    for name in ("run_train_inputs_experiment_more_noise", "run_train_inputs_experiment"):
+        print(f"feature visualization: {ensure_visualization(name, model, settings)}")
+    print(f"dataset search: {ensure_search(model, settings)}")
+    for path, result in ensure_masks(model, settings).items():
+        print(f"importance mask: {path}: zero fraction {result.zero_fraction:.3f}, "
+              f"frame agreement {result.frame_agreement:.3f}, 1-minimal {result.one_minimal}")
+    return 0
+
+
+def _objectives_from_args(specs, lam_default: float = 0.0):
+    """``layer:n1,n2[:lambda]`` strings -> Objectives."""
+    from ...interpret.featurevis import Objective
+
+    objectives = []
+    for spec in specs or []:
+        parts = spec.split(":")
+        if len(parts) not in (2, 3):
+            raise ParameterError(f"--objective {spec!r}: expected layer:n1,n2[:lambda]")
+        lam = float(parts[2]) if len(parts) == 3 else lam_default
+        objectives.append(Objective(parts[0], tuple(int(n) for n in parts[1].split(",")), lam=lam))
+    return objectives
+
+
+def cmd_visualize(args) -> int:
+    import numpy as np
+
+    from ...interpret.featurevis import (
+        VisualizationOptions,
+        load_dataset_mfccs,
+        maximize_activation,
+        mfcc_stats,
+    )
+    from ..experiments import (
+        load_experiment,
+        run_visualization_experiment,
+        visualization_options,
+        visualization_pieces,
+    )
+
+    pieces = {k: v for k, v in (("jitter", args.jitter), ("param", args.param)) if v is not None}
+    model = load_model_of(args)
+    if args.objective:
+        if not args.out:
+            raise ParameterError("--objective needs --out")
+        stats = mfcc_stats(load_dataset_mfccs(args.stats_dataset)[0]) if args.stats_dataset else None
+        param, transform = visualization_pieces(pieces, stats)
+        results = [maximize_activation(model, _objectives_from_args(args.objective), VisualizationOptions.from_args(args),
+                                       param=param, transform=transform, stats=stats, out=args.out)]
+    else:
+        experiments = args.experiment or ["run_train_inputs_experiment", "run_train_inputs_experiment_more_noise"]
+        if args.out and len(experiments) > 1:
+            raise ParameterError("--out needs exactly one --experiment")
+        results = []
+        for name in experiments:
+            config = load_experiment(name)
+            options = VisualizationOptions.from_args(args, visualization_options(config))
+            results.append(run_visualization_experiment(config, model, args.out, options=options, **pieces))
+    for result in results:
+        print(json.dumps({"out": result.out, "steps": result.steps,
+                          "activation": {k: np.asarray(v).round(4).tolist() for k, v in result.activation.items()},
+                          "total_variation": {k: np.asarray(v).round(4).tolist()
+                                              for k, v in result.total_variation.items()}}, indent=2))
+    return 0
+
+
+def cmd_search(args) -> int:
+    from ...interpret.dataset_search import (
+        get_bottom_examples,
+        get_top_examples,
+        search_dataset,
+    )
+    from ...interpret.search_options import SearchOptions
+    from ..experiments import load_experiment, run_search_dataset_experiment, search_options
+
+    model = load_model_of(args)
+    with cluster_of(args) as (scheduler, threads):
+        if args.objective:
+            if not (args.out and args.dataset):
+                raise ParameterError("--objective needs --out and --dataset")
+            options = SearchOptions.from_args(args).replace(worker_threads=threads)
+            result = search_dataset(model, args.dataset, _objectives_from_args(args.objective), args.out, options,
+                                    scheduler=scheduler)
+        else:
+            base = search_options(load_experiment("run_search_dataset_experiment"))
+            options = SearchOptions.from_args(args, base).replace(worker_threads=threads)
+            result = run_search_dataset_experiment(model, args.dataset, args.out, scheduler=scheduler, options=options)
+    top, bottom = get_top_examples(args.top, result.out), get_bottom_examples(args.top, result.out)
+    print(json.dumps({"out": result.out, "report": result.report,
+                      "top": {k: [list(e) for e in v] for k, v in top.items()},
+                      "bottom": {k: [list(e) for e in v] for k, v in bottom.items()}}, indent=2))
+    return 0
+
+
+def cmd_mask(args) -> int:
+    from ...infra.resources import example_audio
+    from ...infra.runfolder import run_name
+    from ...interpret.masks.mute import mute_unimportant_audio
+    from ...interpret.masks.options import MaskOptions
+    from ..experiments import DEFAULT_EXPERIMENT, load_mask_experiment, run_mask_experiment
+
+    model = load_model_of(args)
+    experiment = load_mask_experiment(args.experiment or DEFAULT_EXPERIMENT)
+    options = MaskOptions.from_args(args, experiment.options)
+    out = Path(args.out) if args.out else experiment.out
+    paths = list(args.audio or experiment.audio or example_audio())
+    if args.word is not None or args.frames:
+        runs = [(path, _mask_part(model, path, args, options, out)) for path in paths]
+    else:
+        results = run_mask_experiment(paths, model, out, experiment, options, overwrite=args.overwrite,
+                                      progress=not args.no_progress)
+        runs = [(path, results[run_name(path)]) for path in paths]
+    for path, result in runs:
+        print(json.dumps({"run": str(result.run_dir), **result.summary()}, default=str))
+        if args.mute:
+            muted = mute_unimportant_audio(path, result.run_dir, experiment.mute_thresholds, model=model)
+            print(json.dumps({"muted": [str(p) for p in muted.paths], "muted_fractions": muted.muted_fractions,
+                              "transcriptions": muted.transcriptions,
+                              "original_transcription": muted.original_transcription}))
+    return 0 if all(result.frame_agreement == 1.0 for _, result in runs) else 1
+
+
+def _mask_part(model, path, args, options, out: Path):
+    """The mask of ``path`` that keeps only ``--frames START:END`` or ``--word N[:M]``."""
+    from ...infra.runfolder import run_name
+    from ...interpret.masks.importance import importance_mask
+    from ...interpret.masks.problem import word_frames
+    from ...speech.inference import transcribe_detailed
+    from ...speech.mfcc import audio_file_to_mfccs
+
+    x = audio_file_to_mfccs(path, model.upper_frequency_limit)
+    if args.frames:
+        start, end = (int(v) for v in args.frames.split(":"))
+        frames, suffix = (start, end), f"frames-{start}-{end}"
+    else:
+        first, _, last = args.word.partition(":")
+        frames = word_frames(transcribe_detailed(x, model, beam_width=1), int(first), int(last) if last else None,
+                             len(x))
+        suffix = f"word-{args.word.replace(':', '-')}"
+    return importance_mask(model, x, options, preserve_frames=frames, run_dir=out / f"{run_name(path)}-{suffix}",
+                           overwrite=args.overwrite, progress=not args.no_progress)
+
+
+def cmd_mask_dataset(args) -> int:
+    from ...interpret.masks.batch import mask_dataset
+    from ...interpret.masks.options import MaskOptions
+    from ..experiments import DEFAULT_EXPERIMENT, load_mask_experiment
+
+    options = MaskOptions.from_args(args, load_mask_experiment(args.experiment or DEFAULT_EXPERIMENT).options)
+    model = load_model_of(args)
+    with cluster_of(args) as (scheduler, threads):
+        result = mask_dataset(args.dataset, model, args.out, options, max_utterances=args.max_utterances,
+                              scheduler=scheduler, shards=args.shards, worker_threads=threads,
+                              progress=not args.no_progress)
+    report = {k: v for k, v in result.report.items() if k != "results"}
+    print(json.dumps({"out": result.out, **report}, indent=2))
+    return 0 if result.report["all_frames_agree"] else 1
+
+
+def cmd_mute(args) -> int:
+    from ...interpret.masks.mute import mute_unimportant_audio
+
+    muted = mute_unimportant_audio(args.audio, args.mask, tuple(args.thresholds), args.out, load_model_of(args),
+                                   beam_width=args.beam_width)
+    print(json.dumps({"audio": str(args.audio), "thresholds": list(muted.thresholds),
+                      "muted": [str(p) for p in muted.paths], "muted_fractions": muted.muted_fractions,
+                      "transcriptions": muted.transcriptions, "original_transcription": muted.original_transcription,
+                      "figure": str(muted.figure_path)}, indent=2))
+    return 0
+
+
+def register(sub) -> None:
+    from ...interpret.featurevis.options import VisualizationOptions
+    from ...interpret.masks.options import MaskOptions
+    from ...interpret.search_options import SearchOptions
+
+    p = with_model(add_command(sub, "experiments", "run (or resume) all of the study's experiments into runs/", """
+experiments
+DAF_QUICK=1 DAF_RUNS=/tmp/quick python -m deepspeech_audio_features experiments   (small and fast)"""))
+    p.set_defaults(func=cmd_experiments)
+
+    p = with_model(add_command(sub, "visualize", "feature visualization: learn inputs that excite neurons (resumable)", """
+visualize
+visualize --experiment run_train_inputs_experiment --steps 300
+visualize --objective layer_3:4,17:1.0 --objective layer_6:9 --out runs/my-vis --jitter 3"""))
+    p.add_argument("--experiment", action="append",
+                   help="packaged experiment name or JSON path (repeatable; default: the study's two)")
+    p.add_argument("--objective", action="append",
+                   help="ad-hoc objective LAYER:N1,N2[:LAMBDA]; layers layer_1, layer_2, layer_3, rnn_output, "
+                        "layer_5, layer_6; neurons from 0 (repeatable; needs --out)")
+    p.add_argument("--out", help="run folder (default: runs/<experiment name>); re-running resumes")
+    VisualizationOptions.add_arguments(p)
+    p.add_argument("--jitter", type=int, help="max random time shift in frames, a TimeJitter transform (default: 0, none)")
+    p.add_argument("--param", choices=["direct", "scaled"],
+                   help="parameterization: X itself, or scaled by the data's statistics (default: direct)")
+    p.add_argument("--stats-dataset", help="CSV or folder for MFCC statistics (ad-hoc objectives)")
+    p.set_defaults(func=cmd_visualize)
+
+    p = with_model(add_command(sub, "search", "dataset examples: the utterances that most and least activate neurons "
+                                              "(resumable)", """
+search
+search --dataset data/corpus/train.csv --top 8
+search --dataset /data/librispeech/train.csv --out runs/ls-search --objective layer_5:12,40 --workers 8"""))
+    p.add_argument("--dataset", help="DeepSpeech CSV or audio folder (default: the experiment's)")
+    p.add_argument("--objective", action="append",
+                   help="ad-hoc objective LAYER:N1,N2 (neurons from 0; repeatable; needs --out and --dataset)")
+    p.add_argument("--out", help="run folder (default: runs/run_search_dataset_experiment)")
+    SearchOptions.add_arguments(p, exclude=("shards", "worker_threads"))  # --shards: with_cluster
+    p.add_argument("--top", type=int, default=4, help="examples to print per objective (default: 4)")
+    with_cluster(p)
+    p.set_defaults(func=cmd_search)
+
+    p = with_model(add_command(sub, "mask", "importance masks: the sparsest binary MFCC mask that keeps every frame's "
+                                            "class (resumable)", """
+mask
+mask clip.wav --variant time --steps 200
+mask clip.wav --word 1 --mute            (word 1 is the second word: words count from 0)
+mask clip.wav --frames 20:60"""))
+    p.add_argument("audio", nargs="*", type=Path, help="audio files (default: the experiment's, else the examples)")
+    p.add_argument("--experiment", help="experiment name or JSON for the mask options (default: the packaged mask)")
+    p.add_argument("--out", help="folder of run folders (default: runs/run_mask_experiment)")
+    p.add_argument("--word", help="explain word N (or words N:M) of the greedy transcription only; counts from 0")
+    p.add_argument("--frames", help="explain frames START:END only (20 ms frames, END excluded)")
+    MaskOptions.add_arguments(p)  # every option; unset flags keep the experiment's values
+    p.add_argument("--overwrite", action="store_true", help="discard run folders written with another config")
+    p.add_argument("--mute", action="store_true", help="then mute the unimportant audio (the experiment's thresholds)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_mask)
+
+    p = with_model(add_command(sub, "mask-dataset", "importance masks for every utterance of a dataset (resumable, "
+                                                    "optionally on a Dask cluster)", """
+mask-dataset data/corpus/dev.csv --max-utterances 20
+mask-dataset /data/librispeech/dev-clean.csv --out /shared/runs/masks --scheduler tcp://HOST:8786"""))
+    p.add_argument("dataset", help="DeepSpeech CSV or audio folder")
+    p.add_argument("--out", default="runs/mask_dataset", help="run folder (default: runs/mask_dataset)")
+    p.add_argument("--experiment", help="experiment name or JSON for the mask options (default: the packaged mask)")
+    p.add_argument("--max-utterances", type=int, help="only the first N utterances (default: all)")
+    MaskOptions.add_arguments(p)  # every option; unset flags keep the experiment's values
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    with_cluster(p)
+    p.set_defaults(func=cmd_mask_dataset)
+
+    p = with_model(add_command(sub, "mute", "mute the time windows whose mask mean is under thresholds; transcribe "
+                                            "again", """
+mute clip.wav runs/run_mask_experiment/clip.wav --thresholds 0.1 0.2"""))
+    p.add_argument("audio", type=Path, help="the audio file the mask was made for")
+    p.add_argument("mask", type=Path, help="mask .npy or a mask run folder (its final mask)")
+    p.add_argument("--thresholds", type=float, nargs="+", default=[0.1, 0.2, 0.3],
+                   help="mute frames whose mask mean is below each (default: 0.1 0.2 0.3)")
+    p.add_argument("--out", help="folder for the muted WAVs and the figure (default: beside the mask)")
+    p.add_argument("--beam-width", type=int, default=1, help="decoder beam width; 1 = greedy (default: 1)")
+    p.set_defaults(func=cmd_mute)

@@ -1,0 +1,66 @@
+"""Commands that make the embedded model: synthesize a corpus or the examples, train."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from .common import add_command, add_options
+
+
+def cmd_corpus(args) -> int:
+    from ...synth.corpus import synthesize_corpus
+    from ...synth.options import CorpusOptions
+
+    options = CorpusOptions.from_args(args)
+    summary = synthesize_corpus(args.out, workers=args.workers, **options.to_dict())
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_examples(args) -> int:
+    from ...synth.corpus import synthesize_examples
+
+    for path, text in synthesize_examples(args.out, seed=args.seed):
+        print(f"{path}\t{text}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from ...synth.training import train
+
+    print(json.dumps(train(train_config_from_args(args)), indent=2))
+    return 0
+
+
+def train_config_from_args(args: argparse.Namespace):
+    """The :class:`~.synth.options.TrainConfig` of a parsed ``train`` command line."""
+    from ...synth.options import TrainConfig
+
+    return TrainConfig.from_args(args, base=TrainConfig(train=args.train, dev=args.dev, out=args.out))
+
+
+def register(sub) -> None:
+    from ...synth.options import CorpusOptions, TrainConfig
+
+    p = add_command(sub, "corpus", "synthesize a DeepSpeech-format speech corpus with eSpeak NG", """
+corpus --out data/corpus --utterances 15000 --seed 0
+corpus --out data/corpus-big --utterances 15000 --seed 0 --extra-train 30000""")
+    p.add_argument("--out", required=True, help="corpus folder to write (train/dev/test CSVs and WAVs)")
+    p.add_argument("--workers", type=int, default=None, help="synthesis processes (default: the CPUs available)")
+    add_options(p, CorpusOptions, flags={"n_utterances": "--utterances"})
+    p.set_defaults(func=cmd_corpus)
+
+    p = add_command(sub, "examples", "synthesize the example utterances (held-out voices)", """
+examples --out my-examples""")
+    p.add_argument("--out", default="audio", help="folder to write (default: audio)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.set_defaults(func=cmd_examples)
+
+    p = add_command(sub, "train", "train or fine-tune a DeepSpeech model with CTC (resumable)", """
+train --train data/corpus/train.csv --dev data/corpus/dev.csv --out runs/train --max-minutes 100
+train --train big/train.csv --dev data/corpus/dev.csv --out runs/ft --init-checkpoint runs/train/best --learning-rate 5e-4""")
+    p.add_argument("--train", required=True, help="DeepSpeech CSV of training utterances")
+    p.add_argument("--dev", required=True, help="DeepSpeech CSV of development utterances")
+    p.add_argument("--out", required=True, help="run folder; re-running resumes")
+    add_options(p, TrainConfig)
+    p.set_defaults(func=cmd_train)
