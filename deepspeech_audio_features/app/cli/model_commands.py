@@ -92,7 +92,7 @@ def cmd_export_model(args) -> int:
     return 0
 
 
-def register(sub) -> None:
+def _add_transcribe(sub) -> None:
     p = with_model(add_command(sub, "transcribe", "transcribe audio files (beam search with the model's LM)", """
 transcribe deepspeech_audio_features/assets/audio/example-1.wav
 transcribe my/*.wav --greedy --json
@@ -105,6 +105,8 @@ transcribe clip.flac --checkpoint deepspeech-0.9.3-checkpoint/ --lm lm.binary"""
     p.add_argument("--json", action="store_true", help="one JSON line per file, with word timings")
     p.set_defaults(func=cmd_transcribe)
 
+
+def _add_evaluate(sub) -> None:
     p = with_model(add_command(sub, "evaluate", "character and word error rates on a DeepSpeech CSV", """
 evaluate --csv data/corpus/test.csv
 evaluate --csv data/corpus/test.csv --beam-width 1"""))
@@ -114,12 +116,16 @@ evaluate --csv data/corpus/test.csv --beam-width 1"""))
     p.add_argument("--no-lm", action="store_true", help="beam search without a language model")
     p.set_defaults(func=cmd_evaluate)
 
+
+def _add_lm(sub) -> None:
     p = add_command(sub, "lm", "write a word bigram language model (ARPA) from CSV transcripts", """
 lm --csv data/corpus/train.csv --out lm.arpa""")
     p.add_argument("--csv", required=True, help="DeepSpeech CSV(s), comma-separated")
     p.add_argument("--out", required=True, help="ARPA file to write")
     p.set_defaults(func=cmd_lm)
 
+
+def _add_export_model(sub) -> None:
     p = add_command(sub, "export-model", "copy a trained checkpoint (e.g. <run>/best) into a model folder", """
 export-model runs/train/best --to models/my-model --lm-csv data/corpus/train.csv""")
     p.add_argument("source", help="checkpoint directory or prefix")
@@ -127,3 +133,11 @@ export-model runs/train/best --to models/my-model --lm-csv data/corpus/train.csv
     p.add_argument("--name", help="the model's name in its metadata (default: the folder's name)")
     p.add_argument("--lm-csv", help="also write lm.arpa from these CSV transcripts (training text)")
     p.set_defaults(func=cmd_export_model)
+
+
+def register(sub) -> None:
+    """Add this module's commands to the sub-command parsers ``sub``."""
+    _add_transcribe(sub)
+    _add_evaluate(sub)
+    _add_lm(sub)
+    _add_export_model(sub)

@@ -192,15 +192,15 @@ def cmd_mute(args) -> int:
     return 0
 
 
-def register(sub) -> None:
-    from ...interpret.featurevis.options import VisualizationOptions
-    from ...interpret.masks.options import MaskOptions
-    from ...interpret.search_options import SearchOptions
-
+def _add_experiments(sub) -> None:
     p = with_model(add_command(sub, "experiments", "run (or resume) all of the study's experiments into runs/", """
 experiments
 DAF_QUICK=1 DAF_RUNS=/tmp/quick python -m deepspeech_audio_features experiments   (small and fast)"""))
     p.set_defaults(func=cmd_experiments)
+
+
+def _add_visualize(sub) -> None:
+    from ...interpret.featurevis.options import VisualizationOptions
 
     p = with_model(add_command(sub, "visualize", "feature visualization: learn inputs that excite neurons (resumable)", """
 visualize
@@ -219,6 +219,10 @@ visualize --objective layer_3:4,17:1.0 --objective layer_6:9 --out runs/my-vis -
     p.add_argument("--stats-dataset", help="CSV or folder for MFCC statistics (ad-hoc objectives)")
     p.set_defaults(func=cmd_visualize)
 
+
+def _add_search(sub) -> None:
+    from ...interpret.search_options import SearchOptions
+
     p = with_model(add_command(sub, "search", "dataset examples: the utterances that most and least activate neurons "
                                               "(resumable)", """
 search
@@ -232,6 +236,10 @@ search --dataset /data/librispeech/train.csv --out runs/ls-search --objective la
     p.add_argument("--top", type=int, default=4, help="examples to print per objective (default: 4)")
     with_cluster(p)
     p.set_defaults(func=cmd_search)
+
+
+def _add_mask(sub) -> None:
+    from ...interpret.masks.options import MaskOptions
 
     p = with_model(add_command(sub, "mask", "importance masks: the sparsest binary MFCC mask that keeps every frame's "
                                             "class (resumable)", """
@@ -250,6 +258,10 @@ mask clip.wav --frames 20:60"""))
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_mask)
 
+
+def _add_mask_dataset(sub) -> None:
+    from ...interpret.masks.options import MaskOptions
+
     p = with_model(add_command(sub, "mask-dataset", "importance masks for every utterance of a dataset (resumable, "
                                                     "optionally on a Dask cluster)", """
 mask-dataset data/corpus/dev.csv --max-utterances 20
@@ -263,6 +275,8 @@ mask-dataset /data/librispeech/dev-clean.csv --out /shared/runs/masks --schedule
     with_cluster(p)
     p.set_defaults(func=cmd_mask_dataset)
 
+
+def _add_mute(sub) -> None:
     p = with_model(add_command(sub, "mute", "mute the time windows whose mask mean is under thresholds; transcribe "
                                             "again", """
 mute clip.wav runs/run_mask_experiment/clip.wav --thresholds 0.1 0.2"""))
@@ -273,3 +287,13 @@ mute clip.wav runs/run_mask_experiment/clip.wav --thresholds 0.1 0.2"""))
     p.add_argument("--out", help="folder for the muted WAVs and the figure (default: beside the mask)")
     p.add_argument("--beam-width", type=int, default=1, help="decoder beam width; 1 = greedy (default: 1)")
     p.set_defaults(func=cmd_mute)
+
+
+def register(sub) -> None:
+    """Add this module's commands to the sub-command parsers ``sub``."""
+    _add_experiments(sub)
+    _add_visualize(sub)
+    _add_search(sub)
+    _add_mask(sub)
+    _add_mask_dataset(sub)
+    _add_mute(sub)

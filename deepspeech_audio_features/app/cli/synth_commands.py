@@ -39,8 +39,8 @@ def train_config_from_args(args: argparse.Namespace):
     return TrainConfig.from_args(args, base=TrainConfig(train=args.train, dev=args.dev, out=args.out))
 
 
-def register(sub) -> None:
-    from ...synth.options import CorpusOptions, TrainConfig
+def _add_corpus(sub) -> None:
+    from ...synth.options import CorpusOptions
 
     p = add_command(sub, "corpus", "synthesize a DeepSpeech-format speech corpus with eSpeak NG", """
 corpus --out data/corpus --utterances 15000 --seed 0
@@ -50,11 +50,17 @@ corpus --out data/corpus-big --utterances 15000 --seed 0 --extra-train 30000""")
     add_options(p, CorpusOptions, flags={"n_utterances": "--utterances"})
     p.set_defaults(func=cmd_corpus)
 
+
+def _add_examples(sub) -> None:
     p = add_command(sub, "examples", "synthesize the example utterances (held-out voices)", """
 examples --out my-examples""")
     p.add_argument("--out", default="audio", help="folder to write (default: audio)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.set_defaults(func=cmd_examples)
+
+
+def _add_train(sub) -> None:
+    from ...synth.options import TrainConfig
 
     p = add_command(sub, "train", "train or fine-tune a DeepSpeech model with CTC (resumable)", """
 train --train data/corpus/train.csv --dev data/corpus/dev.csv --out runs/train --max-minutes 100
@@ -64,3 +70,10 @@ train --train big/train.csv --dev data/corpus/dev.csv --out runs/ft --init-check
     p.add_argument("--out", required=True, help="run folder; re-running resumes")
     add_options(p, TrainConfig)
     p.set_defaults(func=cmd_train)
+
+
+def register(sub) -> None:
+    """Add this module's commands to the sub-command parsers ``sub``."""
+    _add_corpus(sub)
+    _add_examples(sub)
+    _add_train(sub)
