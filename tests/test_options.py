@@ -61,3 +61,12 @@ def test_replace_checks_again():
         Toy().replace(steps=-5)
     with pytest.raises(ParameterError, match="nope"):
         Toy().replace(nope=1)
+
+
+def test_resolve_applies_keywords_and_refuses_other_objects():
+    assert Toy.resolve(None, {}) == Toy()
+    assert Toy.resolve(Toy(steps=5), {"rate": 0.5}) == Toy(steps=5, rate=0.5)
+    with pytest.raises(ParameterError, match="expected Toy"):
+        Toy.resolve(300, {})  # e.g. steps passed positionally where options go
+    with pytest.raises(ParameterError, match="stepz"):
+        Toy.resolve(None, {"stepz": 1})

@@ -42,6 +42,14 @@ def check_range(name: str, value: float, low: float | None = None, high: float |
         raise ParameterError(f"{name}: must be {'<' if high_open else '<='} {high}, got {value!r}")
 
 
+def check_int(name: str, value: Any, low: int | None = None) -> None:
+    """ParameterError unless ``value`` is an integer (not a bool) and ``>= low``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ParameterError(f"{name}: expected an integer, got {value!r}")
+    if low is not None and value < low:
+        raise ParameterError(f"{name}: must be >= {low}, got {value!r}")
+
+
 def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
     """ParameterError unless ``value`` is one of ``choices``."""
     if value not in choices:
@@ -57,6 +65,16 @@ class Options:
 
     def validate(self) -> None:
         """Raise :class:`ParameterError` for a bad value (subclasses check their fields)."""
+
+    @classmethod
+    def resolve(cls: type[T], options: T | None, overrides: Mapping[str, Any]) -> T:
+        """What a method runs with: ``options`` (default: the class defaults) with
+        ``overrides`` (field names given as keywords) applied; anything else is an error."""
+        if options is not None and not isinstance(options, cls):
+            raise ParameterError(f"options: expected {cls.__name__}, got {type(options).__name__} "
+                                 "(pass single options as keywords, e.g. steps=100)")
+        options = options if options is not None else cls()
+        return options.replace(**overrides) if overrides else options
 
     # ------------------------------------------------------------------ dict / JSON
     @classmethod

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..infra.errors import ParameterError
-from ..infra.options import Options, option
-from .featurevis.options import check_int
+from ..infra.options import Options, check_int, option
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,10 +27,3 @@ class SearchOptions(Options):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), 1)
 
-    @classmethod
-    def resolve(cls, options: "SearchOptions | None", overrides: dict) -> "SearchOptions":
-        """``options`` (default: the defaults) with ``overrides`` (field names) applied."""
-        if options is not None and not isinstance(options, cls):
-            raise ParameterError(f"options: expected {cls.__name__}, got {type(options).__name__} "
-                                 "(pass batch_size=... as a keyword)")
-        return (options or cls()).replace(**overrides) if overrides else (options or cls())

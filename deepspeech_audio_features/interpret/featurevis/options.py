@@ -5,18 +5,12 @@ import dataclasses
 from pathlib import Path
 
 from ...infra.errors import ParameterError
-from ...infra.options import Options, check_range, option
+from ...infra.options import Options, check_int, check_range, option
 
 #: ``init`` values that name a start rather than an audio file.
 INIT_KINDS = ("noise", "zeros", "mean")
 
 
-def check_int(name: str, value, low: int | None = None) -> None:
-    """ParameterError unless ``value`` is an integer (not a bool) and ``>= low``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ParameterError(f"{name}: expected an integer, got {value!r}")
-    if low is not None and value < low:
-        raise ParameterError(f"{name}: must be >= {low}, got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,10 +54,3 @@ class VisualizationOptions(Options):
         check_range("beta2", self.beta2, 0, 1, high_open=True)
         check_range("epsilon", self.epsilon, 0, low_open=True)
 
-    @classmethod
-    def resolve(cls, options: "VisualizationOptions | None", overrides: dict) -> "VisualizationOptions":
-        """``options`` (default: the defaults) with ``overrides`` (field names) applied."""
-        if options is not None and not isinstance(options, cls):
-            raise ParameterError(f"options: expected {cls.__name__}, got {type(options).__name__} "
-                                 "(pass steps=... as a keyword)")
-        return (options or cls()).replace(**overrides) if overrides else (options or cls())

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from ...infra.errors import ParameterError
-from .options import check_int
+from ...infra.options import check_int
 
 
 class Transform:

@@ -266,7 +266,7 @@ def importance_mask(model: DeepSpeech, mfccs: np.ndarray, options: MaskOptions |
         RunConflictError: ``run_dir`` holds a run with another config (and not ``overwrite``).
     """
     started = time.perf_counter()
-    options = (options if options is not None else MaskOptions()).replace(**overrides)
+    options = MaskOptions.resolve(options, overrides)
     mfccs = np.ascontiguousarray(mfccs, dtype=np.float32)
     if mfccs.ndim != 2 or mfccs.shape[1] != N_INPUT or mfccs.shape[0] == 0:
         raise ParameterError(f"mfccs: expected an array shaped [T, {N_INPUT}], got {mfccs.shape}")
