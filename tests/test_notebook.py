@@ -66,14 +66,31 @@ def test_html_export_plays_in_a_real_browser(executed, tmp_path):
         if os.environ.get("CI"):  # CI installs it (make browser): a skip there would hide a broken page
             pytest.fail("chromium is not installed on the CI machine (make browser installs it)")
         pytest.skip("chromium is not installed (make browser, or apt-get install chromium)")
-    from nbconvert import HTMLExporter
-
     sys.path.insert(0, str(ROOT / "tools"))
     from check_html import check
+    from offline_math import leftover_tex
+    from run_notebook import export_html
 
     nb, _ = executed
-    body, _ = HTMLExporter().from_notebook_node(nb)
-    (tmp_path / "nb.html").write_text(body, encoding="utf-8")
-    result = check(tmp_path / "nb.html")
+    export_html(nb, tmp_path / "nb.html")
+    page = (tmp_path / "nb.html").read_text(encoding="utf-8")
+    assert not leftover_tex(page) and "mathjax" not in page.lower()
+    result = check(tmp_path / "nb.html")  # with no host name resolving: offline
     assert result["video"] >= 7 and result["video_loaded"] == result["video"]
     assert result["audio"] >= 16 and result["audio_loaded"] == result["audio"]
+    assert result["images"] >= 8 and result["images_loaded"] == result["images"]
+    assert result["math"] >= 20 and result["math_rendered"] == result["math"]
+
+
+def test_offline_math_leaves_no_tex():
+    """The converter itself: TeX in, MathML out, equation numbers kept; raw TeX is found."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    from offline_math import leftover_tex, render_math
+
+    page = ('<div class="jp-RenderedMarkdown"><p>Let $y_i(X)$ be</p><p>\\begin{gather}\n'
+            '\\underset{X}{\\operatorname{arg\\,max}}\\, \\frac{1}{T} \\sum_t x_t \\tag{1}\n\\end{gather}</p></div>'
+            '<script src="https://cdn.example/mathjax/MathJax.js"></script>')
+    assert leftover_tex(page)  # raw TeX is detected...
+    rendered = render_math(page)
+    assert not leftover_tex(rendered) and rendered.count("<math") == 2 and "(1)" in rendered
+    assert "mathjax" not in rendered.lower()

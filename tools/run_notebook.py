@@ -14,6 +14,7 @@ import nbformat
 from nbclient import NotebookClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from deepspeech_audio_features.infra.atomic import atomic_write  # noqa: E402
 
 
@@ -27,8 +28,10 @@ def execute(path: Path, out: Path, timeout: int = 3600) -> nbformat.NotebookNode
 
 def export_html(nb: nbformat.NotebookNode, html: Path) -> None:
     from nbconvert import HTMLExporter
+    from offline_math import render_math  # tools/offline_math.py: equations without a CDN
 
     body, _ = HTMLExporter().from_notebook_node(nb)
+    body = render_math(body)
     atomic_write(html, lambda tmp: Path(tmp).write_text(body, encoding="utf-8"))
 
 
