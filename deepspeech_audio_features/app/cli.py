@@ -343,6 +343,32 @@ def cmd_mute(args) -> int:
     return 0
 
 
+def cmd_inspect(args) -> int:
+    from ..speech.checkpoints import load_model
+
+    model = load_model(args.model)
+    meta = model.metadata
+    print(f"file: {args.model}\nformat: {meta.get('format', 'checkpoint')}")
+    print(f"n_hidden: {model.n_hidden}  classes: {model.n_classes}  forget_bias: {model.forget_bias}")
+    for name, value in model.official_weights().items():
+        print(f"  {name}: {tuple(value.shape)}")
+    labels = model.alphabet.labels
+    print(f"alphabet: {len(labels)} labels + blank: {json.dumps(list(labels), ensure_ascii=False)}")
+    for key in ("sample_rate", "feature_win_len", "feature_win_step", "upper_frequency_limit", "beam_width", "n_steps",
+                "graph_version"):
+        if key in meta:
+            print(f"{key}: {meta[key]}")
+    quantization = meta.get("quantization")
+    if not quantization:
+        print("quantization: none (float32 weights)")
+    else:
+        print(f"quantization: {quantization['scheme']}")
+        for name, facts in quantization.get("layers", {}).items():
+            print(f"  {name}: max weight error {facts['weight_error_bound']:.3g}, "
+                  f"relative RMS {facts['relative_weight_error_rms']:.2%}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m deepspeech_audio_features",
                                      description="Look inside DeepSpeech speech recognizers.")
@@ -490,6 +516,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for the muted WAVs and the figure")
     p.add_argument("--beam-width", type=int, default=1, help="1 = greedy (default)")
     p.set_defaults(func=cmd_mute)
+
+    p = sub.add_parser("inspect", help="what a model file holds: format, layer shapes, alphabet, features, quantization")
+    p.add_argument("model", help="checkpoint folder or prefix, .pb, .pbmm, .tflite, or Coqui STT checkpoint folder")
+    p.set_defaults(func=cmd_inspect)
     return parser
 
 

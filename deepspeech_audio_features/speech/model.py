@@ -79,6 +79,15 @@ def _as_batch(mfccs, lengths) -> tuple[tf.Tensor, tf.Tensor, bool]:
     return x, lengths, single
 
 
+def _plain(value):
+    """Plain dicts and lists all the way down (from tf.Module's tracking wrappers or tuples)."""
+    if isinstance(value, (dict, Mapping)):  # tf's dict proxies are dicts but not Mappings
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
 class DeepSpeech(tf.Module):
     """A DeepSpeech network whose weights are ``tf.Variable`` s.
 
@@ -143,6 +152,17 @@ class DeepSpeech(tf.Module):
             digest.update(name.encode())
             digest.update(np.ascontiguousarray(value).tobytes())
         return digest.hexdigest()[:16]
+
+    @property
+    def metadata(self) -> dict:
+        """Free-form JSON-able facts about the model (alphabet, format, features, quantization, training)."""
+        return self.__dict__.setdefault("_plain_metadata", {})
+
+    @metadata.setter
+    def metadata(self, value: Mapping) -> None:
+        # Kept out of tf.Module's attribute tracking, which would wrap nested dicts in
+        # proxies that json.dumps cannot write.
+        self.__dict__["_plain_metadata"] = _plain(value)
 
     @property
     def upper_frequency_limit(self) -> float:
