@@ -51,7 +51,7 @@ def features():
 
 @pytest.fixture(scope="module")
 def speech():
-    """MFCCs of the three example utterances (374 frames of speech)."""
+    """MFCCs of the three example utterances (375 frames of speech)."""
     return [audio_file_to_mfccs(path) for path in example_audio()]
 
 
