@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import struct
 import subprocess
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ import soundfile as sf
 
 from deepspeech_audio_features import (
     EMBEDDED_MODEL_DIR,
+    Alphabet,
     AudioError,
     CheckpointError,
     DAFError,
@@ -116,6 +119,84 @@ def other_index(folder: Path) -> Path:
     data = next(target.glob("*.data-*"))
     data.write_bytes(data.read_bytes()[: data.stat().st_size - 1000] + bytes(1000))
     return target
+
+
+# ------------------------------------------------------------------------------ model files
+@lru_cache(maxsize=None)
+def _graph_bytes(fused: bool = True, **options) -> bytes:
+    """A tiny DeepSpeech export (n_hidden 8): the frozen .pb bytes, or the .tflite bytes."""
+    from model_files import deepspeech_graph
+
+    graph, tflite = deepspeech_graph(confident_weights(8), fused=fused, **options)
+    return graph.SerializeToString() if fused else tflite
+
+
+def model_file(folder: Path, name: str, data: bytes) -> Path:
+    (folder / name).write_bytes(data)
+    return folder / name
+
+
+def pbmm_file(folder: Path, damage=lambda data: data) -> Path:
+    """A .pbmm of the tiny export (min conversion size 100 bytes, so it has regions), then damaged."""
+    from tensorflow.core.framework import graph_pb2
+
+    from deepspeech_audio_features.speech.formats.memmapped import write_memmapped
+
+    write_memmapped(graph_pb2.GraphDef.FromString(_graph_bytes()), folder / "m.pbmm", min_conversion_bytes=100)
+    return model_file(folder, "m.pbmm", damage((folder / "m.pbmm").read_bytes()))
+
+
+def pbmm_directory_offset(data: bytes, offset: int) -> bytes:
+    return data[:-8] + struct.pack("<Q", offset)
+
+
+def pbmm_without_region(data: bytes, keep) -> bytes:
+    """Rewrite the directory keeping only the elements ``keep`` accepts."""
+    from deepspeech_audio_features.speech.formats.memmapped import parse_directory, serialize_directory
+
+    (offset,) = struct.unpack("<Q", data[-8:])
+    elements = [e for e in parse_directory(data[offset:-8]) if keep(e[0])]
+    return data[:offset] + serialize_directory(elements) + data[-8:]
+
+
+def coqui(folder: Path, flags=None, alphabet_text=None, remove_alphabet=False, absl=False, flags_text=None) -> Path:
+    from model_files import coqui_folder
+
+    from deepspeech_audio_features import Alphabet
+
+    target = coqui_folder(folder / "coqui", confident_weights(8), Alphabet(tuple(" abcdefghijklmnopqrstuvwxyz'")),
+                          flags=flags, absl_flags=absl)
+    if alphabet_text is not None:
+        (target / "alphabet.txt").write_text(alphabet_text)
+    if remove_alphabet:
+        (target / "alphabet.txt").unlink()
+    if flags_text is not None:
+        (target / "flags.txt").write_text(flags_text)
+    return target
+
+
+def two_models(folder: Path) -> Path:
+    model_file(folder, "a.pb", _graph_bytes())
+    model_file(folder, "b.pbmm", b"")
+    return folder
+
+
+def confident_weights(n_hidden):
+    from model_files import confident_weights as weights
+
+    return weights(n_hidden)
+
+
+def foreign_pb() -> bytes:
+    from model_files import foreign_graph
+
+    return foreign_graph().SerializeToString()
+
+
+def foreign_tflite() -> bytes:
+    from model_files import foreign_tflite as build
+
+    return build()
 
 
 # ------------------------------------------------------------------------------ rows
@@ -221,6 +302,57 @@ ROWS = [
      "n_hidden must be int"),
     ("metadata-forget-bias-text", lambda d: load_model(changed_metadata(d, forget_bias="0")), CheckpointError,
      "forget_bias must be"),
+    # exported models: .pb, .pbmm, .tflite, Coqui STT folders (speech/formats/)
+    ("pb-empty", lambda d: load_model(model_file(d, "m.pb", b"")), CheckpointError, "m.pb: a GraphDef with no nodes"),
+    ("pb-random-bytes", lambda d: load_model(model_file(d, "m.pb", bytes(range(256)) * 4)), CheckpointError,
+     "not a TensorFlow GraphDef"),
+    ("pb-truncated", lambda d: load_model(model_file(d, "m.pb", _graph_bytes()[:len(_graph_bytes()) // 2])),
+     CheckpointError, "m.pb: not a TensorFlow GraphDef"),
+    ("pb-another-network", lambda d: load_model(model_file(d, "m.pb", foreign_pb())), CheckpointError,
+     "a graph of another network"),
+    ("pb-other-sample-rate", lambda d: load_model(model_file(d, "m.pb", _graph_bytes(sample_rate=8000))),
+     CheckpointError, "sample_rate is 8000"),
+    ("pb-alphabet-truncated", lambda d: load_model(model_file(d, "m.pb", _graph_bytes(
+        serialized_alphabet=b"\x1c\x00\x00\x00\x01\x00 "))), CheckpointError, "metadata_alphabet: truncated"),
+    ("pb-alphabet-too-small", lambda d: load_model(model_file(d, "m.pb", _graph_bytes(
+        serialized_alphabet=b"\x01\x00\x00\x00\x01\x00a"))), CheckpointError, "layer_6 has 29 outputs"),
+    ("pbmm-truncated", lambda d: load_model(pbmm_file(d, lambda b: b[:len(b) // 2])), CheckpointError,
+     "m.pbmm: directory offset"),
+    ("pbmm-empty", lambda d: load_model(model_file(d, "m.pbmm", b"")), CheckpointError, "too short"),
+    ("pbmm-directory-offset-into-a-region", lambda d: load_model(pbmm_file(d, lambda b: pbmm_directory_offset(b, 70))),
+     CheckpointError, "broken memmapped directory"),
+    ("pbmm-region-missing", lambda d: load_model(pbmm_file(d, lambda b: pbmm_without_region(b, lambda n: "layer_1" not in n))),
+     CheckpointError, "which the directory lacks"),
+    ("pbmm-no-graph", lambda d: load_model(pbmm_file(d, lambda b: pbmm_without_region(b, lambda n: not n.endswith("."))))
+     , CheckpointError, "no memmapped_package://. region"),
+    ("tflite-random-bytes", lambda d: load_model(model_file(d, "m.tflite", b"\0" * 64)), CheckpointError,
+     "not a TensorFlow Lite file"),
+    ("tflite-truncated", lambda d: load_model(model_file(d, "m.tflite", _graph_bytes(fused=False)[:3000])),
+     CheckpointError, "truncated or malformed"),
+    ("tflite-another-network", lambda d: load_model(model_file(d, "m.tflite", foreign_tflite())), CheckpointError,
+     "expected DeepSpeech's chain of 6 FULLY_CONNECTED"),
+    ("model-folder-two-files", lambda d: load_model(two_models(d)), CheckpointError, "2 model files"),
+    ("coqui-no-alphabet", lambda d: load_model(coqui(d, remove_alphabet=True)), CheckpointError, "no alphabet.txt"),
+    ("coqui-alphabet-empty-line", lambda d: load_model(coqui(d, alphabet_text="a\n\nb\n")), CheckpointError,
+     "line 2 is empty"),
+    ("coqui-alphabet-duplicates", lambda d: load_model(coqui(d, alphabet_text="a\nb\na\n")), CheckpointError,
+     "duplicates"),
+    ("coqui-alphabet-size", lambda d: load_model(coqui(d, alphabet_text="a\nb\n")), CheckpointError,
+     "layer_6 has 29 outputs but the alphabet has 2 labels"),
+    ("coqui-flags-not-json", lambda d: load_model(coqui(d, flags_text="{n_hidden: 8")), CheckpointError,
+     "flags.txt: invalid JSON"),
+    ("coqui-flags-neither", lambda d: load_model(coqui(d, flags_text="n_hidden 8")), CheckpointError,
+     "neither JSON nor --name=value"),
+    ("coqui-n-hidden-mismatch", lambda d: load_model(coqui(d, flags={"n_hidden": 2048})), CheckpointError,
+     "n_hidden 2048 but the checkpoint has 8"),
+    ("coqui-bytes-output-mode", lambda d: load_model(coqui(d, flags={"bytes_output_mode": True}, absl=True)),
+     CheckpointError, "bytes_output_mode"),
+    ("coqui-sample-rate-text", lambda d: load_model(coqui(d, flags={"audio_sample_rate": "16k"})), CheckpointError,
+     "audio_sample_rate must be a number"),
+    ("coqui-other-window", lambda d: load_model(coqui(d, flags={"feature_win_len": 25})), CheckpointError,
+     "feature_win_len is 25"),
+    ("greedy-alphabet-columns", lambda d: greedy_decode(np.full((4, 29), 1 / 29), Alphabet.parse("a\nb\n")),
+     ParameterError, "[T, 3] (2 labels + blank)"),
     # arrays given to NumPy helpers
     ("context-windows-1d", lambda d: context_windows(np.zeros(26)), ParameterError, "[T, 26]"),
 ]

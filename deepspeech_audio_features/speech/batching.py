@@ -32,7 +32,7 @@ def pad_batch(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def batched_probabilities(model: DeepSpeech, mfccs: list[np.ndarray], batch_size: int = 64) -> list[np.ndarray]:
-    """Softmax outputs ``[T_i, 29]`` for many utterances, batched by length."""
+    """Softmax outputs ``[T_i, C]`` (C = model.n_classes) for many utterances, batched by length."""
     forward = model.compiled_forward("layer_6")
     out: list[np.ndarray | None] = [None] * len(mfccs)
     for batch in length_batches([len(m) for m in mfccs], batch_size):

@@ -1,4 +1,6 @@
-"""Reading and writing DeepSpeech checkpoints in the release's layout.
+"""Reading and writing DeepSpeech checkpoints in the release's layout; :func:`load_model`
+also opens the other formats people have (``formats/``: ``.pb``, ``.pbmm``, ``.tflite``,
+Coqui STT checkpoint folders).
 
 One format serves Mozilla's official checkpoints (0.5-0.9) and the project's own
 models: TensorFlow v1-style name-based checkpoints (``<prefix>.index`` +
@@ -20,7 +22,7 @@ import tensorflow as tf
 from ..infra.atomic import atomic_write
 from ..infra.errors import CheckpointError
 from ..infra.resources import asset_path
-from .alphabet import ALPHABET
+from .alphabet import Alphabet
 from .frames import UPPER_FREQUENCY_LIMIT
 from .model import LSTM_SCOPE, DeepSpeech, official_shapes
 
@@ -33,7 +35,7 @@ LSTM_SCOPE_V05 = "lstm_fused_cell"
 INDEX_FILES = ("checkpoint", "best_dev_checkpoint")
 # Variables a training checkpoint carries that inference does not use.
 #: Types of the metadata fields this package reads (others are kept as they are).
-_METADATA_TYPES = {"alphabet": (str,), "upper_frequency_limit": (int, float), "forget_bias": (int, float),
+_METADATA_TYPES = {"alphabet": (str, list), "upper_frequency_limit": (int, float), "forget_bias": (int, float),
                    "n_hidden": (int,), "name": (str,), "lm_alpha": (int, float), "lm_beta": (int, float),
                    "lm": (str,)}
 _IGNORED = re.compile(
@@ -98,7 +100,8 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], flo
     if "layer_1/weights" not in shapes:
         raise CheckpointError(f"{prefix}: missing variable layer_1/weights (not a DeepSpeech checkpoint?)")
     n_hidden = shapes["layer_1/weights"][1]
-    expected = official_shapes(n_hidden)
+    n_classes = shapes["layer_6/weights"][-1] if len(shapes.get("layer_6/weights", ())) == 2 else None
+    expected = official_shapes(n_hidden, **({"n_classes": n_classes} if n_classes else {}))
     found = {renamed.get(name, name): shape for name, shape in shapes.items()}
     missing = sorted(set(expected) - set(found))
     unknown = sorted(name for name in set(found) - set(expected) if not _IGNORED.search(name))
@@ -151,23 +154,39 @@ def read_metadata(path: str | os.PathLike) -> dict:
 
 
 def load_model(path: str | os.PathLike | None = None) -> DeepSpeech:
-    """Load a DeepSpeech model from a checkpoint directory or prefix.
+    """Load a DeepSpeech model from a checkpoint or one of the exported formats.
 
-    ``None`` loads the model shipped in the package (``assets/models/synth-en``) (cached: later calls return the
-    same object). Official release checkpoints and the project's own load alike;
-    optimizer slots are ignored.
+    Args:
+        path: a checkpoint directory or prefix (release or the project's own; optimizer
+            slots are ignored), a DeepSpeech ``.pb`` / ``.pbmm``, a ``.tflite`` (DeepSpeech or
+            Coqui STT, ``alphabet.txt`` read from beside it), a folder holding one of those,
+            or a Coqui STT checkpoint folder (``flags.txt``, ``alphabet.txt``). ``None``
+            loads the model shipped in the package (``assets/models/synth-en``) (cached:
+            later calls return the same object).
+    Returns:
+        the model; ``model.alphabet`` and ``model.metadata`` (``format``, feature settings,
+        ``quantization`` with the weight error for quantized files) say what the file held.
+    Raises:
+        CheckpointError: one line naming the file, for unreadable, truncated or foreign files.
     """
     if path is None:
         return _embedded_model()
+    from .formats import detect_format, load_model_file  # formats.coqui uses read_checkpoint
+
+    if detect_format(path) != "checkpoint":
+        return load_model_file(path)
     weights, forget_bias, prefix = read_checkpoint(path)
     metadata = read_metadata(path)
     metadata.setdefault("name", Path(prefix).parent.name)
     metadata.setdefault("checkpoint", prefix)
-    metadata.setdefault("alphabet", ALPHABET)
     metadata.setdefault("upper_frequency_limit", UPPER_FREQUENCY_LIMIT)
-    if metadata["alphabet"] != ALPHABET:
-        raise CheckpointError(f"{prefix}: alphabet {metadata['alphabet']!r} differs from DeepSpeech's {ALPHABET!r}")
-    return DeepSpeech(weights, forget_bias=metadata.get("forget_bias", forget_bias), metadata=metadata)
+    metadata.setdefault("format", "checkpoint")
+    try:
+        alphabet = Alphabet.coerce(metadata.get("alphabet"))
+        return DeepSpeech(weights, forget_bias=metadata.get("forget_bias", forget_bias), metadata=metadata,
+                          alphabet=alphabet)
+    except (CheckpointError, ValueError) as err:
+        raise CheckpointError(f"{prefix}: {err}") from None
 
 
 @lru_cache(maxsize=1)
@@ -200,7 +219,8 @@ def save_checkpoint(model: DeepSpeech, directory: str | os.PathLike, step: int =
         os.replace(tmp_file, directory / (name + tmp_file.name[len(f".tmp-{name}"):]))
     meta = dict(model.metadata)
     meta.update(metadata or {})
-    meta.update({"alphabet": ALPHABET, "n_hidden": model.n_hidden, "forget_bias": model.forget_bias,
+    alphabet = Alphabet.coerce(model.metadata.get("alphabet")).to_json()
+    meta.update({"alphabet": alphabet, "n_hidden": model.n_hidden, "forget_bias": model.forget_bias,
                  "global_step": int(step)})
     meta.setdefault("upper_frequency_limit", UPPER_FREQUENCY_LIMIT)
     meta.pop("checkpoint", None)

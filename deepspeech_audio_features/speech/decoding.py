@@ -13,7 +13,7 @@ import numpy as np
 
 from ..infra.errors import ParameterError
 from ..infra.quiet import silenced_stderr
-from .alphabet import ALPHABET, BLANK_INDEX, NUM_CLASSES
+from .alphabet import ENGLISH, Alphabet
 
 #: DeepSpeech 0.9.3's language-model weight and word insertion bonus.
 DEFAULT_ALPHA = 0.931289039105002
@@ -50,29 +50,33 @@ class Transcription:
         return self.text
 
 
-def _check(probs: np.ndarray) -> np.ndarray:
+def _check(probs: np.ndarray, alphabet: Alphabet) -> np.ndarray:
     probs = np.asarray(probs, dtype=np.float64)
-    if probs.ndim != 2 or probs.shape[1] != NUM_CLASSES:
-        raise ParameterError(f"expected per-frame probabilities [T, {NUM_CLASSES}], got {probs.shape}")
+    if probs.ndim != 2 or probs.shape[1] != alphabet.num_classes:
+        raise ParameterError(f"expected per-frame probabilities [T, {alphabet.num_classes}] "
+                             f"({len(alphabet)} labels + blank), got {probs.shape}")
     if not np.all(np.isfinite(probs)):
         raise ParameterError("probs: NaN or Inf values")
     return probs
 
 
-def greedy_decode(probs: np.ndarray) -> Transcription:
+def greedy_decode(probs: np.ndarray, alphabet: Alphabet | None = None) -> Transcription:
     """Best path decoding: per-frame argmax, merge repeats, drop blanks.
 
     Args:
-        probs: ``[T, 29]`` probabilities (or logits: only the argmax matters).
+        probs: ``[T, C]`` probabilities (or logits: only the argmax matters); C = len(alphabet) + 1.
+        alphabet: the model's (``model.alphabet``); default: DeepSpeech's English one (C = 29).
     """
-    best = _check(probs).argmax(axis=1)
+    alphabet = alphabet or ENGLISH
+    blank, labels = alphabet.blank_index, alphabet.labels
+    best = _check(probs, alphabet).argmax(axis=1)
     words: list[WordTiming] = []
     chars: list[str] = []
     start = last_symbol_end = None
-    previous = BLANK_INDEX
+    previous = blank
     for t, symbol in enumerate(best):
-        if symbol != previous and symbol != BLANK_INDEX:
-            ch = ALPHABET[symbol]
+        if symbol != previous and symbol != blank:
+            ch = labels[symbol]
             if ch == " ":
                 if chars:
                     words.append(WordTiming("".join(chars), start, last_symbol_end))
@@ -81,7 +85,7 @@ def greedy_decode(probs: np.ndarray) -> Transcription:
                 if start is None:
                     start = t
                 chars.append(ch)
-        if symbol != BLANK_INDEX and ALPHABET[symbol] != " ":
+        if symbol != blank and labels[symbol] != " ":
             last_symbol_end = t + 1
         previous = symbol
     if chars:
@@ -90,34 +94,36 @@ def greedy_decode(probs: np.ndarray) -> Transcription:
 
 
 @lru_cache(maxsize=8)
-def _decoder(lm_path: str | None, alpha: float, beta: float):
+def _decoder(labels: tuple[str, ...], lm_path: str | None, alpha: float, beta: float):
     from pyctcdecode import (
         build_ctcdecoder,  # imported lazily: it loads KenLM when present
     )
 
-    labels = list(ALPHABET) + [""]  # pyctcdecode marks the blank with ""
     with silenced_stderr():  # KenLM prints a line of stars while it reads an ARPA file
-        return build_ctcdecoder(labels, kenlm_model_path=lm_path, alpha=alpha, beta=beta)
+        return build_ctcdecoder(list(labels) + [""], kenlm_model_path=lm_path, alpha=alpha, beta=beta)  # "" = blank
 
 
 def beam_search_decode(probs: np.ndarray, beam_width: int = DEFAULT_BEAM_WIDTH, lm: str | None = None,
-                       alpha: float = DEFAULT_ALPHA, beta: float = DEFAULT_BETA) -> Transcription:
+                       alpha: float = DEFAULT_ALPHA, beta: float = DEFAULT_BETA,
+                       alphabet: Alphabet | None = None) -> Transcription:
     """CTC beam search through pyctcdecode, optionally with a KenLM language model.
 
     Args:
-        probs: ``[T, 29]`` per-frame probabilities (softmax outputs).
+        probs: ``[T, C]`` per-frame probabilities (softmax outputs); C = len(alphabet) + 1.
         lm: path of a KenLM model (ARPA or binary), or None for no language model.
         alpha, beta: language-model weight and word insertion bonus (0.9.3's defaults).
+        alphabet: the model's (``model.alphabet``); default: DeepSpeech's English one.
     """
+    alphabet = alphabet or ENGLISH
     if isinstance(beam_width, bool) or not isinstance(beam_width, int) or beam_width < 1:
         raise ParameterError(f"beam_width: must be an integer >= 1, got {beam_width!r}")
     if lm and not Path(lm).is_file():
         raise ParameterError(f"{lm}: no such language model file")
-    probs = _check(probs)
+    probs = _check(probs, alphabet)
     if np.any(probs < 0):
         raise ParameterError("probs: negative values (beam search needs softmax outputs, not logits)")
     log_probs = np.log(np.clip(probs, 1e-30, None))
-    beams = _decoder(str(lm) if lm else None, float(alpha), float(beta)).decode_beams(
+    beams = _decoder(alphabet.labels, str(lm) if lm else None, float(alpha), float(beta)).decode_beams(
         log_probs, beam_width=beam_width)
     text, _, frames, *_ = beams[0]
     words = [WordTiming(word, int(start), int(end)) for word, (start, end) in frames if word]

@@ -52,7 +52,7 @@ def transcribe_detailed(audio: str | os.PathLike | np.ndarray, model: DeepSpeech
         x = np.asarray(audio, dtype=np.float32)
     probs = model.probabilities(x)
     if beam_width <= 1:
-        return greedy_decode(probs)
+        return greedy_decode(probs, model.alphabet)
     if lm == MODEL_LM:
         lm = model_language_model(model)
         if lm:
@@ -60,7 +60,7 @@ def transcribe_detailed(audio: str | os.PathLike | np.ndarray, model: DeepSpeech
             beta = model.metadata.get("lm_beta", DEFAULT_BETA) if beta is None else beta
     alpha = DEFAULT_ALPHA if alpha is None else alpha
     beta = DEFAULT_BETA if beta is None else beta
-    return beam_search_decode(probs, beam_width=beam_width, lm=lm, alpha=alpha, beta=beta)
+    return beam_search_decode(probs, beam_width=beam_width, lm=lm, alpha=alpha, beta=beta, alphabet=model.alphabet)
 
 
 def transcribe(audio: str | os.PathLike | np.ndarray, model: DeepSpeech | None = None,

@@ -5,7 +5,10 @@ Architecture (DeepSpeech 0.6-0.9, ``create_model`` in the release's train.py)::
     X [T, 26] --context windows--> [T, 494]
       --layer_1, layer_2, layer_3: min(relu(xW + b), 20)-->  [T, n_hidden]
       --LSTM (ICFO gates, forget bias 0, no cell clip)--> rnn_output [T, n_hidden]
-      --layer_5: clipped ReLU--> [T, n_hidden] --layer_6: linear--> logits [T, 29]
+      --layer_5: clipped ReLU--> [T, n_hidden] --layer_6: linear--> logits [T, C]
+
+C, the number of classes, is the alphabet's size plus the CTC blank: 29 for DeepSpeech's
+English models, whatever ``layer_6`` holds for others (e.g. Coqui STT's languages).
 
 Inputs are batches ``[B, T, 26]`` with ``lengths [B]``. Frames at or past a sequence's
 length are zeroed before the context windows are built, so a real frame sees exactly
@@ -20,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..infra.errors import CheckpointError, ParameterError
-from .alphabet import NUM_CLASSES
+from .alphabet import NUM_CLASSES, Alphabet
 from .frames import N_CONTEXT, N_INPUT, UPPER_FREQUENCY_LIMIT, WINDOW_FRAMES
 
 #: The six layers of the study, in network order. ``layer_6`` is the raw logits.
@@ -45,11 +48,11 @@ def official_shapes(n_hidden: int, n_input: int = N_INPUT * WINDOW_FRAMES,
     }
 
 
-def random_weights(n_hidden: int, seed: int = 0) -> dict[str, np.ndarray]:
+def random_weights(n_hidden: int, seed: int = 0, n_classes: int = NUM_CLASSES) -> dict[str, np.ndarray]:
     """Glorot-uniform weights and small random biases in the release layout (float32)."""
     rng = np.random.default_rng(seed)
     weights = {}
-    for name, shape in official_shapes(n_hidden).items():
+    for name, shape in official_shapes(n_hidden, n_classes=n_classes).items():
         if len(shape) == 2:
             limit = np.sqrt(6.0 / (shape[0] + shape[1]))
             weights[name] = rng.uniform(-limit, limit, shape).astype(np.float32)
@@ -76,6 +79,15 @@ def _as_batch(mfccs, lengths) -> tuple[tf.Tensor, tf.Tensor, bool]:
     return x, lengths, single
 
 
+def _plain(value):
+    """Plain dicts and lists all the way down (from tf.Module's tracking wrappers or tuples)."""
+    if isinstance(value, (dict, Mapping)):  # tf's dict proxies are dicts but not Mappings
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
 class DeepSpeech(tf.Module):
     """A DeepSpeech network whose weights are ``tf.Variable`` s.
 
@@ -86,19 +98,28 @@ class DeepSpeech(tf.Module):
         weights: release variable name -> array, shapes as :func:`official_shapes`.
         forget_bias: added to the forget gate (0 for 0.6+, 1 for 0.5 checkpoints).
         metadata: free-form JSON-able facts about the model (alphabet, features, training).
+        alphabet: the labels of ``layer_6``'s columns but the last (the blank); default: the
+            metadata's ``alphabet``, else English. Its size must fit ``layer_6``.
     """
 
     def __init__(self, weights: Mapping[str, np.ndarray], forget_bias: float = 0.0,
-                 metadata: dict | None = None, name: str = "deepspeech"):
+                 metadata: dict | None = None, name: str = "deepspeech", alphabet: Alphabet | None = None):
         super().__init__(name=name)
         n_hidden = int(np.shape(weights["layer_1/weights"])[1])
-        expected = official_shapes(n_hidden)
+        n_classes = int(np.shape(weights["layer_6/weights"])[-1])
+        expected = official_shapes(n_hidden, n_classes=n_classes)
         for key, shape in expected.items():
             if tuple(np.shape(weights[key])) != shape:
                 raise CheckpointError(f"{key}: shape {tuple(np.shape(weights[key]))}, expected {shape}")
-        self.n_hidden = n_hidden
-        self.forget_bias = float(forget_bias)
         self.metadata = dict(metadata or {})
+        self.alphabet = Alphabet.coerce(alphabet if alphabet is not None else self.metadata.get("alphabet"))
+        if self.alphabet.num_classes != n_classes:
+            raise CheckpointError(f"layer_6 has {n_classes} outputs but the alphabet has {len(self.alphabet)} labels "
+                                  f"(+ blank = {self.alphabet.num_classes})")
+        self.metadata["alphabet"] = self.alphabet.to_json()
+        self.n_hidden = n_hidden
+        self.n_classes = n_classes
+        self.forget_bias = float(forget_bias)
         self.dense = {
             layer: (tf.Variable(np.asarray(weights[f"{layer}/weights"], np.float32), name=f"{layer}_weights"),
                     tf.Variable(np.asarray(weights[f"{layer}/bias"], np.float32), name=f"{layer}_bias"))
@@ -131,6 +152,17 @@ class DeepSpeech(tf.Module):
             digest.update(name.encode())
             digest.update(np.ascontiguousarray(value).tobytes())
         return digest.hexdigest()[:16]
+
+    @property
+    def metadata(self) -> dict:
+        """Free-form JSON-able facts about the model (alphabet, format, features, quantization, training)."""
+        return self.__dict__.setdefault("_plain_metadata", {})
+
+    @metadata.setter
+    def metadata(self, value: Mapping) -> None:
+        # Kept out of tf.Module's attribute tracking, which would wrap nested dicts in
+        # proxies that json.dumps cannot write.
+        self.__dict__["_plain_metadata"] = _plain(value)
 
     @property
     def upper_frequency_limit(self) -> float:
@@ -219,7 +251,7 @@ class DeepSpeech(tf.Module):
 
         Returns:
             ``{layer: [T, F]}`` (or ``[B, T, F]``, zero at padded frames); F = n_hidden,
-            or 29 for ``layer_6`` (the logits).
+            or ``n_classes`` for ``layer_6`` (the logits).
         """
         layers = list(LAYERS if layers is None else ([layers] if isinstance(layers, str) else layers))
         unknown = [name for name in layers if name not in LAYERS]
@@ -231,11 +263,11 @@ class DeepSpeech(tf.Module):
         return {name: (outputs[name][0] if single else outputs[name]).numpy() for name in layers}
 
     def logits(self, mfccs, lengths=None) -> np.ndarray:
-        """Raw logits ``[T, 29]`` (``layer_6``)."""
+        """Raw logits ``[T, C]`` (``layer_6``; C = ``n_classes``, 29 for English)."""
         return self.layer_outputs(mfccs, ["layer_6"], lengths)["layer_6"]
 
     def probabilities(self, mfccs, lengths=None) -> np.ndarray:
-        """Per-frame symbol probabilities ``[T, 29]``: the softmax of the logits."""
+        """Per-frame symbol probabilities ``[T, C]``: the softmax of the logits."""
         logits = self.logits(mfccs, lengths)
         return tf.nn.softmax(logits, axis=-1).numpy()
 

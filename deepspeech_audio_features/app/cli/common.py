@@ -25,7 +25,8 @@ def add_command(sub, name: str, help: str, examples: str, description: str | Non
 
 
 def with_model(p):
-    p.add_argument("--checkpoint", help="checkpoint directory or prefix (default: the embedded model, synth-en)")
+    p.add_argument("--checkpoint", help="model: checkpoint folder or prefix, .pb, .pbmm, .tflite or Coqui STT folder "
+                                        "(default: the embedded model, synth-en)")
     return p
 
 

@@ -51,11 +51,11 @@ def cmd_evaluate(args) -> int:
         return 2
     probs = batched_probabilities(model, data.mfccs)
     results = {"utterances": len(data), "skipped": data.skipped}
-    greedy = [greedy_decode(p).text for p in probs]
+    greedy = [greedy_decode(p, model.alphabet).text for p in probs]
     results["greedy"] = error_rates(data.transcripts, greedy)
     if args.beam_width > 1:
         lm = None if args.no_lm else (args.lm or model_language_model(model))
-        decode = partial(beam_search_decode, beam_width=args.beam_width, lm=lm)
+        decode = partial(beam_search_decode, beam_width=args.beam_width, lm=lm, alphabet=model.alphabet)
         beams = [decode(p).text for p in tqdm(probs, desc="beam search")]
         results[f"beam{args.beam_width}" + ("+lm" if lm else "")] = error_rates(data.transcripts, beams)
     print(json.dumps(results, indent=2))
@@ -90,6 +90,41 @@ def cmd_export_model(args) -> int:
     prefix = save_checkpoint(model, args.to, step=int(metadata.get("global_step", 0)))
     print(f"{prefix}: n_hidden {model.n_hidden}" + (", with lm.arpa" if args.lm_csv else ""))
     return 0
+
+
+def cmd_inspect(args) -> int:
+    from ...speech.checkpoints import load_model
+
+    model = load_model(args.model)
+    meta = model.metadata
+    print(f"file: {args.model}\nformat: {meta.get('format', 'checkpoint')}")
+    print(f"n_hidden: {model.n_hidden}  classes: {model.n_classes}  forget_bias: {model.forget_bias}")
+    for name, value in model.official_weights().items():
+        print(f"  {name}: {tuple(value.shape)}")
+    labels = model.alphabet.labels
+    print(f"alphabet: {len(labels)} labels + blank: {json.dumps(list(labels), ensure_ascii=False)}")
+    for key in ("sample_rate", "feature_win_len", "feature_win_step", "upper_frequency_limit", "beam_width", "n_steps",
+                "graph_version"):
+        if key in meta:
+            print(f"{key}: {meta[key]}")
+    quantization = meta.get("quantization")
+    if not quantization:
+        print("quantization: none (float32 weights)")
+    else:
+        print(f"quantization: {quantization['scheme']}")
+        for name, facts in quantization.get("layers", {}).items():
+            print(f"  {name}: max weight error {facts['weight_error_bound']:.3g}, "
+                  f"relative RMS {facts['relative_weight_error_rms']:.2%}")
+    return 0
+
+
+def _add_inspect(sub) -> None:
+    p = add_command(sub, "inspect", "what a model file holds: format, layer shapes, alphabet, features, quantization", """
+inspect deepspeech_audio_features/assets/models/synth-en
+inspect deepspeech-0.9.3-models.pbmm
+inspect coqui-model/model.tflite""")
+    p.add_argument("model", help="checkpoint folder or prefix, .pb, .pbmm, .tflite, or Coqui STT checkpoint folder")
+    p.set_defaults(func=cmd_inspect)
 
 
 def _add_transcribe(sub) -> None:
@@ -138,6 +173,7 @@ export-model runs/train/best --to models/my-model --lm-csv data/corpus/train.csv
 def register(sub) -> None:
     """Add this module's commands to the sub-command parsers ``sub``."""
     _add_transcribe(sub)
+    _add_inspect(sub)
     _add_evaluate(sub)
     _add_lm(sub)
     _add_export_model(sub)

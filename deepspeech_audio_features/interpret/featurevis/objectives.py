@@ -79,7 +79,7 @@ class Objective:
 
 
 def layer_width(model: DeepSpeech, layer: str) -> int:
-    """F, the number of outputs of ``layer`` (n_hidden, or 29 for the logits)."""
+    """F, the number of outputs of ``layer`` (n_hidden, or the model's classes for the logits)."""
     return int(model.dense["layer_6"][0].shape[1]) if layer == "layer_6" else model.n_hidden
 
 

@@ -459,8 +459,8 @@ def _finish(session: _Session, optimization: OptimizeState, stage: PruneStage, s
                                  options.tol, options.batch_frames)
     result = MaskResult(
         mask=mask, zero_fraction=float(1.0 - mask.mean()), frame_agreement=verification.agreement,
-        text_original=greedy_decode(verification.ref_logits).text,
-        text_masked=greedy_decode(verification.got_logits).text,
+        text_original=greedy_decode(verification.ref_logits, problem.model.alphabet).text,
+        text_masked=greedy_decode(verification.got_logits, problem.model.alphabet).text,
         snapshot_paths=list(session.snapshots), one_minimal=bool(stage.prune.one_minimal), one_minimal_checked=checked,
         variant=options.variant, frames=problem.frames_full, scores=scores,
         agreement_all_frames=verification.agreement_all, seconds=session.elapsed(), evaluations=session.evaluations(),

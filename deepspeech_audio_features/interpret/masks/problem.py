@@ -24,7 +24,7 @@ from .options import VARIANTS
 
 
 def class_margins(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """``logits [..., T, 29]``, ``labels [T]`` -> ``[..., T]`` logit of the label minus the best other."""
+    """``logits [..., T, C]``, ``labels [T]`` -> ``[..., T]`` logit of the label minus the best other."""
     logits = np.asarray(logits, dtype=np.float64)
     onehot = np.eye(logits.shape[-1], dtype=bool)[labels]
     own = np.where(onehot, logits, -np.inf).max(axis=-1)
@@ -158,7 +158,7 @@ class MaskProblem:
         return out
 
     def _logits(self, x: np.ndarray) -> np.ndarray:
-        """``x [B, L, 26]`` -> logits ``[B, L, 29]``, in chunks of ``self.batch``."""
+        """``x [B, L, 26]`` -> logits ``[B, L, C]``, in chunks of ``self.batch``."""
         out = []
         for start in range(0, x.shape[0], self.batch):
             chunk = np.ascontiguousarray(x[start:start + self.batch], dtype=np.float32)
@@ -194,7 +194,7 @@ class Verification:
     Attributes:
         agreement: share of the constrained frames whose class is unchanged.
         agreement_all: the same over all ``T`` frames.
-        ref_logits / got_logits: ``[T, 29]`` logits of ``X`` and of ``M * X``.
+        ref_logits / got_logits: ``[T, C]`` logits (C = the model's classes) of ``X`` and of ``M * X``.
     """
     agreement: float
     agreement_all: float
