@@ -38,6 +38,10 @@ SETTINGS = StudySettings.from_env()   # DAF_QUICK=1: the small setting the tests
 CHECKPOINT = SETTINGS.checkpoint      # None = the embedded model; or a path to e.g. deepspeech-0.9.3-checkpoint/
 model = load_model(CHECKPOINT)
 VIDEOS = SETTINGS.runs / "videos"
+# Every MFCC picture shows each coefficient as a z-score against real speech (a dev-set sample),
+# so learned inputs, recordings and masks share one colour scale; removed mask entries are black.
+SCALE = real_speech_scale(model, SETTINGS)
+DECODER = "beam search, width 100, with the model's language model"
 print(model, "| quick setting" if SETTINGS.quick else "")
 
 # %% [markdown]
@@ -65,11 +69,13 @@ print(model, "| quick setting" if SETTINGS.quick else "")
 
 # %%
 for path, reference in SETTINGS.example_paths():
-    x = audio_file_to_mfccs(path)
-    plot_mfccs(x, f"MFCCs of {Path(path).name}")
+    x = audio_file_to_mfccs(path, model.upper_frequency_limit)
+    example_figure(x, Path(path).name, SCALE, model.upper_frequency_limit)
     plt.show()
     display(Audio(path))
-    print(f"transcription: {transcribe(path, model)!r}    (reference: {reference!r})")
+    print(f"reference:           {reference!r}")
+    print(f"transcription ({DECODER}): {transcribe(path, model)!r}")
+    print(f"transcription (greedy, as in the mask sections below): {transcribe(path, model, beam_width=1)!r}")
 
 # %% [markdown]
 # ## Feature visualization
@@ -102,22 +108,29 @@ for name, title in [("run_train_inputs_experiment_more_noise", "smaller lambda")
                     ("run_train_inputs_experiment", "larger lambda")]:
     runs[name] = ensure_visualization(name, model, SETTINGS)
     lam = run_objectives(runs[name])[0]["lam"]
-    learned_inputs_grid(runs[name], title=f"Learned inputs, {title} (lambda = {lam:g})")
+    learned_inputs_grid(runs[name], title=f"Learned inputs, {title} (lambda = {lam:g})", scale=SCALE)
     plt.show()
+final_inputs_log_mel({f"lambda = {run_objectives(r)[0]['lam']:g}": r for r in runs.values()},
+                     model.upper_frequency_limit)
+plt.show()
 
 # %% [markdown]
 # ### How the inputs develop
 #
-# One animation per layer (the larger $\lambda$), then the mean activation of the chosen neurons and
-# the total variation per element of the input over the optimization steps.
+# For both values of $\lambda$, one animation per layer (the optimization step is counted in the corner;
+# colours are z-scores against real speech, as in every MFCC picture here), then the mean activation
+# of the chosen neurons and the total variation per element of the input over the optimization steps.
 
 # %%
+for name, run in runs.items():
+    lam = run_objectives(run)[0]["lam"]
+    for objective in run_objectives(run):
+        video = layer_animation(run, objective, VIDEOS / f"{name}-{objective['layer']}.mp4", scale=SCALE)
+        display(Video(str(video), embed=True, html_attributes="controls loop muted"))
+        layer_curves(run, objective)
+        plt.title(f"{plt.gca().get_title()}, lambda = {lam:g}")
+        plt.show()
 run = runs["run_train_inputs_experiment"]
-for objective in run_objectives(run):
-    video = layer_animation(run, objective, VIDEOS / f"learned-{objective['layer']}.mp4")
-    display(Video(str(video), embed=True, html_attributes="controls loop autoplay muted"))
-    layer_curves(run, objective)
-    plt.show()
 
 # %% [markdown]
 # ### What the learned inputs sound like
@@ -140,9 +153,11 @@ for objective in run_objectives(run):
 
 # %%
 search = ensure_search(model, SETTINGS)
-examples_grid(search, run, n=2 if SETTINGS.quick else 4, top=True)
+examples_grid(search, run, n=2 if SETTINGS.quick else 4, top=True, upper_frequency_limit=model.upper_frequency_limit,
+              scale=SCALE)
 plt.show()
-examples_grid(search, run, n=2 if SETTINGS.quick else 3, top=False)
+examples_grid(search, run, n=2 if SETTINGS.quick else 3, top=False, upper_frequency_limit=model.upper_frequency_limit,
+              scale=SCALE)
 plt.show()
 for objective in run_objectives(run):
     best = get_top_examples(1, search)[objective.get("name") or objective["layer"]][0]
@@ -174,14 +189,16 @@ for objective in run_objectives(run):
 # exact check is applied to three baselines: random masks of equal sparsity, greedy occlusion and
 # gradient-saliency thresholding.
 #
-# Each animation shows the mask as the optimization progresses (black = 0), the masked MFCCs, and the
-# MFCCs.
+# Each animation shows the mask as the optimization progresses (black = 0), the MFCCs it keeps (removed
+# entries in black, a colour no value takes) and the MFCCs, with the snapshot counted in the corner.
+# Transcriptions in this section and the next are greedy (per-frame argmax), the decoder whose
+# per-frame decisions the mask preserves; the first section gives both decoders for each example.
 
 # %%
 mask_results = ensure_masks(model, SETTINGS)
 for path, result in mask_results.items():
-    video = mask_result_animation(result, VIDEOS / f"mask-{Path(path).stem}.mp4")
-    display(Video(str(video), embed=True, html_attributes="controls loop autoplay muted"))
+    video = mask_result_animation(result, VIDEOS / f"mask-{Path(path).stem}.mp4", scale=SCALE)
+    display(Video(str(video), embed=True, html_attributes="controls loop muted"))
     show_mask_summary(result)
 
 # %% [markdown]

@@ -22,3 +22,14 @@ def test_the_silencing_is_what_removes_the_noise():
     """Without it (DAF_VERBOSE_IMPORTS=1) TensorFlow's lines are back: the test above can fail."""
     out = run("transcribe", "--greedy", str(example_audio()[0]), env={"DAF_VERBOSE_IMPORTS": "1"})
     assert out.returncode == 0 and "absl" in out.stderr
+
+
+def test_no_bar_for_work_already_done(capsys):
+    from deepspeech_audio_features.infra.progress import progress_bar
+
+    with progress_bar(total=10, initial=10, desc="loaded") as bar:  # e.g. a finished run read back
+        bar.update(0)
+    with progress_bar(range(3), desc="working") as bar:
+        list(bar)
+    err = capsys.readouterr().err
+    assert "loaded" not in err and "working" in err

@@ -20,6 +20,7 @@ from ..infra.runfolder import snapshot_steps
 from ..speech.datasets import read_dataset
 
 __all__ = ["StudySettings", "ensure_corpus", "visualization_config", "ensure_visualization", "ensure_search",
+           "speech_scale", "real_speech_scale", "example_figure", "final_inputs_log_mel",
            "run_objectives", "neuron_title", "learned_inputs_grid", "layer_animation", "layer_curves",
            "final_input", "examples_grid", "ensure_masks", "mask_result_animation", "show_mask_summary",
            "show_muted_audio"]
@@ -125,8 +126,47 @@ def neuron_title(objective: dict) -> str:
     return f"{LAYER_TITLES.get(layer, layer)}\nneurons {', '.join(str(n) for n in objective['neurons'])}"
 
 
-def learned_inputs_grid(run: str | os.PathLike, rows: int = 4, title: str = "Learned inputs"):
-    """Grid of learned inputs: rows = snapshots (last first), columns = layers."""
+def speech_scale(run: str | os.PathLike):
+    """The colour scale of every MFCC picture: z-scores against the real-speech statistics
+    a visualization run recorded (its neuron-selection sample of the dev set), so a learned
+    input and a recording are coloured alike."""
+    from .plots import MfccScale
+
+    stats = load_json(Path(run) / "config.json").get("stats")
+    if not stats:
+        raise ValueError(f"{run}: config.json holds no MFCC statistics")
+    return MfccScale.from_stats(stats, source="real speech")
+
+
+def real_speech_scale(model, settings: StudySettings):
+    """The same scale computed before any run exists: the statistics of the dev-set sample
+    the visualization experiment draws (same utterances, same seed)."""
+    from ..interpret.featurevis import load_dataset_mfccs, mfcc_stats
+    from .plots import MfccScale
+
+    ensure_corpus(settings)
+    neurons = visualization_config("run_train_inputs_experiment", settings)["neurons"]
+    data, _ = load_dataset_mfccs(neurons["dataset"], neurons.get("max_utterances", 256), neurons.get("seed", 0),
+                                 model.upper_frequency_limit)
+    stats = mfcc_stats(data)
+    return MfccScale.from_stats(stats, source="real speech")
+
+
+def example_figure(x: np.ndarray, title: str, scale, upper_frequency_limit: float = 8000.0):
+    """An utterance's MFCCs ``[T, 26]`` (z-scores) above the log-mel spectrogram they imply."""
+    import matplotlib.pyplot as plt
+
+    from .plots import plot_log_mel, plot_mfccs
+
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 5), sharex=True, layout="constrained")
+    plot_mfccs(x, f"MFCCs of {title}", ax=top, scale=scale)
+    plot_log_mel(x, ax=bottom, upper_frequency_limit=upper_frequency_limit)
+    return fig
+
+
+def learned_inputs_grid(run: str | os.PathLike, rows: int = 4, title: str = "Learned inputs", scale=None):
+    """Grid of learned inputs: rows = snapshots (last first), columns = layers; one colour
+    scale (default: :func:`speech_scale`)."""
     from ..interpret.featurevis import load_snapshots
     from .plots import plot_grid
 
@@ -136,18 +176,45 @@ def learned_inputs_grid(run: str | os.PathLike, rows: int = 4, title: str = "Lea
     picks = sorted({int(round(i)) for i in np.linspace(n - 1, 0, min(rows, n))}, reverse=True)
     cells = [[(c["input_var"][i], f"step {c['steps'][i]}\nactivation {float(np.mean(c['activation'][i])):.3f}")
               for c in columns] for i in picks]
-    return plot_grid(cells, [neuron_title(o) for o in objectives], title=title)
+    return plot_grid(cells, [neuron_title(o) for o in objectives], title=title, scale=scale or speech_scale(run))
 
 
-def layer_animation(run: str | os.PathLike, objective: dict, out: str | os.PathLike, every: int = 1) -> Path:
-    """mp4 of one layer's learned input as the optimization progresses."""
+def final_inputs_log_mel(runs: dict[str, str | os.PathLike], upper_frequency_limit: float = 8000.0):
+    """The log-mel spectrograms the final learned inputs imply: rows = runs, columns = layers."""
+    import matplotlib.pyplot as plt
+
+    from .plots import plot_log_mel
+
+    runs = {label: Path(run) for label, run in runs.items()}
+    objectives = {label: run_objectives(run) for label, run in runs.items()}
+    cols = max(len(o) for o in objectives.values())
+    fig, axes = plt.subplots(len(runs), cols, figsize=(2.6 * cols, 2.2 * len(runs) + 0.6), squeeze=False,
+                             layout="constrained")
+    for r, (label, run) in enumerate(runs.items()):
+        for c, objective in enumerate(objectives[label]):
+            plot_log_mel(final_input(run, objective), title=f"{label}\n{neuron_title(objective)}", ax=axes[r][c],
+                         upper_frequency_limit=upper_frequency_limit, colorbar=c == cols - 1)
+            if c:
+                axes[r][c].set_ylabel("")
+    fig.suptitle("Log-mel spectrograms implied by the final learned inputs")
+    return fig
+
+
+def layer_animation(run: str | os.PathLike, objective: dict, out: str | os.PathLike, every: int = 1,
+                    scale=None) -> Path:
+    """mp4 of one layer's learned input as the optimization progresses (z-scores against
+    :func:`speech_scale`; the step is shown in the corner)."""
     from ..interpret.featurevis import load_snapshots
-    from .plots import write_animation
+    from .plots import Z_RANGE, mfcc_cmap, write_animation
 
+    scale = scale or speech_scale(run)
     snaps = load_snapshots(Path(run) / (objective.get("name") or objective["layer"]))
-    frames = list(snaps["input_var"][::every])
+    frames = [scale(x) for x in snaps["input_var"][::every]]
+    steps = [int(s) for s in snaps["steps"][::every]]
     title = neuron_title(objective).replace("\n", ": ")
-    return write_animation(out, [frames], titles=[f"learned input, {title}"], hold_last=10)
+    return write_animation(out, [frames], titles=[f"learned input, {title}"], cmaps=[mfcc_cmap()],
+                           ranges=[(-Z_RANGE, Z_RANGE)], labels=[f"step {s} / {steps[-1]}" for s in steps],
+                           colorbar_labels=[scale.label], hold_last=10)
 
 
 def layer_curves(run: str | os.PathLike, objective: dict, ax=None):
@@ -169,7 +236,7 @@ def final_input(run: str | os.PathLike, objective: dict) -> np.ndarray:
 
 
 def examples_grid(search: str | os.PathLike, run: str | os.PathLike, n: int = 4, top: bool = True,
-                  upper_frequency_limit: float = 8000.0):
+                  upper_frequency_limit: float = 8000.0, scale=None):
     """Grid of the dataset's top (or bottom) examples per layer, MFCCs with activations."""
     from ..interpret.dataset_search import get_bottom_examples, get_top_examples
     from ..speech.mfcc import audio_file_to_mfccs
@@ -182,7 +249,7 @@ def examples_grid(search: str | os.PathLike, run: str | os.PathLike, n: int = 4,
                f"{Path(ranked[name][i].path).name}\nactivation {ranked[name][i].activation:.3f}")
               if i < len(ranked[name]) else None for name in names] for i in range(n)]
     return plot_grid(cells, [neuron_title(o) for o in objectives],
-                     title=f"{'Top' if top else 'Bottom'} training-set examples")
+                     title=f"{'Top' if top else 'Bottom'} training-set examples", scale=scale or speech_scale(run))
 
 
 # ---------------------------------------------------------------------------- importance masks
@@ -228,7 +295,7 @@ def ensure_masks(model, settings: StudySettings) -> dict[str, object]:
     return results
 
 
-def mask_result_animation(result, out: str | os.PathLike, max_frames: int = 60) -> Path:
+def mask_result_animation(result, out: str | os.PathLike, max_frames: int = 60, scale=None) -> Path:
     """mp4 of a mask's snapshots (thinned to ``max_frames``) beside the masked MFCCs.
 
     ``result`` comes from :func:`ensure_masks` (it carries the MFCCs ``[T, 26]``).
@@ -239,7 +306,9 @@ def mask_result_animation(result, out: str | os.PathLike, max_frames: int = 60) 
     masks = load_mask_snapshots(result.run_dir)
     keep = np.unique(np.linspace(0, len(masks) - 1, min(max_frames, len(masks))).round().astype(int))
     x = result.mfccs
-    return mask_animation(out, [masks[i] for i in keep], x, title=Path(result.run_dir).name)
+    labels = [f"snapshot {i} / {len(masks) - 1}" for i in keep]
+    return mask_animation(out, [masks[i] for i in keep], x, title=Path(result.run_dir).name, scale=scale,
+                          labels=labels)
 
 
 def show_mask_summary(result) -> None:
@@ -251,8 +320,8 @@ def show_mask_summary(result) -> None:
     print(f"  {'method':<18}{'zero fraction':>14}{'frame agreement':>17}{'seconds':>9}")
     for method, zeros, agreement, seconds in rows:
         print(f"  {method:<18}{zeros:>14.3f}{agreement:>17.3f}{seconds:>9.1f}")
-    print(f"  greedy transcription of X:     {result.text_original!r}")
-    print(f"  greedy transcription of M * X: {result.text_masked!r}")
+    print(f"  transcription of X (greedy):     {result.text_original!r}")
+    print(f"  transcription of M * X (greedy): {result.text_masked!r}")
 
 
 def show_muted_audio(path: str, result, model, settings: StudySettings,
@@ -267,9 +336,9 @@ def show_muted_audio(path: str, result, model, settings: StudySettings,
                                    model=model)
     display(muted.figure)
     plt.close("all")
-    print(f"{Path(path).name}, original: {muted.original_transcription!r}")
+    print(f"{Path(path).name}, original (greedy): {muted.original_transcription!r}")
     display(Audio(path))
     for threshold, wav, fraction, text in zip(muted.thresholds, muted.paths, muted.muted_fractions,
                                               muted.transcriptions):
-        print(f"mask mean < {threshold:.1f}: {fraction:.0%} of the audio muted -> {text!r}")
+        print(f"mask mean < {threshold:.1f}: {fraction:.0%} of the audio muted -> (greedy) {text!r}")
         display(Audio(str(wav)))

@@ -85,13 +85,14 @@ def run_shards(client, task: Callable, shards: Sequence[Any], *args, name: str, 
     names the shard that failed for good; the other shards' results are kept on disk.
     """
     from distributed import as_completed
-    from tqdm.auto import tqdm
+
+    from .progress import progress_bar
 
     token = f"{name}-{time.time_ns():x}"
     futures = {client.submit(task, shard, *args, key=f"{token}-{i}", pure=False, retries=retries): i
                for i, shard in enumerate(shards)}
     results, errors = [], []
-    with tqdm(total=len(futures), desc=f"{name} ({len(futures)} shards)", disable=not progress) as bar:
+    with progress_bar(total=len(futures), desc=f"{name} ({len(futures)} shards)", disable=not progress) as bar:
         for future in as_completed(futures):
             try:
                 results.append(future.result())

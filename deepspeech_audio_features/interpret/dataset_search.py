@@ -232,10 +232,10 @@ def search_dataset(model: DeepSpeech, dataset: str | os.PathLike, objectives: Se
 
 def _score_here(model, run: RunFolder, index: dict, todo: list[int], objectives, progress: bool):
     """Score the unfinished batches in this process: (utterances, frames, {})."""
-    from tqdm.auto import tqdm
+    from ..infra.progress import progress_bar
 
     evaluated = audio_frames = 0
-    for b in tqdm(todo, desc="dataset search", disable=not progress):
+    for b in progress_bar(todo, desc="dataset search", disable=not progress):
         items = [(i, index["paths"][i]) for i in index["batches"][b]]
         n, f = score_batch(model, run.path, b, items, objectives, model.upper_frequency_limit)
         evaluated, audio_frames = evaluated + n, audio_frames + f

@@ -227,9 +227,9 @@ def _render_missing(out: Path, plan: _CorpusPlan, tally: _Tally, workers: int | 
     todo = [spec for spec in plan.specs if spec.index not in tally.frames]
     bar = None
     if progress:
-        from tqdm import tqdm
+        from ..infra.progress import progress_bar
 
-        bar = tqdm(total=len(plan.specs), initial=len(plan.specs) - len(todo), unit="utt", desc="synthesizing",
+        bar = progress_bar(total=len(plan.specs), initial=len(plan.specs) - len(todo), unit="utt", desc="synthesizing",
                    dynamic_ncols=True)
     if todo:
         def done(index: int, size: int, n: int) -> None:

@@ -24,10 +24,10 @@ from pathlib import Path
 import jiwer
 import numpy as np
 import tensorflow as tf
-from tqdm.auto import tqdm
 
 from ..infra.atomic import atomic_write
 from ..infra.errors import AudioError
+from ..infra.progress import progress_bar, write_line
 from ..speech.alphabet import BLANK_INDEX, normalize_text, text_to_labels
 from ..speech.batching import batched_probabilities, length_batches, pad_batch
 from ..speech.checkpoints import load_model, save_checkpoint
@@ -73,7 +73,7 @@ def load_features(source: str, cache_dir: str | os.PathLike | None = None, progr
             mfccs = [flat[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
             return FeatureSet(mfccs, meta["transcripts"], meta["paths"], meta["skipped"])
     mfccs, transcripts, paths, skipped = [], [], [], []
-    for utt in tqdm(read_dataset(source), desc=f"features {Path(source).name}", disable=not progress):
+    for utt in progress_bar(read_dataset(source), desc=f"features {Path(source).name}", disable=not progress):
         transcript = normalize_text(utt.transcript)
         try:
             labels = text_to_labels(transcript)
@@ -218,7 +218,7 @@ def _train_epoch(trainer: _Trainer, train_set: FeatureSet, labels: list[np.ndarr
     lengths = [len(m) for m in train_set.mfccs]
     perturb = VoicePerturbation(config.frequency_warp, config.equalizer_db, config.echo_probability)
     batches = length_batches(lengths, config.batch_size, np.random.default_rng([config.seed, state.epoch]))
-    bar = tqdm(total=len(batches), initial=state.batch, desc=f"epoch {state.epoch + 1}", disable=not progress)
+    bar = progress_bar(total=len(batches), initial=state.batch, desc=f"epoch {state.epoch + 1}", disable=not progress)
     losses = []
     for b in range(state.batch, len(batches)):
         idx = batches[b]
@@ -268,7 +268,7 @@ def _log_epoch(out: Path, state: _State, losses: list[float], rates: dict[str, f
     with open(out / "log.jsonl", "a") as log:
         log.write(json.dumps(entry) + "\n")
     if progress:
-        tqdm.write(json.dumps(entry))
+        write_line(json.dumps(entry))
 
 
 def train(config: TrainConfig, progress: bool = True) -> dict:

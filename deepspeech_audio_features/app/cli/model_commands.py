@@ -35,8 +35,7 @@ def cmd_transcribe(args) -> int:
 def cmd_evaluate(args) -> int:
     from functools import partial
 
-    from tqdm.auto import tqdm
-
+    from ...infra.progress import progress_bar
     from ...speech.batching import batched_probabilities
     from ...speech.decoding import beam_search_decode, greedy_decode
     from ...speech.inference import model_language_model
@@ -56,7 +55,7 @@ def cmd_evaluate(args) -> int:
     if args.beam_width > 1:
         lm = None if args.no_lm else (args.lm or model_language_model(model))
         decode = partial(beam_search_decode, beam_width=args.beam_width, lm=lm, alphabet=model.alphabet)
-        beams = [decode(p).text for p in tqdm(probs, desc="beam search")]
+        beams = [decode(p).text for p in progress_bar(probs, desc="beam search")]
         results[f"beam{args.beam_width}" + ("+lm" if lm else "")] = error_rates(data.transcripts, beams)
     print(json.dumps(results, indent=2))
     return 0

@@ -230,11 +230,11 @@ def _optimize(evaluate, update, plan: Plan, state: _AdamState, transform: Transf
               options: VisualizationOptions, steps: int, progress: bool):
     """Steps ``state.step .. steps`` (snapshots and state at every k-th); returns the last
     ``(activations [B], TV [B])`` (None if no step ran) and the timing."""
-    from tqdm.auto import tqdm
+    from ...infra.progress import progress_bar
 
     act = tv = clock = end = None
     timed = 0
-    bar = tqdm(total=steps, initial=min(state.step, steps), desc="feature visualization", disable=not progress)
+    bar = progress_bar(total=steps, initial=min(state.step, steps), desc="feature visualization", disable=not progress)
     for step in range(state.step, steps + 1):
         act, tv, grad = evaluate(tf.constant(transform_draws(plan, transform, options.seed, step)))
         if run is not None and (step % options.snapshot_every == 0 or step == steps):

@@ -173,10 +173,10 @@ def _open_index(out: Path, dataset, max_utterances: int | None, options: MaskOpt
 
 def _mask_in_process(model, out: Path, items: list[tuple[str, str]], options: MaskOptions, progress: bool) -> dict:
     """Mask ``(path, run name)`` items here; returns this session's counts and skipped files."""
-    from tqdm.auto import tqdm
+    from ...infra.progress import progress_bar
 
     done, skipped, audio = 0, [], 0.0
-    for path, name in tqdm(items, desc="masks", disable=not progress):
+    for path, name in progress_bar(items, desc="masks", disable=not progress):
         try:
             audio += _mask_one(model, path, out / name, options)["audio_seconds"]
             done += 1

@@ -234,8 +234,8 @@ class _Session:
     def bar(self, desc: str, **kwargs):
         if not self.progress:
             return None
-        from tqdm.auto import tqdm
-        return tqdm(desc=desc, leave=False, **kwargs)
+        from ...infra.progress import progress_bar
+        return progress_bar(desc=desc, leave=False, **kwargs)
 
 
 # ----------------------------------------------------------------------------- the method
