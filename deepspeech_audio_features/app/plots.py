@@ -119,9 +119,11 @@ def plot_mfccs(mfccs: np.ndarray, title: str = "MFCCs", ax=None, colorbar: bool 
 
 
 def plot_log_mel(mfccs: np.ndarray, title: str = "log-mel spectrogram implied by the MFCCs", ax=None,
-                 upper_frequency_limit: float = 8000.0, colorbar: bool = True):
+                 upper_frequency_limit: float = 8000.0, colorbar: bool = True, top: float | None = None):
     """The 40 log mel energies the MFCCs imply (:func:`mfccs_to_log_mel`), with the bands'
-    centre frequencies in Hz up the y axis: easier to read than MFCCs. Returns the figure."""
+    centre frequencies in Hz up the y axis: easier to read than MFCCs. Colours span
+    :data:`LOG_MEL_RANGE` below ``top`` (default: this image's maximum; give one ``top``
+    to panels that should share a scale). Returns the figure."""
     from ..speech.filters import mel_band_centers, mfccs_to_log_mel
 
     if ax is None:
@@ -129,8 +131,8 @@ def plot_log_mel(mfccs: np.ndarray, title: str = "log-mel spectrogram implied by
     else:
         fig = ax.figure
     log_mel = mfccs_to_log_mel(mfccs)
-    top = float(log_mel.max())  # show the top 60 dB (14 nats), as spectrograms usually do
-    img = _image(ax, log_mel, cmap="magma", vmin=max(float(log_mel.min()), top - LOG_MEL_RANGE), vmax=top)
+    top = float(log_mel.max()) if top is None else top  # the top 60 dB (14 nats), as spectrograms show
+    img = _image(ax, log_mel, cmap="magma", vmin=top - LOG_MEL_RANGE, vmax=top)
     centers = mel_band_centers(high=upper_frequency_limit)
     ticks = [b for b in (0, 8, 16, 24, 32, 39)]
     ax.set_yticks(ticks, [f"{centers[b]:.0f}" for b in ticks])

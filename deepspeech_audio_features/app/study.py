@@ -190,13 +190,15 @@ def final_inputs_log_mel(runs: dict[str, str | os.PathLike], upper_frequency_lim
     cols = max(len(o) for o in objectives.values())
     fig, axes = plt.subplots(len(runs), cols, figsize=(2.6 * cols, 2.2 * len(runs) + 0.6), squeeze=False,
                              layout="constrained")
+    # Each panel spans its own top 60 dB: learned inputs differ in level by orders of magnitude
+    # (layer 1's are far louder than speech), and the spectral shape is what is compared here.
     for r, (label, run) in enumerate(runs.items()):
         for c, objective in enumerate(objectives[label]):
             plot_log_mel(final_input(run, objective), title=f"{label}\n{neuron_title(objective)}", ax=axes[r][c],
-                         upper_frequency_limit=upper_frequency_limit, colorbar=c == cols - 1)
+                         upper_frequency_limit=upper_frequency_limit)
             if c:
                 axes[r][c].set_ylabel("")
-    fig.suptitle("Log-mel spectrograms implied by the final learned inputs")
+    fig.suptitle("Log-mel spectrograms implied by the final learned inputs (each panel: its own top 60 dB)")
     return fig
 
 
