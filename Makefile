@@ -3,18 +3,20 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# requirements-gpu.txt installs TensorFlow with CUDA instead (see README, "GPU").
+REQUIREMENTS ?= requirements.txt
 CORPUS := data/corpus
 CORPUS_BIG := data/corpus-big
 TRAIN_RUN := runs/train-synth-en
 
-.PHONY: setup browser main test test-all corpus corpus-big train embedded-model benchmark clean
+.PHONY: setup browser notebook main test test-all corpus corpus-big train embedded-model benchmark clean
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): $(REQUIREMENTS) requirements-base.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q -r $(REQUIREMENTS)
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
@@ -30,6 +32,11 @@ browser:
 	@command -v chromium >/dev/null || (test "$$(id -u)" = 0 && command -v apt-get >/dev/null && \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)) || \
 		echo "note: chromium is missing and could not be installed: the browser tests will be skipped"
+
+## Open the notebook in JupyterLab (installed into .venv on first use; not needed by main or test).
+notebook: setup
+	$(PY) -c "import jupyterlab" 2>/dev/null || $(PY) -m pip install -q jupyterlab==4.6.6
+	$(PY) -m jupyter lab notebook.ipynb
 
 ## The test suite (fast default; slow paths are marked and run by test-all).
 test: setup browser
