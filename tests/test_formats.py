@@ -266,3 +266,9 @@ def test_inspect_prints_what_was_found(tflite, capsys):
     for fragment in ("format: tflite", "layer_1/weights", "(494, 384)", "alphabet: 28 labels", "upper_frequency_limit",
                      "dynamic-range int8"):
         assert fragment in out
+
+
+def test_a_quantized_model_says_so(tflite):
+    model = load_model(tflite[1])
+    assert "QUANTIZED" in repr(model) and "approximate" in model.quantization_note
+    assert "QUANTIZED" not in repr(load_model()) and load_model().quantization_note is None

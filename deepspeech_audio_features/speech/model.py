@@ -271,5 +271,16 @@ class DeepSpeech(tf.Module):
         logits = self.logits(mfccs, lengths)
         return tf.nn.softmax(logits, axis=-1).numpy()
 
+    @property
+    def quantization_note(self) -> str | None:
+        """One line for a model read from a quantized file (weights dequantized), else None."""
+        quantization = self.metadata.get("quantization")
+        if not quantization:
+            return None
+        return (f"quantized model ({quantization['scheme']}): weights dequantized, off by up to "
+                f"{quantization['relative_weight_error_rms']:.1%} RMS; results are approximate")
+
     def __repr__(self) -> str:
-        return f"DeepSpeech(n_hidden={self.n_hidden}, forget_bias={self.forget_bias}, name={self.metadata.get('name')!r})"
+        note = ", QUANTIZED" if self.metadata.get("quantization") else ""
+        return (f"DeepSpeech(n_hidden={self.n_hidden}, forget_bias={self.forget_bias}, "
+                f"name={self.metadata.get('name')!r}{note})")

@@ -13,6 +13,8 @@ def cmd_transcribe(args) -> int:
     from ...speech.inference import transcribe_detailed
 
     model = load_model_of(args)
+    if model.quantization_note:
+        print(f"note: {model.quantization_note}", file=sys.stderr)
     failures = 0
     for path in args.audio:
         try:
