@@ -45,6 +45,8 @@ _EXPORTS = {
     "interpret.dataset_search": ["Example", "SearchResult", "get_bottom_examples", "get_top_examples", "load_search",
                                  "search_dataset"],
     "interpret.search_options": ["SearchOptions"],
+    "interpret.dissection": ["DissectionOptions", "DissectionResult", "LayerDissection", "dissect_dataset",
+                             "load_dissection"],
     "interpret.distributed": ["worker_model"],
     "interpret.featurevis": ["DirectParam", "MfccStats", "Objective", "ScaledParam", "TimeJitter", "VisualizationOptions",
                              "VisualizationResult", "load_snapshots", "maximize_activation", "mfcc_stats", "select_neurons",
