@@ -45,6 +45,7 @@ _EXPORTS = {
     "interpret.dataset_search": ["Example", "SearchResult", "get_bottom_examples", "get_top_examples", "load_search",
                                  "search_dataset"],
     "interpret.search_options": ["SearchOptions"],
+    "interpret.probes": ["ProbeOptions", "ProbeResult", "probe_layers"],
     "interpret.dissection": ["DissectionOptions", "DissectionResult", "LayerDissection", "dissect_dataset",
                              "load_dissection"],
     "interpret.distributed": ["worker_model"],

@@ -123,3 +123,24 @@ def test_dissect_dataset_matches_per_utterance_forwards(aligned_corpus, tmp_path
                         progress=False)
     with pytest.raises(ParameterError, match="layers"):
         dissect_dataset(model, aligned_corpus, tmp_path / "other", layers=["layer_9"], progress=False)
+
+
+def test_probes_beat_chance_and_the_mfcc_probe_is_the_input(aligned_corpus):
+    """A probe on the MFCC input learns the phones of the utterances it trained on above chance,
+    and the probes see exactly the features the model computes."""
+    from deepspeech_audio_features.interpret.probes import ProbeOptions, collect_frames, probe_layers
+
+    model = DeepSpeech(random_weights(16, seed=3), metadata={"name": "tiny"})
+    options = ProbeOptions(max_frames=None, steps=300)
+    x, phones, chars, skipped = collect_frames(model, aligned_corpus, ["mfcc", "layer_1"], options)
+    assert skipped == [] and len(x["mfcc"]) == len(phones) == len(chars) == len(x["layer_1"])
+    aligned = read_alignments(aligned_corpus)
+    first = audio_file_to_mfccs(aligned.paths[0], model.upper_frequency_limit)
+    y0 = frame_phone_labels(aligned.alignments[0], len(first))
+    np.testing.assert_allclose(x["mfcc"][:(y0 >= 0).sum()], first[y0 >= 0], rtol=1e-6)
+    result = probe_layers(model, aligned_corpus, {"same": aligned_corpus}, ["mfcc", "layer_1"], options)
+    assert result.table["phone"]["mfcc"]["train"] == result.table["phone"]["mfcc"]["same"]
+    assert result.table["phone"]["mfcc"]["same"] > result.chance["phone"]["same"] + 0.1
+    assert result.table["char"]["mfcc"]["same"] > result.chance["char"]["same"]
+    with pytest.raises(ParameterError, match="inputs"):
+        probe_layers(model, aligned_corpus, {"same": aligned_corpus}, ["layer_9"])

@@ -25,7 +25,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from ..infra.atomic import atomic_write
-from ..infra.errors import DatasetError, FileFormatError
+from ..infra.errors import DatasetError, FileFormatError, ParameterError
 from .datasets import read_dataset
 from .frames import SAMPLE_RATE, STEP_SAMPLES, WINDOW_SAMPLES
 from .phones import PHONE_CLASSES, fold_phones
@@ -203,13 +203,19 @@ def frame_word_labels(alignment: Alignment, n_frames: int) -> np.ndarray:
     return _interval_labels(alignment.words, list(range(len(alignment.words))), n_frames)
 
 
-def frame_char_labels(alignment: Alignment, n_frames: int, alphabet: str) -> np.ndarray:
+def frame_char_labels(alignment: Alignment, n_frames: int, alphabet: Sequence[str]) -> np.ndarray:
     """A character of the CTC alphabet per frame ``[T]`` int64 (index into ``alphabet``).
 
     TextGrids align words, not letters, so each word's letters share its interval in equal
     parts, in order; frames outside every word are the space (``alphabet.index(" ")``).
-    Letters outside ``alphabet`` give ``-1``.
+    Letters outside ``alphabet`` (a string or a model's ``Alphabet.labels``) give ``-1``.
+
+    Raises:
+        ParameterError: the alphabet has no space.
     """
+    if " " not in alphabet:
+        raise ParameterError("alphabet: has no space label, so frames between words have no character")
+    alphabet = list(alphabet)
     space = alphabet.index(" ")
     centres = frame_centres(n_frames)
     labels = np.full(n_frames, space, np.int64)
