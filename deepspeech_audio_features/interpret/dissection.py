@@ -54,37 +54,18 @@ import numpy as np
 
 from ..infra.atomic import load_json
 from ..infra.errors import AudioError, ParameterError
-from ..infra.options import Options, check_int, check_range, option
 from ..infra.runfolder import RunFolder
 from ..speech.alignments import frame_phone_labels, read_alignments
 from ..speech.audio import file_num_frames
 from ..speech.model import LAYERS, DeepSpeech
 from ..speech.phones import PHONE_CLASSES
+from .content_options import DissectionOptions
 
 __all__ = ["DissectionAccumulator", "DissectionOptions", "DissectionResult", "LayerDissection", "dissect_dataset",
            "layer_dissection", "load_dissection"]
 
 INDEX_FORMAT = 1
 N_CLASSES = len(PHONE_CLASSES)
-
-
-@dataclasses.dataclass(frozen=True)
-class DissectionOptions(Options):
-    """Options of :func:`dissect_dataset`; all but ``iou_threshold`` and ``checkpoint_every`` are the run's identity."""
-
-    batch_size: int = option(32, "utterances per forward pass")
-    max_utterances: int | None = option(None, "only the first n utterances of the dataset (none: all)")
-    quantile: float = option(0.005, "top share of frames that counts as a neuron firing (Bau et al.: 0.005)")
-    iou_threshold: float = option(0.04, "IoU above which a neuron is a phone detector (Bau et al.: 0.04)")
-    checkpoint_every: int = option(20, "save the accumulators every n batches (resume point)")
-
-    def validate(self) -> None:
-        check_int("batch_size", self.batch_size, 1)
-        check_int("checkpoint_every", self.checkpoint_every, 1)
-        if self.max_utterances is not None:
-            check_int("max_utterances", self.max_utterances, 1)
-        check_range("quantile", self.quantile, 0.0, 1.0, low_open=True, high_open=True)
-        check_range("iou_threshold", self.iou_threshold, 0.0, 1.0)
 
 
 class DissectionAccumulator:

@@ -30,37 +30,14 @@ from typing import Sequence
 import numpy as np
 
 from ..infra.errors import DatasetError, ParameterError
-from ..infra.options import Options, check_int, check_range, option
 from ..speech.alignments import frame_char_labels, frame_phone_labels, read_alignments
 from ..speech.model import LAYERS, DeepSpeech
 from ..speech.phones import PHONE_CLASSES
+from .content_options import ProbeOptions
 
 __all__ = ["ProbeOptions", "ProbeResult", "collect_frames", "fit_probe", "probe_layers"]
 
 INPUTS = ("mfcc", "mfcc_context")
-
-
-@dataclasses.dataclass(frozen=True)
-class ProbeOptions(Options):
-    """Options of :func:`probe_layers`."""
-
-    max_utterances: int | None = option(300, "utterances read from each dataset (none: all)")
-    max_frames: int | None = option(30000, "frames sampled at random from each dataset's labelled frames (none: all)")
-    steps: int = option(400, "full-batch Adam steps per probe")
-    learning_rate: float = option(0.05, "Adam step size")
-    l2: float = option(1e-4, "L2 penalty on the weights (per frame, on standardized features)")
-    batch_size: int = option(32, "utterances per forward pass")
-    seed: int = option(0, "random seed of the frame sampling")
-
-    def validate(self) -> None:
-        for name in ("max_utterances", "max_frames"):
-            if getattr(self, name) is not None:
-                check_int(name, getattr(self, name), 1)
-        check_int("steps", self.steps, 1)
-        check_int("batch_size", self.batch_size, 1)
-        check_int("seed", self.seed, 0)
-        check_range("learning_rate", self.learning_rate, 0.0, low_open=True)
-        check_range("l2", self.l2, 0.0)
 
 
 def collect_frames(model: DeepSpeech, dataset: str | os.PathLike, inputs: Sequence[str],

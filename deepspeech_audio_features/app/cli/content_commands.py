@@ -31,7 +31,7 @@ def cmd_dissect(args) -> int:
 
 
 def _add_dissect(sub) -> None:
-    from ...interpret.dissection import DissectionOptions
+    from ...interpret.content_options import DissectionOptions
 
     p = with_model(add_command(sub, "dissect", "network dissection in time: each neuron's mean activation per phone, "
                                                "selectivity and IoU with the phones' frames (resumable)", """
@@ -71,7 +71,7 @@ def cmd_probe(args) -> int:
 
 
 def _add_probe(sub) -> None:
-    from ...interpret.probes import ProbeOptions
+    from ...interpret.content_options import ProbeOptions
 
     p = with_model(add_command(sub, "probe", "layer probes: a linear frame-level phone and character classifier per "
                                              "layer and on the MFCC input", """
