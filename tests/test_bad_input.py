@@ -22,6 +22,7 @@ from deepspeech_audio_features import (
     CheckpointError,
     DAFError,
     DatasetError,
+    FileFormatError,
     ParameterError,
     audio_file_to_mfccs,
     beam_search_decode,
@@ -355,7 +356,45 @@ ROWS = [
      ParameterError, "[T, 3] (2 labels + blank)"),
     # arrays given to NumPy helpers
     ("context-windows-1d", lambda d: context_windows(np.zeros(26)), ParameterError, "[T, 26]"),
+    # alignments, dissection and probes
+    ("textgrid-not-a-textgrid", lambda d: _alignments().read_textgrid(csv_file(d, "hello", name="x.TextGrid")),
+     FileFormatError, "x.TextGrid: not a readable TextGrid"),
+    ("textgrid-missing", lambda d: _alignments().read_textgrid(d / "nope.TextGrid"), FileFormatError, "no such TextGrid"),
+    ("phone-unknown-label", lambda d: _phones().fold_phone("xx"), FileFormatError, "'xx' is not ARPAbet"),
+    ("dissection-quantile-1", lambda d: _dissection().DissectionOptions(quantile=1.0), ParameterError, "quantile"),
+    ("probe-steps-0", lambda d: _probes().ProbeOptions(steps=0), ParameterError, "steps"),
+    ("align-no-recipe", lambda d: _corpus().align_corpus(d, progress=False), DatasetError, "corpus.json"),
 ]
+
+
+def _alignments():
+    from deepspeech_audio_features.speech import alignments
+
+    return alignments
+
+
+def _phones():
+    from deepspeech_audio_features.speech import phones
+
+    return phones
+
+
+def _dissection():
+    from deepspeech_audio_features.interpret import dissection
+
+    return dissection
+
+
+def _probes():
+    from deepspeech_audio_features.interpret import probes
+
+    return probes
+
+
+def _corpus():
+    from deepspeech_audio_features.synth import corpus
+
+    return corpus
 
 
 @pytest.mark.parametrize("call, error, fragment", [row[1:] for row in ROWS], ids=[row[0] for row in ROWS])

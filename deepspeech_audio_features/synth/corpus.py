@@ -15,8 +15,11 @@ downloaded speech data. Everything comes from installed packages. The steps, one
 * :mod:`.render` and :mod:`.noise`: speed perturbation (0.9-1.1 by resampling), random
   level, white or pink noise at 10-40 dB SNR (a quarter of the utterances stay clean),
   silence padding;
+* :mod:`.phonemes`: word and phone alignments from eSpeak's events, eSpeak's mnemonics
+  mapped to TIMIT's ARPAbet, written as a Praat TextGrid beside each wav;
 * :mod:`.workers`: rendering in parallel processes;
-* this module: the corpus folder (wavs, CSVs, ``corpus.json``) and the example utterances.
+* this module: the corpus folder (wavs, TextGrids, CSVs, ``corpus.json``), adding
+  TextGrids to a corpus made without them (:func:`align_corpus`), and the example utterances.
 
 Determinism: every utterance is drawn in the parent before dispatch and synthesized in a
 freshly forked copy of an initialized worker, so the corpus is byte-identical for a seed,
@@ -46,7 +49,7 @@ from ..speech.frames import SAMPLE_RATE
 from .espeak import ESpeakSynthesizer
 from .options import CorpusOptions
 from .plan import SPLITS, UtteranceSpec, plan_corpus, split_voice_variants
-from .render import render_utterance
+from .render import render_utterance, textgrid_path
 from .text import build_vocabulary
 from .voices import (
     VARIANT_GROUPS,
@@ -62,6 +65,7 @@ __all__ = [
     "CSV_HEADER",
     "CorpusOptions",
     "EXAMPLE_TEXTS",
+    "align_corpus",
     "read_corpus_csv",
     "synthesize_corpus",
     "synthesize_examples",
@@ -192,6 +196,16 @@ def _recipe_ranges(plan: _CorpusPlan) -> dict:
     }
 
 
+def _recipe_alignments(tally: _Tally) -> dict:
+    """``corpus.json``'s description of the TextGrids."""
+    return {"format": "Praat TextGrid <wav stem>.TextGrid beside each wav; interval tiers 'words' (the transcript's "
+                      "words), 'phones' (TIMIT ARPAbet labels, 'pau' for pauses, folded to 39 classes when read) "
+                      "and 'espeak' (eSpeak's mnemonics); times in seconds of the wav",
+            "source": "eSpeak NG word and phoneme events (espeakINITIALIZE_PHONEME_EVENTS), through the speed change, "
+                      "resampling and padding",
+            "unknown_espeak_phonemes_this_run": dict(sorted(tally.unknown.items()))}
+
+
 def _recorded_digest(recipe_path: Path) -> str | None:
     """The ``plan_sha256`` of an existing ``corpus.json`` (None if absent or unreadable)."""
     if not recipe_path.exists():
@@ -209,9 +223,12 @@ class _Tally:
     frames: dict[int, int] = dataclasses.field(default_factory=dict)
     sizes: dict[int, int] = dataclasses.field(default_factory=dict)
     failures: dict[int, str] = dataclasses.field(default_factory=dict)
+    unknown: dict[str, int] = dataclasses.field(default_factory=dict)  # eSpeak mnemonics the phone table lacks
 
-    def done(self, index: int, size: int, frames: int) -> None:
+    def done(self, index: int, size: int, frames: int, unknown: dict[str, int] | None = None) -> None:
         self.frames[index], self.sizes[index] = frames, size
+        for name, n in (unknown or {}).items():
+            self.unknown[name] = self.unknown.get(name, 0) + n
 
 
 def _keep_valid_wavs(out: Path, specs: list[UtteranceSpec], tally: _Tally) -> None:
@@ -222,18 +239,20 @@ def _keep_valid_wavs(out: Path, specs: list[UtteranceSpec], tally: _Tally) -> No
             tally.done(spec.index, (out / spec.wav).stat().st_size, n)
 
 
-def _render_missing(out: Path, plan: _CorpusPlan, tally: _Tally, workers: int | None, progress: bool) -> int:
-    """Render every planned utterance not done yet; returns how many were to do."""
-    todo = [spec for spec in plan.specs if spec.index not in tally.frames]
+def _render_missing(out: Path, plan: _CorpusPlan, tally: _Tally, workers: int | None, progress: bool,
+                    todo: list[UtteranceSpec] | None = None, task: str = "render") -> int:
+    """Render every planned utterance not done yet (or align ``todo``); returns how many were to do."""
+    if todo is None:
+        todo = [spec for spec in plan.specs if spec.index not in tally.frames]
     bar = None
     if progress:
         from ..infra.progress import progress_bar
 
-        bar = progress_bar(total=len(plan.specs), initial=len(plan.specs) - len(todo), unit="utt", desc="synthesizing",
-                   dynamic_ncols=True)
+        bar = progress_bar(total=len(plan.specs), initial=len(plan.specs) - len(todo), unit="utt",
+                           desc="synthesizing" if task == "render" else "aligning", dynamic_ncols=True)
     if todo:
-        def done(index: int, size: int, n: int) -> None:
-            tally.done(index, size, n)
+        def done(index: int, size: int, n: int, unknown: dict[str, int]) -> None:
+            tally.done(index, size, n, unknown)
             if bar is not None:
                 bar.update(1)
 
@@ -244,7 +263,7 @@ def _render_missing(out: Path, plan: _CorpusPlan, tally: _Tally, workers: int | 
                 bar.write(f"skipped utterance {index}: {error}", file=sys.stderr)
 
         n_workers = max(1, min(workers or default_workers(), len(todo)))
-        render_in_workers(todo, out, n_workers, done, failed, plan.data_path)
+        render_in_workers(todo, out, n_workers, done, failed, plan.data_path, task)
     if bar is not None:
         bar.close()
     return len(todo)
@@ -322,6 +341,9 @@ def synthesize_corpus(out_dir: str | os.PathLike, n_utterances: int, seed: int =
     if reuse:
         _keep_valid_wavs(out, plan.specs, tally)
     n_reused = len(tally.frames)
+    unaligned = [spec for spec in plan.specs if spec.index in tally.frames and not textgrid_path(out, spec).exists()]
+    if unaligned:  # wavs of a run made before TextGrids existed
+        _render_missing(out, plan, tally, workers, progress, unaligned, task="align")
     n_todo = _render_missing(out, plan, tally, workers, progress)
     counts, hours = _write_split_csvs(out, plan.specs, tally)
     seconds = time.perf_counter() - t0
@@ -339,10 +361,52 @@ def synthesize_corpus(out_dir: str | os.PathLike, n_utterances: int, seed: int =
         "reused": n_reused,
         "failed": {str(i): tally.failures[i] for i in sorted(tally.failures)},
         "seconds": round(seconds, 2),
+        "alignments": _recipe_alignments(tally),
     })
     _write_json(recipe_path, recipe)
     return {"out_dir": str(out), "utterances": counts, "hours": hours, "synthesized": n_synthesized,
             "reused": n_reused, "failed": len(tally.failures), "seconds": seconds}
+
+
+def align_corpus(out_dir: str | os.PathLike, workers: int | None = None, progress: bool = True) -> dict:
+    """Add the TextGrids to a corpus synthesized without them, leaving its wavs and CSVs alone.
+
+    The plan is made again from ``corpus.json`` (seed, counts, fractions) and must have
+    the recorded ``plan_sha256``; every utterance with a wav and no TextGrid is
+    synthesized again (eSpeak is deterministic for a plan) to get its events, and its
+    rendered length is checked against the wav's (:func:`~.render.align_to_file`).
+    Utterances that fail are skipped and listed; re-running does only the missing ones.
+
+    Returns:
+        ``{"out_dir", "aligned", "already", "failed": {index: reason}, "unknown_espeak_phonemes", "seconds"}``.
+    Raises:
+        DatasetError: no complete ``corpus.json``, or one whose plan this code does not make.
+    """
+    out = Path(out_dir)
+    recipe_path = out / "corpus.json"
+    try:
+        recipe = json.loads(recipe_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise DatasetError(f"{recipe_path}: no readable corpus recipe ({err})") from None
+    if recipe.get("status") != "complete":
+        raise DatasetError(f"{recipe_path}: corpus is not complete; run the corpus command to finish it")
+    t0 = time.perf_counter()
+    options = CorpusOptions(n_utterances=recipe["n_utterances"], seed=recipe["seed"],
+                            dev_fraction=recipe["dev_fraction"], test_fraction=recipe["test_fraction"],
+                            mixed_voices=recipe.get("mixed_voices", {}).get("count", 0),
+                            extra_train=recipe.get("extra_train", 0))
+    plan = _make_plan(out, options)
+    if plan.digest != recipe.get("plan_sha256"):
+        raise DatasetError(f"{recipe_path}: its plan_sha256 is not the plan this code makes from its seed and counts "
+                           "(another recipe or eSpeak version); synthesize it again instead")
+    todo = [spec for spec in plan.specs if (out / spec.wav).exists() and not textgrid_path(out, spec).exists()]
+    tally = _Tally()
+    _render_missing(out, plan, tally, workers, progress, todo, task="align")
+    recipe["alignments"] = _recipe_alignments(tally)
+    _write_json(recipe_path, recipe)
+    return {"out_dir": str(out), "aligned": len(tally.frames), "already": len(plan.specs) - len(todo),
+            "failed": {str(i): tally.failures[i] for i in sorted(tally.failures)},
+            "unknown_espeak_phonemes": tally.unknown, "seconds": time.perf_counter() - t0}
 
 
 # ---------------------------------------------------------------------------

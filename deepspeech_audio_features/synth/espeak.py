@@ -3,6 +3,13 @@
 The library and its data come from the ``espeakng-loader`` wheel (no system package).
 Values below are those of espeak-ng's ``speak_lib.h``, API revision 12.
 
+Alignments: the library is initialized with ``espeakINITIALIZE_PHONEME_EVENTS``, so the
+synth callback also receives word events (type 1: ``text_position``, ``length``) and
+phoneme events (type 7: the mnemonic in ``id``), each with ``sample``, its start in
+samples at :attr:`ESpeakSynthesizer.native_rate` from the start of the utterance;
+:meth:`ESpeakSynthesizer.synthesize_native_aligned` returns them as :class:`SpeechEvent`.
+The events do not change the audio.
+
 Determinism: libespeak-ng keeps pitch-flutter phase, gain control and filter states in
 static variables that survive re-initialization, so the same text synthesized twice in
 one process differs. :meth:`ESpeakSynthesizer.synthesize_native` therefore speaks in a
@@ -14,8 +21,11 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import json
 import os
+import struct
 import threading
+from typing import NamedTuple
 
 import numpy as np
 import soxr
@@ -23,11 +33,13 @@ import soxr
 from ..infra.errors import ESpeakError
 from ..speech.frames import SAMPLE_RATE
 
-__all__ = ["ESpeakError", "ESpeakSynthesizer", "RATE_MAX", "RATE_MIN", "installed_paths"]
+__all__ = ["ESpeakError", "ESpeakSynthesizer", "RATE_MAX", "RATE_MIN", "SpeechEvent", "installed_paths"]
 
 AUDIO_OUTPUT_SYNCHRONOUS = 2  # espeak_AUDIO_OUTPUT: like RETRIEVAL, but Synth returns when done
 POS_CHARACTER = 1  # espeak_POSITION_TYPE
 espeakCHARS_UTF8 = 1
+espeakINITIALIZE_PHONEME_EVENTS = 0x0001
+EVENT_LIST_TERMINATED, EVENT_WORD, EVENT_PHONEME = 0, 1, 7  # espeak_EVENT_TYPE
 EE_OK = 0
 espeakRATE, espeakVOLUME, espeakPITCH, espeakRANGE, espeakWORDGAP = 1, 2, 3, 4, 7
 RATE_MIN, RATE_MAX = 80, 450  # espeakRATE_MINIMUM / _MAXIMUM, words per minute
@@ -35,6 +47,33 @@ RATE_MIN, RATE_MAX = 80, 450  # espeakRATE_MINIMUM / _MAXIMUM, words per minute
 # int SynthCallback(short *wav, int numsamples, espeak_EVENT *events); 0 = continue
 _SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
+
+class _EventId(ctypes.Union):
+    _fields_ = [("number", ctypes.c_int), ("name", ctypes.c_char_p), ("string", ctypes.c_char * 8)]
+
+
+class _Event(ctypes.Structure):
+    """``espeak_EVENT`` of speak_lib.h."""
+
+    _fields_ = [("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint), ("text_position", ctypes.c_int),
+                ("length", ctypes.c_int), ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
+                ("user_data", ctypes.c_void_p), ("id", _EventId)]
+
+
+class SpeechEvent(NamedTuple):
+    """A word or phoneme that eSpeak started speaking.
+
+    ``kind`` is ``"word"`` or ``"phoneme"``; ``sample`` its start in samples at the native
+    rate from the start of the utterance. A word has ``text_start`` (0-based character
+    index into the text) and ``text_length``; a phoneme has ``name``, eSpeak's mnemonic
+    with its stress mark (``"'E"``, ``"@2"``, ``"_:"``).
+    """
+
+    kind: str
+    sample: int
+    text_start: int = 0
+    text_length: int = 0
+    name: str = ""
 
 
 
@@ -113,13 +152,14 @@ class ESpeakSynthesizer:
         self._srand.argtypes = [ctypes.c_uint]
         self._srand.restype = None
 
-        rate = lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, self.data_path.encode(), 0)
+        rate = lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, self.data_path.encode(), espeakINITIALIZE_PHONEME_EVENTS)
         if rate <= 0:
             raise ESpeakError(f"espeak_Initialize failed with data at {self.data_path}")
         self.native_rate: int = rate
         self.version: str = lib.espeak_Info(None).decode()
         self._lib = lib
         self._chunks: list[bytes] = []
+        self._events: list[SpeechEvent] = []
         self._callback = _SYNTH_CALLBACK(self._on_audio)  # kept alive: the library holds the pointer
         lib.espeak_SetSynthCallback(self._callback)
         self._lock = threading.Lock()
@@ -128,6 +168,17 @@ class ESpeakSynthesizer:
     def _on_audio(self, wav, numsamples, events) -> int:
         if wav and numsamples > 0:
             self._chunks.append(ctypes.string_at(wav, numsamples * 2))
+        if events:
+            array = ctypes.cast(events, ctypes.POINTER(_Event))
+            i = 0
+            while array[i].type != EVENT_LIST_TERMINATED:
+                event = array[i]
+                if event.type == EVENT_WORD:  # text_position counts characters from 1
+                    self._events.append(SpeechEvent("word", event.sample, event.text_position - 1, event.length))
+                elif event.type == EVENT_PHONEME:
+                    name = event.id.string.split(b"\0", 1)[0].decode("utf-8", "replace")
+                    self._events.append(SpeechEvent("phoneme", event.sample, name=name))
+                i += 1
         return 0
 
     def _set_voice(self, voice: str) -> None:
@@ -147,7 +198,7 @@ class ESpeakSynthesizer:
             return " ".join(out)
 
     def _speak(self, text: str, voice: str, rate: int, pitch: int, pitch_range: int,
-               word_gap: int, volume: int, seed: int) -> bytes:
+               word_gap: int, volume: int, seed: int) -> tuple[bytes, list[SpeechEvent]]:
         lib = self._lib
         self._voice = None  # a voice change resets parameters: always select it again
         self._set_voice(voice)
@@ -159,25 +210,27 @@ class ESpeakSynthesizer:
             self._set_rand_seed(int(seed))
         self._srand(int(seed) & 0xFFFFFFFF)
         data = text.encode("utf-8") + b"\0"
-        self._chunks = []
+        self._chunks, self._events = [], []
         err = lib.espeak_Synth(data, len(data), 0, POS_CHARACTER, 0, espeakCHARS_UTF8, None, None)
         if err != EE_OK:
             raise ESpeakError(f"espeak_Synth failed with code {err} for {text!r}")
         lib.espeak_Synchronize()
-        audio, self._chunks = b"".join(self._chunks), []
-        return audio
+        audio, events, self._chunks, self._events = b"".join(self._chunks), self._events, [], []
+        return audio, events
 
-    def _speak_isolated(self, *args) -> bytes:
+    def _speak_isolated(self, *args) -> tuple[bytes, list[SpeechEvent]]:
         # A forked child starts from this process's state, so its output does not depend
         # on what was synthesized before (eSpeak's static pitch-flutter phase, AGC, ...).
-        # Reply on the pipe: b"A" + int16 samples, or b"E" + an error message.
+        # Reply on the pipe: b"A" + audio bytes (8-byte count) + int16 samples + the events
+        # as JSON, or b"E" + an error message.
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:  # child: speak, reply, leave without running Python cleanup
             try:
                 os.close(read_fd)
                 try:
-                    reply = b"A" + self._speak(*args)
+                    audio, events = self._speak(*args)
+                    reply = b"A" + struct.pack("<Q", len(audio)) + audio + json.dumps(events).encode()
                 except BaseException as err:  # noqa: BLE001 - any failure goes back to the parent
                     reply = b"E" + f"{type(err).__name__}: {err}".encode("utf-8", "replace")
                 with os.fdopen(write_fd, "wb") as pipe:
@@ -192,12 +245,24 @@ class ESpeakSynthesizer:
             raise ESpeakError(reply[1:].decode("utf-8", "replace"))
         if status != 0 or reply[:1] != b"A":
             raise ESpeakError(f"eSpeak child process failed (wait status {status}) for {args[0]!r}")
-        return reply[1:]
+        (n,) = struct.unpack("<Q", reply[1:9])
+        return reply[9:9 + n], [SpeechEvent(*e) for e in json.loads(reply[9 + n:])]
 
     def synthesize_native(self, text: str, voice: str = "en-us", rate: int = 175, pitch: int = 50,
                           pitch_range: int = 50, word_gap: int = 0, volume: int = 100, seed: int = 0,
                           isolated: bool = True) -> np.ndarray:
         """Speak ``text``; returns int16 samples ``[N]`` at :attr:`native_rate`.
+
+        The arguments are those of :meth:`synthesize_native_aligned`.
+        """
+        return self.synthesize_native_aligned(text, voice, rate, pitch, pitch_range, word_gap, volume, seed,
+                                              isolated)[0]
+
+    def synthesize_native_aligned(self, text: str, voice: str = "en-us", rate: int = 175, pitch: int = 50,
+                                  pitch_range: int = 50, word_gap: int = 0, volume: int = 100, seed: int = 0,
+                                  isolated: bool = True) -> tuple[np.ndarray, list[SpeechEvent]]:
+        """Speak ``text``; returns int16 samples ``[N]`` at :attr:`native_rate` and the word and
+        phoneme events in the order spoken (:class:`SpeechEvent`, samples at the native rate).
 
         Args:
             text: UTF-8 text (plain, no SSML).
@@ -215,8 +280,8 @@ class ESpeakSynthesizer:
         args = (text, voice, int(np.clip(rate, RATE_MIN, RATE_MAX)), int(pitch), int(pitch_range),
                 int(word_gap), int(volume), int(seed))
         with self._lock:
-            raw = self._speak_isolated(*args) if isolated and hasattr(os, "fork") else self._speak(*args)
-        return np.frombuffer(raw, dtype=np.int16).copy()
+            raw, events = self._speak_isolated(*args) if isolated and hasattr(os, "fork") else self._speak(*args)
+        return np.frombuffer(raw, dtype=np.int16).copy(), events
 
     def synthesize(self, text: str, voice: str = "en-us", rate: int = 175, pitch: int = 50,
                    pitch_range: int = 50, word_gap: int = 0, volume: int = 100, seed: int = 0,
@@ -228,7 +293,12 @@ class ESpeakSynthesizer:
         The other arguments are those of :meth:`synthesize_native`.
         """
         pcm = self.synthesize_native(text, voice, rate, pitch, pitch_range, word_gap, volume, seed, isolated)
-        audio = pcm.astype(np.float32) / 32768.0
+        return self.resample(pcm, speed)
+
+    def resample(self, pcm: np.ndarray, speed: float = 1.0) -> np.ndarray:
+        """int16 samples ``[N]`` at :attr:`native_rate` -> float32 ``[M]`` at 16 kHz, ``speed`` times
+        faster (see :meth:`synthesize`): native sample ``n`` lands at ``n / (native_rate * speed)`` s."""
+        audio = np.asarray(pcm).astype(np.float32) / 32768.0
         if audio.size == 0:
             return audio
         return soxr.resample(audio, self.native_rate * float(speed), SAMPLE_RATE, quality="HQ").astype(np.float32)

@@ -21,7 +21,7 @@ from typing import Callable, Iterator, Sequence
 from ..infra.errors import ESpeakError
 from .espeak import ESpeakSynthesizer
 from .plan import UtteranceSpec
-from .render import render_to_file
+from .render import align_to_file, render_to_file
 
 __all__ = ["default_workers", "render_in_workers"]
 
@@ -63,9 +63,10 @@ def _worker_main(data_path: str | None = None) -> None:
     for line in sys.stdin:
         job = json.loads(line)
         spec = UtteranceSpec(**job["spec"])
+        task = align_to_file if job.get("task") == "align" else render_to_file
         try:
-            index, size, frames = render_to_file(spec, job["out_dir"])
-            reply = {"index": index, "size": size, "frames": frames}
+            index, size, frames, unknown = task(spec, job["out_dir"])
+            reply = {"index": index, "size": size, "frames": frames, "unknown": unknown}
         except Exception:  # reported to the parent, which skips and lists the utterance
             reply = {"index": spec.index, "error": traceback.format_exc()}
         protocol.write(json.dumps(reply) + "\n")
@@ -74,7 +75,8 @@ def _worker_main(data_path: str | None = None) -> None:
 class _Worker:
     """One worker process, its jobs in flight and the bytes of its unfinished reply line."""
 
-    def __init__(self, data_path: str | os.PathLike | None):
+    def __init__(self, data_path: str | os.PathLike | None, task: str = "render"):
+        self.task = task
         package = __name__.rsplit(".", 2)[0]  # the top package: <package>.synth.workers
         folder = str(Path(__file__).resolve().parent.parent)
         self.proc = subprocess.Popen([sys.executable, "-c", _WORKER_BOOTSTRAP, package, folder, str(data_path or "")],
@@ -83,7 +85,7 @@ class _Worker:
         self.buffer = b""
 
     def send(self, spec: UtteranceSpec, out_dir: Path) -> None:
-        job = {"spec": dataclasses.asdict(spec), "out_dir": str(out_dir)}
+        job = {"spec": dataclasses.asdict(spec), "out_dir": str(out_dir), "task": self.task}
         self.proc.stdin.write((json.dumps(job) + "\n").encode())
         self.proc.stdin.flush()
         self.in_flight += 1
@@ -124,15 +126,17 @@ class _Worker:
 
 
 def render_in_workers(specs: Sequence[UtteranceSpec], out_dir: Path, n_workers: int,
-                      on_done: Callable[[int, int, int], None], on_failed: Callable[[int, str], None],
-                      data_path: str | os.PathLike | None = None) -> None:
+                      on_done: Callable[[int, int, int, dict], None], on_failed: Callable[[int, str], None],
+                      data_path: str | os.PathLike | None = None, task: str = "render") -> None:
     """Render ``specs`` into ``out_dir`` in ``n_workers`` worker processes.
 
-    Calls ``on_done(index, size, frames)`` per written utterance, and
+    Calls ``on_done(index, size, frames, unknown mnemonics)`` per written utterance, and
     ``on_failed(index, error)`` for one eSpeak could not render (the run goes on).
     ``data_path`` is the ``espeak-ng-data`` folder the workers use (default: the installed one).
+    ``task`` ``"render"`` writes wavs and TextGrids (:func:`~.render.render_to_file`);
+    ``"align"`` only TextGrids beside existing wavs (:func:`~.render.align_to_file`).
     """
-    workers = [_Worker(data_path) for _ in range(n_workers)]
+    workers = [_Worker(data_path, task) for _ in range(n_workers)]
     jobs: Iterator[UtteranceSpec] = iter(specs)
     selector = selectors.DefaultSelector()
 
@@ -152,7 +156,7 @@ def render_in_workers(specs: Sequence[UtteranceSpec], out_dir: Path, n_workers: 
                     if "error" in reply:  # e.g. eSpeak crashed on this text: skip and report it
                         on_failed(reply["index"], reply["error"].strip().splitlines()[-1])
                     else:
-                        on_done(reply["index"], reply["size"], reply["frames"])
+                        on_done(reply["index"], reply["size"], reply["frames"], reply.get("unknown", {}))
                     feed(key.data)
     finally:
         selector.close()

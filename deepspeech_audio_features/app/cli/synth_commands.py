@@ -17,6 +17,13 @@ def cmd_corpus(args) -> int:
     return 0
 
 
+def cmd_align(args) -> int:
+    from ...synth.corpus import align_corpus
+
+    print(json.dumps(align_corpus(args.corpus, workers=args.workers), indent=2))
+    return 0
+
+
 def cmd_examples(args) -> int:
     from ...synth.corpus import synthesize_examples
 
@@ -51,6 +58,16 @@ corpus --out data/corpus-big --utterances 15000 --seed 0 --extra-train 30000""")
     p.set_defaults(func=cmd_corpus)
 
 
+def _add_align(sub) -> None:
+    p = add_command(sub, "align", "add word and phone TextGrids to a corpus synthesized without them (wavs untouched)",
+                    """
+align --corpus data/corpus
+align --corpus data/corpus --workers 2""")
+    p.add_argument("--corpus", required=True, help="a corpus folder made by the corpus command (with its corpus.json)")
+    p.add_argument("--workers", type=int, default=None, help="synthesis processes (default: the CPUs available)")
+    p.set_defaults(func=cmd_align)
+
+
 def _add_examples(sub) -> None:
     p = add_command(sub, "examples", "synthesize the example utterances (held-out voices)", """
 examples --out my-examples""")
@@ -75,5 +92,6 @@ train --train big/train.csv --dev data/corpus/dev.csv --out runs/ft --init-check
 def register(sub) -> None:
     """Add this module's commands to the sub-command parsers ``sub``."""
     _add_corpus(sub)
+    _add_align(sub)
     _add_examples(sub)
     _add_train(sub)

@@ -1,0 +1,92 @@
+"""Commands that link neurons and layers to what is being said: dissection and layer probes."""
+from __future__ import annotations
+
+import json
+
+from .common import add_command, load_model_of, with_model
+
+
+def _layers(text: str | None, default):
+    return default if not text else [name.strip() for name in text.split(",") if name.strip()]
+
+
+def cmd_dissect(args) -> int:
+    from ...interpret.dissection import DissectionOptions, dissect_dataset
+    from ...speech.model import LAYERS
+
+    model = load_model_of(args)
+    options = DissectionOptions.from_args(args)
+    result = dissect_dataset(model, args.dataset, args.out, _layers(args.layers, LAYERS[:5]), options)
+    top = {}
+    for layer, d in result.layers.items():
+        order = d.best_iou.argsort()[::-1][:args.top]
+        from ...speech.phones import PHONE_CLASSES
+
+        top[layer] = [{"neuron": int(j), "phone": PHONE_CLASSES[d.best_class[j]], "iou": round(float(d.best_iou[j]), 4),
+                       "selectivity": round(float(d.selectivity[j]), 3),
+                       "preferred": [PHONE_CLASSES[c] for c in d.preferred[j]]} for j in order]
+    print(json.dumps({"out": result.out, "summary": result.summary, "report": result.report["this_session"],
+                      "skipped": len(result.report["skipped"]), "top_neurons": top}, indent=2))
+    return 0
+
+
+def _add_dissect(sub) -> None:
+    from ...interpret.content_options import DissectionOptions
+
+    p = with_model(add_command(sub, "dissect", "network dissection in time: each neuron's mean activation per phone, "
+                                               "selectivity and IoU with the phones' frames (resumable)", """
+dissect --dataset data/corpus/test.csv --out runs/dissect-test --max-utterances 300
+dissect --dataset data/corpus/dev.csv --out runs/dissect-dev --layers layer_3,rnn_output --quantile 0.01"""))
+    p.add_argument("--dataset", required=True, help="DeepSpeech CSV whose utterances have TextGrids (a textgrid column "
+                                                    "or <wav stem>.TextGrid beside each wav; see the align command)")
+    p.add_argument("--out", required=True, help="run folder; re-running resumes")
+    p.add_argument("--layers", help="comma-separated layers (default: layer_1,layer_2,layer_3,rnn_output,layer_5)")
+    p.add_argument("--top", type=int, default=5, help="neurons to print per layer, best IoU first (default: 5)")
+    DissectionOptions.add_arguments(p)
+    p.set_defaults(func=cmd_dissect)
+
+
+def cmd_probe(args) -> int:
+    from ...infra.atomic import save_json
+    from ...interpret.probes import INPUTS, ProbeOptions, probe_layers
+    from ...speech.model import LAYERS
+
+    model = load_model_of(args)
+    evaluation = dict(item.split("=", 1) if "=" in item else (item, item) for item in args.eval)
+    result = probe_layers(model, args.train, evaluation, _layers(args.inputs, INPUTS + LAYERS[:5]),
+                          ProbeOptions.from_args(args))
+    summary = {"table": result.table, "chance": result.chance, "frames": result.frames,
+               "seconds": round(result.seconds, 1), "skipped": result.skipped}
+    if args.out:
+        save_json(args.out, summary)
+    for target, rows in result.table.items():
+        names = list(next(iter(rows.values())))
+        print(f"{target} probe accuracy (chance: " + ", ".join(f"{k} {v:.3f}" for k, v in result.chance[target].items())
+              + ")")
+        print(f"  {'input':<14}" + "".join(f"{n:>9}" for n in names))
+        for name, row in rows.items():
+            print(f"  {name:<14}" + "".join(f"{row[n]:>9.3f}" for n in names))
+    print(f"frames: {result.frames}; {result.seconds:.1f} s; skipped: {len(result.skipped)}")
+    return 0
+
+
+def _add_probe(sub) -> None:
+    from ...interpret.content_options import ProbeOptions
+
+    p = with_model(add_command(sub, "probe", "layer probes: a linear frame-level phone and character classifier per "
+                                             "layer and on the MFCC input", """
+probe --train data/corpus/train.csv --eval dev=data/corpus/dev.csv --eval test=data/corpus/test.csv
+probe --train data/corpus/train.csv --eval data/corpus/test.csv --inputs mfcc_context,layer_2,rnn_output --out probes.json"""))
+    p.add_argument("--train", required=True, help="aligned DeepSpeech CSV to train the probes on (training voices)")
+    p.add_argument("--eval", action="append", required=True,
+                   help="[NAME=]aligned CSV to score on (held-out voices and sentences); repeatable")
+    p.add_argument("--inputs", help="comma-separated: mfcc, mfcc_context and layers (default: those and layer_1..layer_5)")
+    p.add_argument("--out", help="also write the table as JSON to this file")
+    ProbeOptions.add_arguments(p)
+    p.set_defaults(func=cmd_probe)
+
+
+def register(sub) -> None:
+    """Add this module's commands to the sub-command parsers ``sub``."""
+    _add_dissect(sub)
+    _add_probe(sub)
