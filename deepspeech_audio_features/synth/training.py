@@ -26,9 +26,9 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from ..infra.atomic import atomic_write
+from ..infra.atomic import append_line, atomic_write
 from ..infra.errors import AudioError
-from ..speech.alphabet import BLANK_INDEX, normalize_text, text_to_labels
+from ..speech.alphabet import BLANK_INDEX, ENGLISH, normalize_text, text_to_labels
 from ..speech.batching import batched_probabilities, length_batches, pad_batch
 from ..speech.checkpoints import load_model, save_checkpoint
 from ..speech.datasets import read_dataset
@@ -55,14 +55,15 @@ def load_features(source: str, cache_dir: str | os.PathLike | None = None, progr
                   upper_frequency_limit: float = 8000.0) -> FeatureSet:
     """MFCCs of every utterance in a CSV, cached as ``.npz`` (no pickle).
 
-    Bad audio files and transcripts outside the alphabet are skipped and listed in
-    ``skipped`` as ``"path: reason"``; so are utterances too short for their transcript
+    Bad audio files and transcripts with characters outside the alphabet (after lower-casing;
+    never rewritten, so "café" is skipped rather than scored as "caf") are skipped and listed
+    in ``skipped`` as ``"path: reason"``; so are utterances too short for their transcript
     (CTC needs at least one frame per symbol plus one between repeats).
     """
     cache = None
     if cache_dir is not None:
         stat = Path(source).stat()
-        key = hashlib.sha1(f"{Path(source).resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{upper_frequency_limit}"
+        key = hashlib.sha1(f"{Path(source).resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{upper_frequency_limit}:v2"
                            .encode()).hexdigest()[:12]
         cache = Path(cache_dir) / f"{Path(source).stem}-{key}.npz"
         if cache.exists():
@@ -74,6 +75,12 @@ def load_features(source: str, cache_dir: str | os.PathLike | None = None, progr
             return FeatureSet(mfccs, meta["transcripts"], meta["paths"], meta["skipped"])
     mfccs, transcripts, paths, skipped = [], [], [], []
     for utt in tqdm(read_dataset(source), desc=f"features {Path(source).name}", disable=not progress):
+        outside = sorted({ch for ch in utt.transcript.lower().replace("\u2019", "'")
+                          if not ch.isspace() and ch not in ENGLISH.labels})
+        if outside:
+            skipped.append(f"{utt.path}: transcript {utt.transcript!r} has characters outside the alphabet: "
+                           f"{''.join(outside)!r}")
+            continue
         transcript = normalize_text(utt.transcript)
         try:
             labels = text_to_labels(transcript)
@@ -265,8 +272,7 @@ def _log_epoch(out: Path, state: _State, losses: list[float], rates: dict[str, f
     entry = {"epoch": state.epoch, "step": state.step, "train_loss": float(np.mean(losses or [np.nan])),
              "dev_cer": rates["cer"], "dev_wer": rates["wer"], "seconds": round(state.seconds, 1),
              "learning_rate": state.learning_rate}
-    with open(out / "log.jsonl", "a") as log:
-        log.write(json.dumps(entry) + "\n")
+    append_line(out / "log.jsonl", json.dumps(entry))
     if progress:
         tqdm.write(json.dumps(entry))
 
