@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from ..infra.atomic import append_line, atomic_write
+from ..infra.atomic import append_line, atomic_write, save_arrays
 from ..infra.errors import AudioError
 from ..speech.alphabet import BLANK_INDEX, ENGLISH, normalize_text, text_to_labels
 from ..speech.batching import batched_probabilities, length_batches, pad_batch
@@ -99,7 +99,7 @@ def load_features(source: str, cache_dir: str | os.PathLike | None = None, progr
         offsets = np.cumsum([0] + [len(m) for m in mfccs])
         meta = json.dumps({"transcripts": transcripts, "paths": paths, "skipped": skipped})
         flat = np.concatenate(mfccs) if mfccs else np.zeros((0, 26), np.float32)
-        atomic_write(cache, lambda tmp: np.savez(open(tmp, "wb"), mfccs=flat, offsets=offsets, meta=meta))
+        save_arrays(cache, mfccs=flat, offsets=offsets, meta=meta)
     return FeatureSet(mfccs, transcripts, paths, skipped)
 
 
@@ -145,7 +145,7 @@ class _Trainer:
         save_checkpoint(self.model, folder, step=state.step, prefix_name="last",
                         metadata={"training": self.config.to_dict()})
         values = {f"v{i}": v.numpy() for i, v in enumerate(self.optimizer.variables)}
-        atomic_write(folder / "optimizer.npz", lambda tmp: np.savez(open(tmp, "wb"), **values))
+        save_arrays(folder / "optimizer.npz", **values)
         atomic_write(folder / "state.json", lambda tmp: Path(tmp).write_text(json.dumps(asdict(state), indent=2)))
 
     def restore_optimizer(self, folder: Path) -> None:
