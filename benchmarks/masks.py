@@ -25,6 +25,7 @@ import tensorflow as tf
 from common import best_time  # noqa: F401  (shared helpers; sets TF's log level)
 
 from deepspeech_audio_features import audio_file_to_mfccs, load_model
+from deepspeech_audio_features.infra.atomic import atomic_write
 from deepspeech_audio_features.infra.resources import example_audio
 from deepspeech_audio_features.interpret.masks.baselines import (
     deletion_curve,
@@ -135,9 +136,10 @@ def main() -> int:
         print(f"\ngoals: agreement 1.0 always: {ok_agree}; ours sparsest on average: {ok_zeros}; "
               f"ours < 30 s per second of audio (worst input): {ok_speed}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "summary": summary, "fractions": fractions.tolist(),
-                                               "curves": {k: np.mean(v, axis=0).tolist() for k, v in curves.items()}},
-                                              indent=2, default=str) + "\n")
+        text = json.dumps({"rows": rows, "summary": summary, "fractions": fractions.tolist(),
+                           "curves": {k: np.mean(v, axis=0).tolist() for k, v in curves.items()}},
+                          indent=2, default=str) + "\n"
+        atomic_write(args.json, lambda tmp: Path(tmp).write_text(text))
     return 0
 
 

@@ -23,19 +23,35 @@ from deepspeech_audio_features import (
     DAFError,
     DatasetError,
     FileFormatError,
+    Objective,
     ParameterError,
+    RunConflictError,
     audio_file_to_mfccs,
     beam_search_decode,
     context_windows,
+    get_top_examples,
     greedy_decode,
+    importance_mask,
     load_audio,
+    load_mask,
     load_model,
+    load_search,
+    load_snapshots,
+    mask_dataset,
+    maximize_activation,
     mfccs,
     mfccs_to_audio,
     read_dataset,
     save_checkpoint,
     text_to_labels,
+    transcribe_detailed,
+    word_frames,
 )
+from deepspeech_audio_features.infra.atomic import load_array, load_json
+from deepspeech_audio_features.infra.runfolder import RunFolder
+from deepspeech_audio_features.interpret.masks.mute import muted_samples
+from deepspeech_audio_features.speech.audio import file_num_frames
+from deepspeech_audio_features.synth.options import TrainConfig
 
 RATE = 16000
 
@@ -198,6 +214,136 @@ def foreign_tflite() -> bytes:
     from model_files import foreign_tflite as build
 
     return build()
+
+
+# ------------------------------------------------------------------------------ experiments
+@lru_cache(maxsize=None)
+def tiny():
+    """A small random network (n_hidden 32): rows that need a model stay fast."""
+    from deepspeech_audio_features import DeepSpeech
+    from deepspeech_audio_features.speech.model import random_weights
+
+    return DeepSpeech(random_weights(32))
+
+
+@lru_cache(maxsize=None)
+def tiny_checkpoint() -> str:
+    """``tiny()`` saved once per test session, for command-line rows."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="daf-tiny-")) / "tiny"
+    save_checkpoint(tiny(), folder)
+    return str(folder)
+
+
+def cli(*argv):
+    """Run a command in-process up to its handler (the CLI prints a DAFError in one line and exits 2)."""
+    from deepspeech_audio_features.app.cli import build_parser
+
+    args = build_parser().parse_args([str(a) for a in argv])
+    return args.func(args)
+
+
+def cli_model(*argv):
+    return cli(*argv, "--checkpoint", tiny_checkpoint())
+
+
+def layer1(*neurons, **kwargs):
+    from deepspeech_audio_features import Objective
+
+    return Objective("layer_1", neurons or (0,), **kwargs)
+
+
+def visualize(d: Path, **options):
+    from deepspeech_audio_features import maximize_activation
+
+    settings = {"steps": 2, "frames": 12, "progress": False, **options}
+    return maximize_activation(tiny(), [layer1(0, 1)], out=d / "vis", **settings)
+
+
+def visualized(d: Path, damage) -> Path:
+    """A finished two-step visualization run, then ``damage(run folder)``."""
+    visualize(d)
+    damage(d / "vis")
+    return d
+
+
+def truncate(path: Path, keep: float = 0.5) -> None:
+    path.write_bytes(path.read_bytes()[:int(path.stat().st_size * keep)])
+
+
+def dataset(d: Path, n: int = 3, name: str = "data.csv") -> Path:
+    rows = [wav(d, f"u{i}.wav", tone(0.4 + 0.1 * i)).name for i in range(n)]
+    return csv_file(d, "wav_filename,transcript\n" + "".join(f"{r},hello\n" for r in rows), name=name)
+
+
+def search(d: Path, csv: Path | None = None, objectives=None, out: str = "search", **options):
+    from deepspeech_audio_features import search_dataset
+
+    return search_dataset(tiny(), csv or dataset(d), objectives or [layer1(0, 1)], d / out, progress=False, **options)
+
+
+def searched(d: Path, damage) -> Path:
+    """A finished search of three utterances in batches of one, then ``damage(d)``."""
+    search(d, batch_size=1)
+    damage(d)
+    return d / "search"
+
+
+def mask_run(d: Path, **options):
+    from deepspeech_audio_features import importance_mask
+
+    x = np.random.default_rng(0).normal(0, 5, (12, 26)).astype(np.float32)
+    settings = {"steps": 4, "snapshot_every": 2, "max_prune_passes": 1, **options}
+    return importance_mask(tiny(), x, run_dir=d / "mask", **settings)
+
+
+def masked(d: Path, damage) -> Path:
+    """A finished small mask run, then ``damage(run folder)``; returns the folder."""
+    mask_run(d)
+    damage(d / "mask")
+    return d
+
+
+def write_json(path: Path, obj) -> None:
+    path.write_text(json.dumps(obj))
+
+
+def edit_result(folder: Path, **changes) -> None:
+    info = json.loads((folder / "result.json").read_text())
+    write_json(folder / "result.json", {**info, **changes})
+
+
+def mute(d: Path, mask, **kwargs):
+    from deepspeech_audio_features import mute_unimportant_audio
+
+    return mute_unimportant_audio(wav(d, "a.wav", tone(0.5)), mask, out_dir=d / "muted", model=tiny(), **kwargs)
+
+
+def symlink_loop(d: Path) -> Path:
+    (d / "loop.wav").symlink_to(d / "loop.wav")
+    return d / "loop.wav"
+
+
+def mask_file(d: Path, array) -> Path:
+    np.save(d / "m.npy", np.asarray(array))
+    return d / "m.npy"
+
+
+def train_config(**changes):
+    from deepspeech_audio_features.synth.options import TrainConfig
+
+    return TrainConfig(**{"train": "a.csv", "dev": "b.csv", "out": "runs/t", **changes})
+
+
+def corpus_options(**changes):
+    from deepspeech_audio_features.synth.options import CorpusOptions
+
+    return CorpusOptions(**changes)
+
+
+FRAMES_HALF_SECOND = 24  # frames of tone(0.5): (8000 - 512) // 320 + 1
+NAN = float("nan")
 
 
 # ------------------------------------------------------------------------------ rows
@@ -364,6 +510,216 @@ ROWS = [
     ("dissection-quantile-1", lambda d: _dissection().DissectionOptions(quantile=1.0), ParameterError, "quantile"),
     ("probe-steps-0", lambda d: _probes().ProbeOptions(steps=0), ParameterError, "steps"),
     ("align-no-recipe", lambda d: _corpus().align_corpus(d, progress=False), DatasetError, "corpus.json"),
+    # --- feature visualization: options, objectives, run folders
+    ("vis-steps-negative", lambda d: visualize(d, steps=-1), ParameterError, "steps: must be >= 0"),
+    ("vis-snapshot-every-zero", lambda d: visualize(d, snapshot_every=0), ParameterError, "snapshot_every"),
+    ("vis-learning-rate-nan", lambda d: visualize(d, learning_rate=NAN), ParameterError, "learning_rate"),
+    ("vis-frames-zero", lambda d: visualize(d, frames=0), ParameterError, "frames: must be >= 1"),
+    ("vis-steps-float", lambda d: visualize(d, steps=2.5), ParameterError, "steps: expected an integer"),
+    ("vis-beta1-one", lambda d: visualize(d, beta1=1.0), ParameterError, "beta1"),
+    ("vis-init-std-negative", lambda d: visualize(d, init_std=-1.0), ParameterError, "init_std"),
+    ("vis-init-missing-file", lambda d: visualize(d, init=str(d / "none.wav")), ParameterError, "init: must be one of"),
+    ("vis-clamp-without-stats", lambda d: visualize(d, clamp=True), ParameterError, "clamp: needs MFCC statistics"),
+    ("vis-unknown-option", lambda d: visualize(d, stepz=3), ParameterError, "unknown option(s) stepz"),
+    ("vis-transform-a-string", lambda d: visualize(d, transform="jitter"), ParameterError, "transform: expected a"),
+    ("vis-options-a-dict", lambda d: visualize(d, options={"steps": 3}), ParameterError,
+     "options: expected VisualizationOptions"),
+    ("objective-name-escapes", lambda d: layer1(name="../../escape"), ParameterError, "plain folder name"),
+    ("objective-name-absolute", lambda d: layer1(name=str(d / "abs")), ParameterError, "plain folder name"),
+    ("objective-name-dotdot", lambda d: layer1(name=".."), ParameterError, "plain folder name"),
+    ("objective-lambda-nan", lambda d: layer1(lam=NAN), ParameterError, "lam: objective layer_1"),
+    ("objective-lambda-negative", lambda d: layer1(lam=-1.0), ParameterError, "lam: objective layer_1"),
+    ("objective-diversity-inf", lambda d: layer1(diversity=float("inf")), ParameterError, "diversity"),
+    ("objective-neuron-fraction", lambda d: layer1(1.5), ParameterError, "integer indices"),
+    ("objective-neuron-negative", lambda d: layer1(-1), ParameterError, "indices >= 0"),
+    ("objective-neuron-text", lambda d: layer1("3"), ParameterError, "integer indices"),
+    ("objective-n-inputs-zero", lambda d: layer1(n_inputs=0), ParameterError, "n_inputs"),
+    ("objective-unknown-layer", lambda d: Objective("layer_9", (1,)),
+     ParameterError, "unknown layer 'layer_9'"),
+    ("objective-neuron-past-width", lambda d: maximize_activation(tiny(), [layer1(32)], steps=1, frames=12, progress=False),
+     ParameterError, "neuron 32 out of range"),
+    ("objective-duplicate-names", lambda d: maximize_activation(
+        tiny(), [layer1(0), layer1(1)], steps=1, frames=12, progress=False), ParameterError, "names must be unique"),
+    ("vis-run-other-settings", lambda d: visualized(d, lambda f: None) and visualize(d, learning_rate=0.1),
+     RunConflictError, "other settings (learning_rate)"),
+    ("vis-run-config-deleted", lambda d: visualized(d, lambda f: (f / "config.json").unlink()) and visualize(d),
+     RunConflictError, "holds files but no config.json"),
+    ("vis-run-config-truncated", lambda d: visualized(d, lambda f: truncate(f / "config.json")) and visualize(d),
+     RunConflictError, "unreadable config.json"),
+    ("vis-state-truncated", lambda d: visualized(d, lambda f: truncate(f / "state.npz")) and visualize(d, steps=4),
+     FileFormatError, "state.npz: unreadable or truncated"),
+    ("vis-state-other-rows", lambda d: visualized(d, lambda f: np.savez(f / "state.npz", step=1, variable=np.zeros((3, 12, 26)),
+                                                                        m=np.zeros((3, 12, 26)), v=np.zeros((3, 12, 26))))
+     and visualize(d, steps=4), FileFormatError, "not this run's optimizer state"),
+    ("vis-state-nan", lambda d: visualized(d, lambda f: np.savez(f / "state.npz", step=1, variable=np.full((1, 12, 26), np.nan),
+                                                                 m=np.zeros((1, 12, 26)), v=np.zeros((1, 12, 26))))
+     and visualize(d, steps=4), FileFormatError, "NaN or Inf"),
+    ("vis-snapshot-truncated", lambda d: load_snapshots(
+        visualized(d, lambda f: truncate(f / "layer_1" / "input_var_2.npy")) / "vis" / "layer_1"), FileFormatError,
+     "input_var_2.npy: not a readable .npy"),
+    # --- dataset search: options, dataset contents, run folders
+    ("search-batch-size-zero", lambda d: search(d, batch_size=0), ParameterError, "batch_size: must be >= 1"),
+    ("search-batch-size-float", lambda d: search(d, batch_size=2.5), ParameterError, "batch_size: expected an integer"),
+    ("search-max-utterances-zero", lambda d: search(d, max_utterances=0), ParameterError, "max_utterances"),
+    ("search-dataset-missing", lambda d: search(d, csv=d / "none.csv"), DatasetError, "no such dataset"),
+    ("search-neuron-past-logits", lambda d: search(d, objectives=[Objective(
+        "layer_6", (29,))]), ParameterError, "neuron 29 out of range"),
+    ("search-rows-added", lambda d: searched(d, lambda d: dataset(d, 4)) and search(d, d / "data.csv", batch_size=1),
+     RunConflictError, "other settings (dataset_digest)"),
+    ("search-audio-replaced", lambda d: searched(d, lambda d: wav(d, "u1.wav", tone(2.0)))
+     and search(d, d / "data.csv", batch_size=1), RunConflictError, "dataset_digest"),
+    ("search-other-batch-size", lambda d: searched(d, lambda d: None) and search(d, batch_size=2), RunConflictError,
+     "other settings (batch_size)"),
+    ("search-index-deleted-other-batch-size", lambda d: searched(d, lambda d: (d / "search" / "index.json").unlink())
+     and search(d, batch_size=2), RunConflictError, "holds files but no index.json"),
+    ("search-index-truncated", lambda d: searched(d, lambda d: truncate(d / "search" / "index.json"))
+     and search(d, batch_size=1), RunConflictError, "unreadable index.json"),
+    ("search-index-a-list", lambda d: searched(d, lambda d: write_json(d / "search" / "index.json", []))
+     and search(d, batch_size=1), RunConflictError, "index.json is not an object"),
+    ("search-load-truncated-batch", lambda d: load_search(
+        searched(d, lambda d: truncate(d / "search" / "batch_0.npz"))), FileFormatError, "batch_0.npz: unreadable"),
+    ("search-load-batch-of-another-search", lambda d: load_search(
+        searched(d, lambda d: search(d, out="other", batch_size=1, objectives=[layer1(2)]) and shutil.copy(
+            d / "other" / "batch_1.npz", d / "search" / "batch_1.npz"))), FileFormatError, "tag differs"),
+    ("search-load-no-search", lambda d: get_top_examples(3, d), ParameterError,
+     "holds no search"),
+    # --- importance masks: inputs, options, frame spans, run folders
+    ("mask-mfccs-13", lambda d: importance_mask(tiny(), np.zeros((12, 13))),
+     ParameterError, "[T, 26]"),
+    ("mask-mfccs-nan", lambda d: importance_mask(
+        tiny(), np.r_[np.zeros((11, 26)), np.full((1, 26), np.nan)]), ParameterError, "NaN"),
+    ("mask-frames-reversed", lambda d: mask_run(d, preserve_frames=(10, 5)), ParameterError, "span 10:5"),
+    ("mask-frames-past-end", lambda d: mask_run(d, preserve_frames=(0, 99)), ParameterError, "span 0:99"),
+    ("mask-frames-no-index", lambda d: mask_run(d, preserve_frames=np.array([], int)), ParameterError,
+     "selects no frame"),
+    ("mask-frames-index-past-end", lambda d: mask_run(d, preserve_frames=[3, 40]), ParameterError, "[0, 12)"),
+    ("mask-frames-fraction", lambda d: mask_run(d, preserve_frames=[1.5, 2.0]), ParameterError, "1-D frame indices"),
+    ("mask-frames-bool-length", lambda d: mask_run(d, preserve_frames=np.ones(5, bool)), ParameterError, "expected (12,)"),
+    ("mask-steps-negative", lambda d: mask_run(d, steps=-1), ParameterError, "steps: must be >= 0"),
+    ("mask-steps-fraction", lambda d: mask_run(d, steps=2.5), ParameterError, "steps: expected an integer"),
+    ("mask-lam-nan", lambda d: mask_run(d, lam=(NAN, 1.0)), ParameterError, "lam"),
+    ("mask-tau-zero", lambda d: mask_run(d, tau=(1.0, 0.0)), ParameterError, "tau: must be > 0"),
+    ("mask-variant-unknown", lambda d: mask_run(d, variant="frequency"), ParameterError, "variant: must be one of"),
+    ("mask-straight-through-two", lambda d: mask_run(d, straight_through=2.0), ParameterError, "straight_through"),
+    ("mask-options-a-string", lambda d: mask_run(d, options="fast"), ParameterError, "options: expected MaskOptions"),
+    ("mask-run-other-settings", lambda d: masked(d, lambda f: None) and mask_run(d, steps=6), RunConflictError,
+     "other settings (steps)"),
+    ("mask-result-truncated", lambda d: masked(d, lambda f: truncate(f / "result.json")) and mask_run(d),
+     FileFormatError, "result.json: not valid JSON"),
+    ("mask-result-a-list", lambda d: masked(d, lambda f: write_json(f / "result.json", [])) and mask_run(d),
+     FileFormatError, "not a mask result"),
+    ("mask-result-escapes", lambda d: masked(d, lambda f: edit_result(f, final_snapshot="../../etc/passwd"))
+     and mask_run(d), FileFormatError, "final_snapshot '../../etc/passwd' is not one of"),
+    ("mask-final-snapshot-truncated", lambda d: load_mask(
+        masked(d, lambda f: truncate(f / json.loads((f / "result.json").read_text())["final_snapshot"])) / "mask"),
+     FileFormatError, "not a readable .npy"),
+    ("mask-state-truncated", lambda d: masked(d, lambda f: ((f / "result.json").unlink(), np.savez(f / "state.npz", a=1),
+                                                            truncate(f / "state.npz"))) and mask_run(d),
+     FileFormatError, "state.npz: unreadable or truncated"),
+    ("mask-state-missing-arrays", lambda d: masked(d, lambda f: ((f / "result.json").unlink(),
+                                                                 np.savez(f / "state.npz", step=1))) and mask_run(d),
+     FileFormatError, "not a mask run's state (lacks"),
+    ("mask-word-out-of-range", lambda d: word_frames(
+        transcribe_detailed(np.zeros((12, 26), np.float32), tiny(), beam_width=1), 99),
+     ParameterError, "out of range"),
+    ("mask-dataset-max-utterances-zero", lambda d: mask_dataset(
+        dataset(d), tiny(), d / "md", max_utterances=0, progress=False), ParameterError, "max_utterances"),
+    ("mask-dataset-rows-changed", lambda d: mask_dataset(csv_file(d, "wav_filename,transcript\nnone.wav,a\n"), tiny(),
+                                                         d / "md", progress=False) and mask_dataset(
+        csv_file(d, "wav_filename,transcript\nnone.wav,a\nnone2.wav,b\n"), tiny(), d / "md", progress=False),
+     RunConflictError, "dataset_digest"),
+    # --- muting
+    ("mute-mask-13-columns", lambda d: mute(d, np.ones((FRAMES_HALF_SECOND, 13))), ParameterError, "[T, 26]"),
+    ("mute-mask-nan", lambda d: mute(d, np.full((FRAMES_HALF_SECOND, 26), np.nan)), ParameterError, "NaN"),
+    ("mute-mask-not-binary", lambda d: mute(d, np.full((FRAMES_HALF_SECOND, 26), 0.5)), ParameterError, "binary"),
+    ("mute-mask-other-length", lambda d: mute(d, np.ones((10, 26))), ParameterError, "has 10 frames"),
+    ("mute-threshold-negative", lambda d: mute(d, np.ones((FRAMES_HALF_SECOND, 26)), thresholds=(-1,)), ParameterError,
+     "thresholds: must be >= 0"),
+    ("mute-threshold-two", lambda d: mute(d, np.ones((FRAMES_HALF_SECOND, 26)), thresholds=(2,)), ParameterError,
+     "thresholds: must be <= 1"),
+    ("mute-thresholds-empty", lambda d: mute(d, np.ones((FRAMES_HALF_SECOND, 26)), thresholds=()), ParameterError,
+     "non-empty"),
+    ("mute-beam-width-zero", lambda d: mute(d, np.ones((FRAMES_HALF_SECOND, 26)), beam_width=0), ParameterError,
+     "beam_width"),
+    ("mute-mask-file-truncated", lambda d: mute(d, truncate(mask_file(d, np.ones((FRAMES_HALF_SECOND, 26)))) or d / "m.npy"),
+     FileFormatError, "not a readable .npy"),
+    ("muted-samples-threshold-nan", lambda d: muted_samples(np.ones((24, 26)), 8000, NAN),
+     ParameterError, "threshold"),
+    # --- audio paths and datasets that batch jobs must skip, not die on
+    ("audio-symlink-loop", lambda d: load_audio(symlink_loop(d)), AudioError, "a symlink loop"),
+    ("audio-header-of-missing-file", lambda d: file_num_frames(d / "none.wav"), AudioError, "no such file"),
+    ("audio-header-of-symlink-loop", lambda d: file_num_frames(symlink_loop(d)), AudioError, "a symlink loop"),
+    # --- run folders and the files in them
+    ("runfolder-name-escapes", lambda d: RunFolder(d, {}).file("..", "x.npy"), RunConflictError, "must stay inside"),
+    ("npy-truncated", lambda d: load_array(
+        truncate(mask_file(d, np.ones((50, 26)))) or d / "m.npy"), FileFormatError, "not a readable .npy"),
+    ("json-truncated", lambda d: load_json(
+        csv_file(d, '{"a": [1, 2', name="r.json")), FileFormatError, "not valid JSON"),
+    # --- training and corpus options
+    ("train-learning-rate-nan", lambda d: train_config(learning_rate=NAN), ParameterError, "learning_rate"),
+    ("train-n-hidden-fraction", lambda d: train_config(n_hidden=1.5), ParameterError, "n_hidden: expected an integer"),
+    ("train-batch-size-zero", lambda d: train_config(batch_size=0), ParameterError, "batch_size"),
+    ("train-dropout-one", lambda d: train_config(dropout=1.0), ParameterError, "dropout"),
+    ("train-no-train-csv", lambda d: train_config(train=""), ParameterError, "train: expected a path"),
+    ("train-unknown-key", lambda d: TrainConfig
+     .from_dict({"train": "a", "dev": "b", "out": "c", "epoch": 3}), ParameterError, "unknown option(s) epoch"),
+    ("corpus-utterances-fraction", lambda d: corpus_options(n_utterances=2.5), ParameterError, "n_utterances"),
+    ("corpus-dev-fraction-one", lambda d: corpus_options(dev_fraction=1.0), ParameterError, "dev_fraction"),
+    ("corpus-seed-negative", lambda d: corpus_options(seed=-1), ParameterError, "seed"),
+    ("corpus-mixed-voices-negative", lambda d: corpus_options(mixed_voices=-2), ParameterError, "mixed_voices"),
+    # --- command-line options (run in-process up to the handler)
+    ("cli-objective-unknown-layer", lambda d: cli_model("visualize", "--objective", "layer_9:1", "--out", d / "v"),
+     ParameterError, "--objective 'layer_9:1'"),
+    ("cli-objective-neuron-text", lambda d: cli_model("visualize", "--objective", "layer_1:abc", "--out", d / "v"),
+     ParameterError, "--objective 'layer_1:abc'"),
+    ("cli-objective-lambda-text", lambda d: cli_model("visualize", "--objective", "layer_1:1:x", "--out", d / "v"),
+     ParameterError, "--objective 'layer_1:1:x'"),
+    ("cli-objective-no-neurons", lambda d: cli_model("visualize", "--objective", "layer_1", "--out", d / "v"),
+     ParameterError, "LAYER:N1,N2"),
+    ("cli-objective-lambda-nan", lambda d: cli_model("visualize", "--objective", "layer_1:1:nan", "--out", d / "v"),
+     ParameterError, "lam"),
+    ("cli-objective-without-out", lambda d: cli_model("visualize", "--objective", "layer_1:1"), ParameterError,
+     "--objective needs --out"),
+    ("cli-visualize-steps-negative", lambda d: cli_model("visualize", "--objective", "layer_1:1", "--out", d / "v",
+                                                         "--steps", "-1"), ParameterError, "steps"),
+    ("cli-visualize-snapshot-every-zero", lambda d: cli_model("visualize", "--objective", "layer_1:1", "--out", d / "v",
+                                                              "--snapshot-every", "0"), ParameterError, "snapshot_every"),
+    ("cli-search-batch-size-zero", lambda d: cli_model("search", "--dataset", dataset(d), "--out", d / "s", "--objective",
+                                                       "layer_1:1", "--batch-size", "0"), ParameterError, "batch_size"),
+    ("cli-search-objective-needs-dataset", lambda d: cli_model("search", "--objective", "layer_1:1", "--out", d / "s"),
+     ParameterError, "needs --out and --dataset"),
+    ("cli-search-scheduler-and-workers", lambda d: cli_model("search", "--scheduler", "tcp://x:1", "--workers", "2"),
+     ParameterError, "not both"),
+    ("cli-mask-frames-reversed", lambda d: cli_model("mask", wav(d, "a.wav", tone(0.5)), "--frames", "50:10", "--out", d),
+     ParameterError, "--frames '50:10'"),
+    ("cli-mask-frames-text", lambda d: cli_model("mask", wav(d, "a.wav", tone(0.5)), "--frames", "a:b", "--out", d),
+     ParameterError, "--frames 'a:b'"),
+    ("cli-mask-frames-past-end", lambda d: cli_model("mask", wav(d, "a.wav", tone(0.5)), "--frames", "0:999", "--out", d),
+     ParameterError, "has 24 frames"),
+    ("cli-mask-word-99", lambda d: cli_model("mask", wav(d, "a.wav", tone(0.5)), "--word", "99", "--out", d),
+     ParameterError, "out of range"),
+    ("cli-mask-word-text", lambda d: cli_model("mask", wav(d, "a.wav", tone(0.5)), "--word", "first", "--out", d),
+     ParameterError, "--word 'first'"),
+    ("cli-mask-steps-negative", lambda d: cli_model("mask", wav(d, "a.wav", tone(0.5)), "--steps", "-1", "--out", d),
+     ParameterError, "steps"),
+    ("cli-mask-lam-nan", lambda d: cli_model("mask", wav(d, "a.wav", tone(0.5)), "--lam", "nan", "1", "--out", d),
+     ParameterError, "lam"),
+    ("cli-mute-threshold-two", lambda d: cli_model("mute", wav(d, "a.wav", tone(0.5)),
+                                                   mask_file(d, np.ones((FRAMES_HALF_SECOND, 26))), "--thresholds", "2"),
+     ParameterError, "thresholds: must be <= 1"),
+    ("cli-mute-mask-13", lambda d: cli_model("mute", wav(d, "a.wav", tone(0.5)),
+                                             mask_file(d, np.ones((FRAMES_HALF_SECOND, 13)))), ParameterError, "[T, 26]"),
+    ("cli-mask-dataset-max-utterances-zero", lambda d: cli_model("mask-dataset", dataset(d), "--out", d / "md",
+                                                                 "--max-utterances", "0"), ParameterError,
+     "max_utterances"),
+    ("cli-transcribe-beam-width-negative", lambda d: cli_model("transcribe", wav(d, "a.wav", tone(0.5)), "--beam-width", "-1",
+                                                           "--no-lm"), ParameterError, "beam_width: must be >= 0"),
+    ("cli-evaluate-missing-csv", lambda d: cli_model("evaluate", "--csv", d / "none.csv"), DatasetError,
+     "no such dataset"),
+    ("cli-train-learning-rate-nan", lambda d: cli("train", "--train", "a.csv", "--dev", "b.csv", "--out", d / "t",
+                                                  "--learning-rate", "nan"), ParameterError, "learning_rate"),
+    ("cli-corpus-utterances-zero", lambda d: cli("corpus", "--out", d / "c", "--utterances", "0"), ParameterError,
+     "n_utterances"),
 ]
 
 
@@ -427,3 +783,121 @@ def test_the_cli_prints_one_line_and_exits_2(tmp_path):
         assert out.returncode == 2, (argv, out.stderr[-500:])
         lines = [line for line in out.stderr.splitlines() if line.startswith(("error:", "skipped:"))]
         assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr[-500:]
+
+
+# ------------------------------------------------------------------------------ batch jobs go on
+def run_cli(*argv) -> int:
+    from deepspeech_audio_features.app.cli import main
+
+    return main([str(a) for a in argv])
+
+
+def test_mask_skips_a_bad_file_and_reaches_the_good_one(tmp_path, capsys):
+    good = wav(tmp_path, "good.wav", tone(0.5))
+    code = run_cli("mask", tmp_path / "bad.wav", good, "--checkpoint", tiny_checkpoint(), "--out", tmp_path / "runs",
+                   "--steps", "4", "--snapshot-every", "2", "--max-prune-passes", "1", "--no-progress")
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "skipped: " in err and "bad.wav: no such file" in err
+    assert len(list((tmp_path / "runs").glob("*good.wav/result.json"))) == 1
+
+
+def test_mask_of_only_bad_files_exits_2(tmp_path, capsys):
+    assert run_cli("mask", symlink_loop(tmp_path), "--checkpoint", tiny_checkpoint(), "--out", tmp_path / "runs") == 2
+    assert "a symlink loop" in capsys.readouterr().err
+
+
+def test_search_over_unreadable_files_exits_2(tmp_path, capsys):
+    csv = csv_file(tmp_path, "wav_filename,transcript\nnone.wav,a\nnothing.wav,b\n")
+    code = run_cli("search", "--dataset", csv, "--out", tmp_path / "s", "--objective", "layer_1:1",
+                   "--checkpoint", tiny_checkpoint())
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("skipped: ") == 2 and "none.wav: no such file" in err and "no utterance could be scored" in err
+
+
+def test_a_symlink_loop_row_is_skipped_and_the_others_scored(tmp_path):
+    symlink_loop(tmp_path)
+    wav(tmp_path, "good.wav", tone(0.5))
+    csv = csv_file(tmp_path, "wav_filename,transcript\nloop.wav,a\ngood.wav,b\n")
+    assert len(read_dataset(csv)) == 2  # listing the dataset does not fail
+    result = search(tmp_path, csv)
+    assert result.report["scored"] == 1
+    assert any("a symlink loop" in reason for reason in result.skipped)
+
+
+def test_evaluate_skips_transcripts_outside_the_alphabet(tmp_path, capsys):
+    wav(tmp_path, "a.wav", tone(1.0))
+    wav(tmp_path, "b.wav", tone(1.0))
+    csv = csv_file(tmp_path, "wav_filename,transcript\na.wav,café\nb.wav,hello\n")
+    assert run_cli("evaluate", "--csv", csv, "--checkpoint", tiny_checkpoint(), "--beam-width", "1") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["utterances"] == 1
+    assert len(report["skipped"]) == 1 and "outside the alphabet: 'é'" in report["skipped"][0]
+
+
+def test_mask_dataset_names_a_damaged_run_and_goes_on(tmp_path):
+    csv = dataset(tmp_path, 2)
+    options = {"steps": 4, "snapshot_every": 2, "max_prune_passes": 1}
+    first = mask_dataset(csv, tiny(), tmp_path / "md", progress=False, **options)
+    assert first.report["masked"] == 2 and first.report["failed"] == []
+    name = sorted(first.results)[0]
+    truncate(tmp_path / "md" / name / "result.json")
+    again = mask_dataset(csv, tiny(), tmp_path / "md", progress=False, **options)
+    assert again.report["masked"] == 1
+    assert len(again.report["failed"]) == 1 and "result.json: not valid JSON" in again.report["failed"][0]
+
+
+# ------------------------------------------------------------------------------ run folders: recompute or refuse
+def test_a_damaged_or_foreign_batch_file_is_recomputed_and_named(tmp_path):
+    reference = search(tmp_path, batch_size=1)
+    search(tmp_path, tmp_path / "data.csv", out="other", batch_size=1, objectives=[layer1(5)])
+    truncate(tmp_path / "search" / "batch_0.npz")
+    shutil.copy(tmp_path / "other" / "batch_2.npz", tmp_path / "search" / "batch_2.npz")  # same name, another search
+    again = search(tmp_path, tmp_path / "data.csv", batch_size=1)
+    recomputed = again.report["recomputed_batches"]
+    assert len(recomputed) == 2 and "batch_0.npz: unreadable" in recomputed[0] and "tag differs" in recomputed[1]
+    assert again.report["this_session"]["batches"] == 2
+    np.testing.assert_array_equal(again.activations, reference.activations)  # bitwise: the same scores
+
+
+def test_overwrite_starts_over_in_every_experiment(tmp_path):
+    visualize(tmp_path)
+    assert visualize(tmp_path, learning_rate=0.1, overwrite=True).config["learning_rate"] == 0.1
+    search(tmp_path, batch_size=1)
+    assert search(tmp_path, tmp_path / "data.csv", batch_size=2, overwrite=True).report["batches"] == 2  # 3 utterances
+    assert json.loads((tmp_path / "search" / "index.json").read_text())["batch_size"] == 2
+    csv = csv_file(tmp_path, "wav_filename,transcript\nnone.wav,a\n", name="bad.csv")
+    mask_dataset(csv, tiny(), tmp_path / "md", progress=False)
+    assert mask_dataset(csv, tiny(), tmp_path / "md", progress=False, steps=3, overwrite=True).report["masked"] == 0
+    assert json.loads((tmp_path / "md" / "index.json").read_text())["options"]["steps"] == 3
+
+
+# ------------------------------------------------------------------------------ atomic writes
+def test_save_checkpoint_switches_the_pair_with_the_index_file(tmp_path):
+    from deepspeech_audio_features import DeepSpeech
+    from deepspeech_audio_features.speech.model import random_weights
+
+    first = save_checkpoint(tiny(), tmp_path / "ckpt")
+    second_model = DeepSpeech(random_weights(32, seed=1))
+    second = save_checkpoint(second_model, tmp_path / "ckpt")  # the same step: never written over the named pair
+    assert Path(second).name == Path(first).name + "_1"
+    assert [p.name for p in (tmp_path / "ckpt").glob("*.index")] == [Path(second).name + ".index"]  # old pair gone
+    np.testing.assert_array_equal(load_model(tmp_path / "ckpt").official_weights()["layer_1/weights"],
+                                  second_model.official_weights()["layer_1/weights"])
+    assert Path(save_checkpoint(tiny(), tmp_path / "ckpt")).name == Path(first).name
+
+
+def test_append_line_and_replace_folder(tmp_path):
+    from deepspeech_audio_features.infra.atomic import append_line, replace_folder
+
+    (tmp_path / "log.jsonl").write_text('{"epoch": 1}')  # a last line without its newline
+    append_line(tmp_path / "log.jsonl", '{"epoch": 2}')
+    assert (tmp_path / "log.jsonl").read_text() == '{"epoch": 1}\n{"epoch": 2}\n'
+    for name, text in (("old", "a"), ("new", "b")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "f.txt").write_text(text)
+    (tmp_path / ".old.old").mkdir()  # left by an interrupted earlier call
+    replace_folder(tmp_path / "new", tmp_path / "old")
+    assert (tmp_path / "old" / "f.txt").read_text() == "b"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.jsonl", "old"]

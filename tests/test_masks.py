@@ -114,7 +114,7 @@ def test_preserve_frames_explains_a_word_span(weights, model, x):
     assert r.frame_agreement == 1.0
     assert not r.mask[8 + 9 + 1:].any()  # frames past 8 + 9 cannot reach frame 8: zero for free
     assert r.zero_fraction > 0.5
-    with pytest.raises(IndexError):
+    with pytest.raises(ParameterError, match="out of range"):
         word_frames(transcription, 2)
 
 

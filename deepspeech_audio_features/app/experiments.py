@@ -120,14 +120,16 @@ def visualization_pieces(config: dict, stats: MfccStats | None):
 
 def run_visualization_experiment(config: dict | str, model: DeepSpeech | None = None,
                                  out: str | os.PathLike | None = None, progress: bool = True,
-                                 options: VisualizationOptions | None = None, **overrides) -> VisualizationResult:
+                                 options: VisualizationOptions | None = None, overwrite: bool = False,
+                                 **overrides) -> VisualizationResult:
     """Run a feature-visualization experiment config (see ``experiments/*.json``).
 
     ``overrides`` replace config keys (``steps``, ``frames``, ``learning_rate``,
     ``jitter``, ...; None values are ignored). ``options``, when given, replaces the
     config's options (e.g. built on :func:`visualization_options` from the command
     line), still with the overrides that are options applied. The output folder
-    defaults to ``runs/<config name>``; re-running resumes.
+    defaults to ``runs/<config name>``; re-running resumes (``overwrite``: a folder holding
+    a run with other settings is cleared instead of refused).
     """
     from ..speech.checkpoints import load_model
 
@@ -140,7 +142,7 @@ def run_visualization_experiment(config: dict | str, model: DeepSpeech | None = 
     objectives, stats, record = experiment_objectives(model, config, progress)
     param, transform = visualization_pieces(config, stats)
     return maximize_activation(model, objectives, options, param=param, transform=transform, stats=stats,
-                               out=out or Path("runs") / config["name"], progress=progress,
+                               out=out or Path("runs") / config["name"], progress=progress, overwrite=overwrite,
                                extra_config={"experiment": config["name"], **record})
 
 
@@ -250,7 +252,8 @@ def search_options(config: dict) -> SearchOptions:
 def run_search_dataset_experiment(model: DeepSpeech | None = None, dataset: str | os.PathLike | None = None,
                                   out: str | os.PathLike | None = None, progress: bool = True,
                                   scheduler=None, options: SearchOptions | None = None, *,
-                                  objectives: Sequence[Objective] | None = None, **overrides) -> SearchResult:
+                                  objectives: Sequence[Objective] | None = None, overwrite: bool = False,
+                                  **overrides) -> SearchResult:
     """The study's dataset search on the synthesized training corpus.
 
     Settings in ``experiments/run_search_dataset_experiment.json``: the dataset, the
@@ -258,7 +261,8 @@ def run_search_dataset_experiment(model: DeepSpeech | None = None, dataset: str 
     neurons, chosen by its rule) are searched for, so the top examples of a layer sit
     beside its learned inputs. ``objectives`` replaces those; ``options`` replaces the
     config's options; ``overrides`` replace config keys or options (``batch_size=32``,
-    ``shards=8``; None values are ignored); ``scheduler``: as in :func:`search_dataset`.
+    ``shards=8``; None values are ignored); ``scheduler`` and ``overwrite``: as in
+    :func:`search_dataset`.
     """
     from ..speech.checkpoints import load_model
 
@@ -271,4 +275,4 @@ def run_search_dataset_experiment(model: DeepSpeech | None = None, dataset: str 
     if objectives is None:
         objectives, _, _ = experiment_objectives(model, load_experiment(config["objectives_from"]), progress)
     return search_dataset(model, dataset or config["dataset"], objectives, out or Path("runs") / config["name"],
-                          options, progress=progress, scheduler=scheduler)
+                          options, progress=progress, scheduler=scheduler, overwrite=overwrite)

@@ -42,6 +42,39 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     return path
 
 
+def append_line(path: str | os.PathLike, line: str) -> Path:
+    """Add one line to a small text file (a log) by rewriting it atomically, so a crash
+    never leaves a half-written last line."""
+    path = Path(path)
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    if old and not old.endswith("\n"):
+        old += "\n"
+    text = old + line.rstrip("\n") + "\n"
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def replace_folder(staging: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Put the finished folder ``staging`` in place of ``target``.
+
+    The old folder is first renamed aside, then ``staging`` is renamed in, then the old
+    one is deleted: ``target`` is never a half-deleted folder, and an interruption leaves
+    either the old folder, or the new one, or (between the two renames) the old one
+    beside it as ``.<name>.old``, which the next call clears.
+    """
+    import shutil
+
+    staging, target = Path(staging), Path(target)
+    aside = target.with_name(f".{target.name}.old")
+    if aside.exists():
+        shutil.rmtree(aside)
+    if target.exists():
+        os.rename(target, aside)
+    os.rename(staging, target)
+    if aside.exists():
+        shutil.rmtree(aside)
+    return target
+
+
 def save_array(path: str | os.PathLike, array) -> Path:
     """Write one array as ``.npy``, atomically."""
     array = np.asarray(array)

@@ -160,7 +160,10 @@ def run_name(path: str | os.PathLike) -> str:
     """The study's folder name for an audio file: the file name for the packaged examples,
     else its path relative to the current folder with ``/`` replaced by ``-``
     (``data/x.wav`` -> ``data-x.wav``), else its name."""
-    path = Path(path).resolve()
+    try:
+        path = Path(path).resolve()
+    except (RuntimeError, OSError):  # a symlink loop: named as given (reading it fails later, for it alone)
+        path = Path(os.path.abspath(path))
     if path.parent == asset_path("audio").resolve():
         return path.name
     try:

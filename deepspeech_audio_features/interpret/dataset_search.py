@@ -14,15 +14,19 @@ mean divides by the real length).
 
 Run folder (no pickle; every file written atomically)::
 
-    <out>/index.json       dataset, objectives, model, batch size, paths, frames
-                           (from the headers), batches, and the files whose header
-                           could not be read ([index, reason])
+    <out>/index.json       dataset (path and a hash of its rows and file sizes), objectives,
+                           model, batch size, paths, frames (from the headers), batches,
+                           and the files whose header could not be read ([index, reason])
     <out>/batch_<b>.npz    indices [n], activations [n, n_objectives], frames [n],
-                           skipped_indices [k], skipped_reasons [k] (unicode)
-    <out>/report.json      totals, skipped files with reasons, throughput
+                           skipped_indices [k], skipped_reasons [k] (unicode), tag [] (the
+                           hash of the search's identity and this batch's items)
+    <out>/report.json      totals, skipped files with reasons, batches recomputed, throughput
 
 Re-running with the same settings skips finished batches (resume); a folder holding a
-search with other settings is refused (:class:`~deepspeech_audio_features.infra.runfolder.RunFolder`).
+search with other settings (or another dataset content) is refused
+(:class:`~deepspeech_audio_features.infra.runfolder.RunFolder`), unless ``overwrite``. A batch
+file that is unreadable, or whose tag belongs to another search or batch, is never used:
+it is recomputed and named in the report.
 
 Given a Dask ``distributed`` client or scheduler address, the unfinished batches are
 grouped into shards of near-equal padded size and run on the cluster's workers, one
@@ -31,6 +35,8 @@ the scores are the same as in-process.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -40,16 +46,18 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from ..infra.atomic import load_json, save_arrays
-from ..infra.errors import AudioError, ParameterError
+from ..infra.errors import AudioError, FileFormatError, ParameterError
 from ..infra.runfolder import RunFolder
 from ..speech.audio import file_num_frames
-from ..speech.datasets import read_dataset
+from ..speech.datasets import dataset_digest, read_dataset
 from ..speech.mfcc import audio_file_to_mfccs
 from ..speech.model import LAYERS, DeepSpeech
 from .featurevis.objectives import Objective, check_objectives, layer_width
 from .search_options import SearchOptions
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2  # 2: the dataset's content hash in the identity, tagged batch files
+#: The arrays every batch file holds.
+BATCH_KEYS = ("indices", "activations", "frames", "skipped_indices", "skipped_reasons", "tag")
 
 
 class Example(NamedTuple):
@@ -109,22 +117,54 @@ def batch_activations(model: DeepSpeech, x: np.ndarray, lengths: np.ndarray,
     return out
 
 
-def _open_index(model: DeepSpeech, dataset, objectives: Sequence[Objective], out, options: SearchOptions
-                ) -> tuple[RunFolder, dict]:
+def _open_index(model: DeepSpeech, dataset, objectives: Sequence[Objective], out, options: SearchOptions,
+                overwrite: bool = False) -> tuple[RunFolder, dict]:
     """Open the run folder with the search's identity; a new one gets its index of batches."""
-    identity = {"format": INDEX_FORMAT, "dataset": str(dataset), "batch_size": options.batch_size,
+    utterances = read_dataset(dataset)[:options.max_utterances]
+    identity = {"format": INDEX_FORMAT, "dataset": str(dataset), "dataset_digest": dataset_digest(utterances),
+                "batch_size": options.batch_size,
                 "max_utterances": options.max_utterances, "objectives": [o.to_json() for o in objectives],
                 "model": {"fingerprint": model.fingerprint(), "n_hidden": model.n_hidden,
                           "name": model.metadata.get("name")}}
-    run = RunFolder(out, identity, record="index.json", kind="search")
-    # The index reads every file's header: only for a new run (a resumed one has it).
-    run.open(None if run.exists("index.json") else _dataset_index(dataset, options))
-    return run, run.load_json("index.json")
+    run = RunFolder(out, identity, record="index.json", overwrite=overwrite, kind="search")
+    # The index reads every file's header: only when it is written (a resumed run has it).
+    run.open(lambda: _dataset_index(utterances, options))
+    index = run.load_json("index.json")
+    if not isinstance(index, dict) or not all(isinstance(index.get(k), list) for k in ("paths", "batches", "unreadable")):
+        raise FileFormatError(f"{run.file('index.json')}: not a search index (paths, batches, unreadable)")
+    return run, index
 
 
-def _dataset_index(dataset, options: SearchOptions) -> dict:
+def batch_tag(index: dict, b: int) -> str:
+    """The hash that ties ``batch_<b>.npz`` to this search's identity and batch ``b``'s items."""
+    keys = ("format", "dataset", "dataset_digest", "batch_size", "max_utterances", "objectives", "model")
+    items = [[i, index["paths"][i]] for i in index["batches"][b]]
+    text = json.dumps([{k: index.get(k) for k in keys}, items], sort_keys=True)
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+
+
+def check_batch(run: RunFolder, index: dict, b: int) -> str | None:
+    """None when ``batch_<b>.npz`` exists and belongs to this search and batch, else why not."""
+    name = f"batch_{b}.npz"
+    if not run.exists(name):
+        return "missing"
+    try:
+        data = run.load_arrays(name)
+    except FileFormatError as err:
+        return str(err)
+    if set(BATCH_KEYS) - set(data):
+        return f"{run.file(name)}: lacks {', '.join(sorted(set(BATCH_KEYS) - set(data)))}"
+    if str(data["tag"]) != batch_tag(index, b):
+        return f"{run.file(name)}: written by another search or for other utterances (tag differs)"
+    n = len(data["indices"])
+    if data["activations"].shape != (n, len(index["objectives"])) or data["frames"].shape != (n,) \
+            or sorted([*data["indices"].tolist(), *data["skipped_indices"].tolist()]) != sorted(index["batches"][b]):
+        return f"{run.file(name)}: its arrays do not match batch {b}"
+    return None
+
+
+def _dataset_index(utterances, options: SearchOptions) -> dict:
     """Paths, transcripts, frames (from the headers), length-sorted batches, unreadable files."""
-    utterances = read_dataset(dataset)[:options.max_utterances]
     frames, bad = np.zeros(len(utterances), np.int64), []
     for i, utt in enumerate(utterances):
         try:
@@ -140,10 +180,11 @@ def _dataset_index(dataset, options: SearchOptions) -> dict:
 
 
 def score_batch(model: DeepSpeech, out: str | os.PathLike, b: int, items: Sequence[tuple[int, str]],
-                objectives: Sequence[Objective], upper: float) -> tuple[int, int]:
+                objectives: Sequence[Objective], upper: float, tag: str = "") -> tuple[int, int]:
     """Score one length batch and write ``<out>/batch_<b>.npz`` atomically.
 
-    ``items`` are ``(utterance index, path)``. Returns (utterances scored, real frames).
+    ``items`` are ``(utterance index, path)``; ``tag`` is :func:`batch_tag`. Returns
+    (utterances scored, real frames).
     """
     from ..speech.batching import pad_batch
 
@@ -162,11 +203,11 @@ def score_batch(model: DeepSpeech, out: str | os.PathLike, b: int, items: Sequen
         lengths, acts = np.zeros(0, np.int32), np.zeros((0, len(objectives)), np.float32)
     save_arrays(Path(out) / f"batch_{b}.npz", indices=np.array(good, np.int64), activations=acts,
                 frames=np.asarray(lengths, np.int32), skipped_indices=np.array(skipped, np.int64),
-                skipped_reasons=np.array(reasons, dtype=str))
+                skipped_reasons=np.array(reasons, dtype=str), tag=np.array(tag))
     return len(good), int(np.sum(lengths))
 
 
-def _search_shard(shard: list[tuple[int, list[tuple[int, str]]]], out: str, checkpoint: str, fingerprint: str,
+def _search_shard(shard: list[tuple[int, str, list[tuple[int, str]]]], out: str, checkpoint: str, fingerprint: str,
                   objectives: list[dict], upper: float, threads: int | None) -> dict:
     """A Dask task: score the shard's batches that have no file yet (runs on a worker)."""
     from .distributed import worker_info, worker_model
@@ -175,10 +216,10 @@ def _search_shard(shard: list[tuple[int, list[tuple[int, str]]]], out: str, chec
     model = worker_model(checkpoint, fingerprint, threads)
     objectives_ = [Objective.from_json(o) for o in objectives]
     done = utterances = frames = 0
-    for b, items in shard:
+    for b, tag, items in shard:
         if (Path(out) / f"batch_{b}.npz").exists():  # finished before a crash or by a lost worker
             continue
-        n, f = score_batch(model, out, b, items, objectives_, upper)
+        n, f = score_batch(model, out, b, items, objectives_, upper, tag)
         done, utterances, frames = done + 1, utterances + n, frames + f
     return {"batches": done, "utterances": utterances, "frames": frames,
             "seconds": time.perf_counter() - start, "worker": worker_info(checkpoint)}
@@ -186,7 +227,7 @@ def _search_shard(shard: list[tuple[int, list[tuple[int, str]]]], out: str, chec
 
 def search_dataset(model: DeepSpeech, dataset: str | os.PathLike, objectives: Sequence[Objective],
                    out: str | os.PathLike, options: SearchOptions | None = None, *, progress: bool = True,
-                   scheduler=None, **overrides) -> SearchResult:
+                   scheduler=None, overwrite: bool = False, **overrides) -> SearchResult:
     """Score every utterance of ``dataset`` for every objective; resumable.
 
     Args:
@@ -199,20 +240,29 @@ def search_dataset(model: DeepSpeech, dataset: str | os.PathLike, objectives: Se
             cluster, or a scheduler address (``"tcp://host:8786"``) runs the batches
             as shards on its workers (see :mod:`~deepspeech_audio_features.interpret.distributed`);
             ``out``, the audio and the model's checkpoint must be visible to them.
+        overwrite: clear ``out`` when it holds a search with other settings, instead of
+            refusing it.
     Returns:
         :class:`SearchResult`; bad files are skipped and listed in ``skipped`` as
         ``"path: reason"`` (also in ``report.json``). The scores do not depend on
         ``scheduler`` or ``shards``.
     Raises:
         ParameterError: a bad option or objective. RunConflictError: ``out`` holds
-            another search.
+            another search. DatasetError: the dataset cannot be listed.
     """
     options = SearchOptions.resolve(options, overrides)
     objectives = list(objectives)
     check_objectives(model, objectives)
-    run, index = _open_index(model, dataset, objectives, out, options)
+    run, index = _open_index(model, dataset, objectives, out, options, overwrite)
     start = time.perf_counter()
-    todo = [b for b in range(len(index["batches"])) if not run.exists(f"batch_{b}.npz")]
+    todo, recomputed = [], []
+    for b in range(len(index["batches"])):
+        problem = check_batch(run, index, b)
+        if problem is not None:
+            todo.append(b)
+            if problem != "missing":  # never reused: scored again
+                recomputed.append(problem)
+                run.file(f"batch_{b}.npz").unlink()
     if scheduler is None:
         evaluated, audio_frames, distributed = _score_here(model, run, index, todo, objectives, progress)
     elif todo:
@@ -222,7 +272,7 @@ def search_dataset(model: DeepSpeech, dataset: str | os.PathLike, objectives: Se
         evaluated, audio_frames, distributed = 0, 0, {}
     result = load_search(run.path)
     result.report = _report(run, index, result, todo, evaluated, audio_frames, time.perf_counter() - start,
-                            distributed)
+                            distributed, recomputed)
     if distributed:
         from ..infra.cluster import raise_for_failed_shards
 
@@ -237,7 +287,7 @@ def _score_here(model, run: RunFolder, index: dict, todo: list[int], objectives,
     evaluated = audio_frames = 0
     for b in progress_bar(todo, desc="dataset search", disable=not progress):
         items = [(i, index["paths"][i]) for i in index["batches"][b]]
-        n, f = score_batch(model, run.path, b, items, objectives, model.upper_frequency_limit)
+        n, f = score_batch(model, run.path, b, items, objectives, model.upper_frequency_limit, batch_tag(index, b))
         evaluated, audio_frames = evaluated + n, audio_frames + f
     return evaluated, audio_frames, {}
 
@@ -250,7 +300,7 @@ def _score_on_cluster(model, run: RunFolder, index: dict, todo: list[int], objec
     batches, paths, frames = index["batches"], index["paths"], index.get("frames")
     # A batch costs its padded size: utterances x longest utterance.
     costs = [len(batches[b]) * (max(frames[i] for i in batches[b]) if frames else 1) for b in todo]
-    items = [(b, [(i, paths[i]) for i in batches[b]]) for b in todo]
+    items = [(b, batch_tag(index, b), [(i, paths[i]) for i in batches[b]]) for b in todo]
     results, distributed = run_sharded(scheduler, model, run.path, _search_shard, items, costs,
                                        [o.to_json() for o in objectives], model.upper_frequency_limit,
                                        shards=options.shards, worker_threads=options.worker_threads,
@@ -259,7 +309,7 @@ def _score_on_cluster(model, run: RunFolder, index: dict, todo: list[int], objec
 
 
 def _report(run: RunFolder, index: dict, result: "SearchResult", todo: list[int], evaluated: int,
-            audio_frames: int, seconds: float, distributed: dict) -> dict:
+            audio_frames: int, seconds: float, distributed: dict, recomputed: list[str] = ()) -> dict:
     """Totals, skipped files and this session's throughput; written to ``report.json``."""
     n_batches = len(index["batches"])
     session = {"utterances": evaluated, "batches": len(todo), "seconds": round(seconds, 3),
@@ -271,27 +321,43 @@ def _report(run: RunFolder, index: dict, result: "SearchResult", todo: list[int]
               "scored": int(np.sum(~np.isnan(result.activations[:, 0]))) if len(result.names) else 0,
               "skipped": result.skipped, "batches": n_batches,
               "missing_batches": [b for b in range(n_batches) if not run.exists(f"batch_{b}.npz")],
+              "recomputed_batches": list(recomputed),
               "this_session": session}
     run.save_json("report.json", report)
     return report
 
 
 def load_search(out: str | os.PathLike) -> SearchResult:
-    """Read a (possibly unfinished) search back; unscored utterances are NaN."""
+    """Read a (possibly unfinished) search back; unscored utterances are NaN.
+
+    Raises:
+        FileFormatError: ``index.json`` or a batch file is unreadable or belongs to
+            another search (re-running :func:`search_dataset` recomputes such a batch).
+    """
     out = Path(out)
+    run = RunFolder(out, {}, record="index.json", kind="search")
+    if not (out / "index.json").is_file():
+        raise ParameterError(f"out: {out} holds no search (no index.json)")
     index = load_json(out / "index.json")
+    if not isinstance(index, dict) or not all(isinstance(index.get(k), list) for k in ("paths", "batches", "unreadable")):
+        raise FileFormatError(f"{out / 'index.json'}: not a search index (paths, batches, unreadable)")
     paths = index["paths"]
     names = [o.get("name") or o["layer"] for o in index["objectives"]]
     acts = np.full((len(paths), len(names)), np.nan, np.float32)
     skipped = [str(reason) for _, reason in index["unreadable"]]
     for b in range(len(index["batches"])):
-        path = out / f"batch_{b}.npz"
-        if not path.exists():
+        problem = check_batch(run, index, b)
+        if problem == "missing":
             continue
-        with np.load(path, allow_pickle=False) as data:
-            acts[data["indices"]] = data["activations"]
-            skipped += [str(r) for r in data["skipped_reasons"]]
-    report = load_json(out / "report.json") if (out / "report.json").exists() else {}
+        if problem is not None:
+            raise FileFormatError(f"{problem}; re-run the search to recompute it")
+        data = run.load_arrays(f"batch_{b}.npz")
+        acts[data["indices"]] = data["activations"]
+        skipped += [str(r) for r in data["skipped_reasons"]]
+    try:
+        report = load_json(out / "report.json") if (out / "report.json").exists() else {}
+    except FileFormatError:  # derived data: the next search_dataset call rewrites it
+        report = {}
     return SearchResult(str(out), names, paths, acts, skipped, report)
 
 

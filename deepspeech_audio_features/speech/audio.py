@@ -5,7 +5,9 @@ one-file inference does (int16 / 32768). No TensorFlow here.
 """
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import wave
 from pathlib import Path
 
@@ -33,10 +35,7 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> tuple
             is shorter than one 32 ms window, or holds NaN/Inf samples.
     """
     path = Path(path)
-    if not path.exists():
-        raise AudioError(f"{path}: no such file")
-    if path.is_dir():
-        raise AudioError(f"{path}: is a directory, not an audio file")
+    check_audio_path(path)
     try:
         samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
@@ -57,6 +56,22 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> tuple
             f"{path}: {samples.shape[0] / sample_rate * 1000:.1f} ms long, shorter than one 32 ms window"
         )
     return np.ascontiguousarray(samples, dtype=np.float32), sample_rate
+
+
+def check_audio_path(path: str | os.PathLike) -> None:
+    """AudioError naming ``path`` unless it is an existing file: no such file, a symlink
+    loop, a directory, or not readable (libsndfile would only say "System error")."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise AudioError(f"{path}: no such file") from None
+    except OSError as err:
+        reason = "a symlink loop" if err.errno == errno.ELOOP else err.strerror
+        raise AudioError(f"{path}: {reason}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise AudioError(f"{path}: is a directory, not an audio file")
+    if not os.access(path, os.R_OK):
+        raise AudioError(f"{path}: permission denied")
 
 
 def _wav_header_frames(path: Path) -> int | None:
@@ -85,6 +100,7 @@ def file_num_frames(path: str | os.PathLike) -> int:
     """
     import soundfile as sf
 
+    check_audio_path(path)
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:

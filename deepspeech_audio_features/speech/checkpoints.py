@@ -10,6 +10,7 @@ settings, training info) in ``deepspeech_audio_features.json`` beside it.
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -199,16 +200,21 @@ def save_checkpoint(model: DeepSpeech, directory: str | os.PathLike, step: int =
     """Write ``model`` in the release layout, plus its JSON metadata.
 
     Files: ``<directory>/<prefix_name>-<step>.index`` / ``.data-00000-of-00001``, the
-    ``checkpoint`` index file, and ``deepspeech_audio_features.json``. The data files
-    are written under a temporary prefix and renamed, and the index file is replaced
-    last, so an interrupted save leaves the previous checkpoint readable.
+    ``checkpoint`` index file, and ``deepspeech_audio_features.json``. The pair is
+    written under a prefix the ``checkpoint`` file does not name (``<prefix_name>-<step>``,
+    or ``<prefix_name>-<step>_1`` when re-saving the step it names), the ``checkpoint``
+    file is switched to it last, and only then is the pair it named before deleted: an
+    interrupted save leaves the previous checkpoint whole and readable.
 
     Returns:
         the new checkpoint's prefix.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    previous = _named_prefix(directory)
     name = f"{prefix_name}-{int(step)}"
+    if name == previous:  # never write over the pair the index file names
+        name += "_1"
     tmp_prefix = directory / f".tmp-{name}"
     weights = model.official_weights()
     weights["global_step"] = np.array(int(step), dtype=np.int64)
@@ -229,7 +235,21 @@ def save_checkpoint(model: DeepSpeech, directory: str | os.PathLike, step: int =
     atomic_write(directory / "checkpoint",
                  lambda tmp: Path(tmp).write_text(
                      f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n'))
+    if previous is not None and previous != name:  # the switch is done: the old pair is garbage
+        for file in (*directory.glob(f"{glob.escape(previous)}.index"), *directory.glob(f"{glob.escape(previous)}.data-*")):
+            file.unlink()
     return str(directory / name)
+
+
+def _named_prefix(directory: Path) -> str | None:
+    """The file name of the checkpoint ``<directory>/checkpoint`` names, if it names one there."""
+    if not (directory / "checkpoint").exists():
+        return None
+    state = tf.train.get_checkpoint_state(str(directory), latest_filename="checkpoint")
+    if state is None or not state.model_checkpoint_path:
+        return None
+    prefix = Path(state.model_checkpoint_path)
+    return prefix.name if prefix.parent in (Path("."), directory) else None
 
 
 def remove_other_checkpoints(directory: str | os.PathLike, keep_prefix: str) -> None:

@@ -3,6 +3,8 @@ folders of audio files. No TensorFlow here."""
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,5 +60,27 @@ def read_dataset(source: str | os.PathLike) -> list[Utterance]:
             raise DatasetError(f"{path}: line {line} holds a NUL byte (not a text CSV?)")
         if not row.get("wav_filename"):
             raise DatasetError(f"{path}: line {line} has no wav_filename")
-        utterances.append(Utterance(str((base / row["wav_filename"]).resolve()), row.get("transcript") or ""))
+        utterances.append(Utterance(_absolute(base / row["wav_filename"]), row.get("transcript") or ""))
     return utterances
+
+
+def _absolute(path: Path) -> str:
+    """``path`` resolved; a symlink loop stays unresolved so that reading it fails for that row only."""
+    try:
+        return str(path.resolve())
+    except (RuntimeError, OSError):  # RuntimeError: Python 3.11's "Symlink loop"
+        return os.path.abspath(path)
+
+
+def dataset_digest(utterances: list[Utterance]) -> str:
+    """A hash of a dataset's contents: every row's path and transcript and its file's size
+    (-1 when it cannot be read), so a run folder notices rows added, removed or changed and
+    audio files replaced by others of another size. 16 hex digits."""
+    digest = hashlib.sha1()
+    for utt in utterances:
+        try:
+            size = os.stat(utt.path).st_size
+        except OSError:
+            size = -1
+        digest.update(json.dumps([utt.path, utt.transcript, size]).encode("utf-8") + b"\n")
+    return digest.hexdigest()[:16]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..infra.options import check_int
 from .checkpoints import load_model
 from .decoding import (
     DEFAULT_ALPHA,
@@ -45,6 +46,7 @@ def transcribe_detailed(audio: str | os.PathLike | np.ndarray, model: DeepSpeech
             own LM (metadata ``lm_alpha``/``lm_beta``) when it is used, else DeepSpeech
             0.9.3's.
     """
+    check_int("beam_width", beam_width, 0)
     model = model or load_model()
     if isinstance(audio, (str, os.PathLike)):
         x = audio_file_to_mfccs(audio, model.upper_frequency_limit)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..infra.errors import ParameterError
-from ..infra.options import Options, check_range, option
+from ..infra.options import Options, check_int, check_range, option
 
 __all__ = ["CorpusOptions", "TrainConfig"]
 
@@ -30,12 +30,12 @@ class CorpusOptions(Options):
     extra_train: int = option(0, "add this many train utterances with new sentences (dev and test unchanged)")
 
     def validate(self) -> None:
-        check_range("n_utterances", self.n_utterances, 1)
-        check_range("seed", self.seed, 0)
+        check_int("n_utterances", self.n_utterances, 1)
+        check_int("seed", self.seed, 0)
         check_range("dev_fraction", self.dev_fraction, 0, 1, high_open=True)
         check_range("test_fraction", self.test_fraction, 0, 1, high_open=True)
-        check_range("mixed_voices", self.mixed_voices, 0)
-        check_range("extra_train", self.extra_train, 0)
+        check_int("mixed_voices", self.mixed_voices, 0)
+        check_int("extra_train", self.extra_train, 0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +75,7 @@ class TrainConfig(Options):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise ParameterError(f"{name}: expected a path, got {getattr(self, name)!r}")
         for name in ("n_hidden", "batch_size", "epochs", "patience"):
-            check_range(name, getattr(self, name), 1)
+            check_int(name, getattr(self, name), 1)
         check_range("learning_rate", self.learning_rate, 0, low_open=True)
         check_range("dropout", self.dropout, 0, 1, high_open=True)
         check_range("clip_norm", self.clip_norm, 0, low_open=True)
@@ -85,5 +85,5 @@ class TrainConfig(Options):
         check_range("echo_probability", self.echo_probability, 0, 1)
         if self.max_minutes is not None:
             check_range("max_minutes", self.max_minutes, 0, low_open=True)
-        check_range("seed", self.seed, 0)
+        check_int("seed", self.seed, 0)
         check_range("save_every_minutes", self.save_every_minutes, 0, low_open=True)

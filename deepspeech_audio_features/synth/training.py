@@ -25,10 +25,10 @@ import jiwer
 import numpy as np
 import tensorflow as tf
 
-from ..infra.atomic import atomic_write
+from ..infra.atomic import append_line, atomic_write, save_arrays
 from ..infra.errors import AudioError
 from ..infra.progress import progress_bar, write_line
-from ..speech.alphabet import BLANK_INDEX, normalize_text, text_to_labels
+from ..speech.alphabet import BLANK_INDEX, ENGLISH, normalize_text, text_to_labels
 from ..speech.batching import batched_probabilities, length_batches, pad_batch
 from ..speech.checkpoints import load_model, save_checkpoint
 from ..speech.datasets import read_dataset
@@ -55,14 +55,15 @@ def load_features(source: str, cache_dir: str | os.PathLike | None = None, progr
                   upper_frequency_limit: float = 8000.0) -> FeatureSet:
     """MFCCs of every utterance in a CSV, cached as ``.npz`` (no pickle).
 
-    Bad audio files and transcripts outside the alphabet are skipped and listed in
-    ``skipped`` as ``"path: reason"``; so are utterances too short for their transcript
+    Bad audio files and transcripts with characters outside the alphabet (after lower-casing;
+    never rewritten, so "café" is skipped rather than scored as "caf") are skipped and listed
+    in ``skipped`` as ``"path: reason"``; so are utterances too short for their transcript
     (CTC needs at least one frame per symbol plus one between repeats).
     """
     cache = None
     if cache_dir is not None:
         stat = Path(source).stat()
-        key = hashlib.sha1(f"{Path(source).resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{upper_frequency_limit}"
+        key = hashlib.sha1(f"{Path(source).resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{upper_frequency_limit}:v2"
                            .encode()).hexdigest()[:12]
         cache = Path(cache_dir) / f"{Path(source).stem}-{key}.npz"
         if cache.exists():
@@ -74,6 +75,12 @@ def load_features(source: str, cache_dir: str | os.PathLike | None = None, progr
             return FeatureSet(mfccs, meta["transcripts"], meta["paths"], meta["skipped"])
     mfccs, transcripts, paths, skipped = [], [], [], []
     for utt in progress_bar(read_dataset(source), desc=f"features {Path(source).name}", disable=not progress):
+        outside = sorted({ch for ch in utt.transcript.lower().replace("\u2019", "'")
+                          if not ch.isspace() and ch not in ENGLISH.labels})
+        if outside:
+            skipped.append(f"{utt.path}: transcript {utt.transcript!r} has characters outside the alphabet: "
+                           f"{''.join(outside)!r}")
+            continue
         transcript = normalize_text(utt.transcript)
         try:
             labels = text_to_labels(transcript)
@@ -92,7 +99,7 @@ def load_features(source: str, cache_dir: str | os.PathLike | None = None, progr
         offsets = np.cumsum([0] + [len(m) for m in mfccs])
         meta = json.dumps({"transcripts": transcripts, "paths": paths, "skipped": skipped})
         flat = np.concatenate(mfccs) if mfccs else np.zeros((0, 26), np.float32)
-        atomic_write(cache, lambda tmp: np.savez(open(tmp, "wb"), mfccs=flat, offsets=offsets, meta=meta))
+        save_arrays(cache, mfccs=flat, offsets=offsets, meta=meta)
     return FeatureSet(mfccs, transcripts, paths, skipped)
 
 
@@ -138,7 +145,7 @@ class _Trainer:
         save_checkpoint(self.model, folder, step=state.step, prefix_name="last",
                         metadata={"training": self.config.to_dict()})
         values = {f"v{i}": v.numpy() for i, v in enumerate(self.optimizer.variables)}
-        atomic_write(folder / "optimizer.npz", lambda tmp: np.savez(open(tmp, "wb"), **values))
+        save_arrays(folder / "optimizer.npz", **values)
         atomic_write(folder / "state.json", lambda tmp: Path(tmp).write_text(json.dumps(asdict(state), indent=2)))
 
     def restore_optimizer(self, folder: Path) -> None:
@@ -265,8 +272,7 @@ def _log_epoch(out: Path, state: _State, losses: list[float], rates: dict[str, f
     entry = {"epoch": state.epoch, "step": state.step, "train_loss": float(np.mean(losses or [np.nan])),
              "dev_cer": rates["cer"], "dev_wer": rates["wer"], "seconds": round(state.seconds, 1),
              "learning_rate": state.learning_rate}
-    with open(out / "log.jsonl", "a") as log:
-        log.write(json.dumps(entry) + "\n")
+    append_line(out / "log.jsonl", json.dumps(entry))
     if progress:
         write_line(json.dumps(entry))
 

@@ -15,6 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..infra.atomic import replace_folder
 from ..infra.errors import ParameterError
 from .espeak import installed_paths
 
@@ -160,7 +161,4 @@ def espeak_data_with_variants(target: str | os.PathLike, variants: dict[str, str
     for name, text in variants.items():
         (staging / "voices" / "!v" / name).write_text(text, encoding="utf-8")
     (staging / "mixed_voices.json").write_text(manifest)
-    if target.exists():
-        shutil.rmtree(target)
-    staging.rename(target)
-    return target
+    return replace_folder(staging, target)  # the old folder stays whole until the new one is in place

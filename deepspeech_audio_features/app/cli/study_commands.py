@@ -3,6 +3,7 @@ importance masks (one file or a dataset) and muting."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from ...infra.errors import ParameterError
@@ -38,11 +39,34 @@ def _objectives_from_args(specs, lam_default: float = 0.0):
     objectives = []
     for spec in specs or []:
         parts = spec.split(":")
-        if len(parts) not in (2, 3):
-            raise ParameterError(f"--objective {spec!r}: expected layer:n1,n2[:lambda]")
-        lam = float(parts[2]) if len(parts) == 3 else lam_default
-        objectives.append(Objective(parts[0], tuple(int(n) for n in parts[1].split(",")), lam=lam))
+        try:
+            if len(parts) not in (2, 3):
+                raise ValueError("expected layer:n1,n2[:lambda]")
+            lam = float(parts[2]) if len(parts) == 3 else lam_default
+            neurons = tuple(int(n) for n in parts[1].split(","))
+        except ValueError as err:
+            raise ParameterError(f"--objective {spec!r}: expected LAYER:N1,N2[:LAMBDA] with integer neurons and a "
+                                 f"number lambda ({err})") from None
+        try:
+            objectives.append(Objective(parts[0], neurons, lam=lam))
+        except ParameterError as err:
+            raise ParameterError(f"--objective {spec!r}: {err}") from None
     return objectives
+
+
+def _span(flag: str, text: str, allow_single: bool) -> tuple[int, int | None]:
+    """``START:END`` (or ``N`` when ``allow_single``) as integers; ParameterError naming ``flag``."""
+    parts = text.split(":")
+    try:
+        if len(parts) > 2 or (len(parts) == 1 and not allow_single):
+            raise ValueError
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise ParameterError(f"{flag} {text!r}: expected {'N or N:M' if allow_single else 'START:END'} "
+                             "(integers)") from None
+    if any(v < 0 for v in values) or (len(values) == 2 and values[1] < values[0] + (0 if allow_single else 1)):
+        raise ParameterError(f"{flag} {text!r}: expected 0 <= {'N <= M' if allow_single else 'START < END'}")
+    return values[0], values[1] if len(values) == 2 else None
 
 
 def cmd_visualize(args) -> int:
@@ -69,7 +93,8 @@ def cmd_visualize(args) -> int:
         stats = mfcc_stats(load_dataset_mfccs(args.stats_dataset)[0]) if args.stats_dataset else None
         param, transform = visualization_pieces(pieces, stats)
         results = [maximize_activation(model, _objectives_from_args(args.objective), VisualizationOptions.from_args(args),
-                                       param=param, transform=transform, stats=stats, out=args.out)]
+                                       param=param, transform=transform, stats=stats, out=args.out,
+                                       overwrite=args.overwrite)]
     else:
         experiments = args.experiment or ["run_train_inputs_experiment", "run_train_inputs_experiment_more_noise"]
         if args.out and len(experiments) > 1:
@@ -78,7 +103,8 @@ def cmd_visualize(args) -> int:
         for name in experiments:
             config = load_experiment(name)
             options = VisualizationOptions.from_args(args, visualization_options(config))
-            results.append(run_visualization_experiment(config, model, args.out, options=options, **pieces))
+            results.append(run_visualization_experiment(config, model, args.out, options=options,
+                                                        overwrite=args.overwrite, **pieces))
     for result in results:
         print(json.dumps({"out": result.out, "steps": result.steps,
                           "activation": {k: np.asarray(v).round(4).tolist() for k, v in result.activation.items()},
@@ -103,19 +129,26 @@ def cmd_search(args) -> int:
                 raise ParameterError("--objective needs --out and --dataset")
             options = SearchOptions.from_args(args).replace(worker_threads=threads)
             result = search_dataset(model, args.dataset, _objectives_from_args(args.objective), args.out, options,
-                                    scheduler=scheduler)
+                                    scheduler=scheduler, overwrite=args.overwrite)
         else:
             base = search_options(load_experiment("run_search_dataset_experiment"))
             options = SearchOptions.from_args(args, base).replace(worker_threads=threads)
-            result = run_search_dataset_experiment(model, args.dataset, args.out, scheduler=scheduler, options=options)
+            result = run_search_dataset_experiment(model, args.dataset, args.out, scheduler=scheduler, options=options,
+                                                   overwrite=args.overwrite)
     top, bottom = get_top_examples(args.top, result.out), get_bottom_examples(args.top, result.out)
     print(json.dumps({"out": result.out, "report": result.report,
                       "top": {k: [list(e) for e in v] for k, v in top.items()},
                       "bottom": {k: [list(e) for e in v] for k, v in bottom.items()}}, indent=2))
+    for reason in result.skipped:
+        print(f"skipped: {reason}", file=sys.stderr)
+    if result.report.get("scored", 0) == 0:
+        print(f"error: {result.out}: no utterance could be scored ({len(result.skipped)} skipped)", file=sys.stderr)
+        return 2
     return 0
 
 
 def cmd_mask(args) -> int:
+    from ...infra.errors import AudioError
     from ...infra.resources import example_audio
     from ...infra.runfolder import run_name
     from ...interpret.masks.mute import mute_unimportant_audio
@@ -127,12 +160,22 @@ def cmd_mask(args) -> int:
     options = MaskOptions.from_args(args, experiment.options)
     out = Path(args.out) if args.out else experiment.out
     paths = list(args.audio or experiment.audio or example_audio())
-    if args.word is not None or args.frames:
-        runs = [(path, _mask_part(model, path, args, options, out)) for path in paths]
-    else:
-        results = run_mask_experiment(paths, model, out, experiment, options, overwrite=args.overwrite,
-                                      progress=not args.no_progress)
-        runs = [(path, results[run_name(path)]) for path in paths]
+    runs, skipped = [], 0
+    for path in paths:  # a bad file is reported and skipped; the others still run
+        try:
+            if args.word is not None or args.frames:
+                runs.append((path, _mask_part(model, path, args, options, out)))
+            else:
+                results = run_mask_experiment([path], model, out, experiment, options, overwrite=args.overwrite,
+                                              progress=not args.no_progress)
+                runs.append((path, results[run_name(path)]))
+        except AudioError as err:
+            print(f"skipped: {err}", file=sys.stderr)
+            skipped += 1
+    if skipped:
+        print(f"{skipped} of {len(paths)} file(s) skipped", file=sys.stderr)
+    if not runs:
+        return 2  # nothing usable was given
     for path, result in runs:
         print(json.dumps({"run": str(result.run_dir), **result.summary()}, default=str))
         if args.mute:
@@ -153,12 +196,13 @@ def _mask_part(model, path, args, options, out: Path):
 
     x = audio_file_to_mfccs(path, model.upper_frequency_limit)
     if args.frames:
-        start, end = (int(v) for v in args.frames.split(":"))
+        start, end = _span("--frames", args.frames, allow_single=False)
+        if end > len(x):
+            raise ParameterError(f"--frames {args.frames}: {path} has {len(x)} frames")
         frames, suffix = (start, end), f"frames-{start}-{end}"
     else:
-        first, _, last = args.word.partition(":")
-        frames = word_frames(transcribe_detailed(x, model, beam_width=1), int(first), int(last) if last else None,
-                             len(x))
+        first, last = _span("--word", args.word, allow_single=True)
+        frames = word_frames(transcribe_detailed(x, model, beam_width=1), first, last, len(x))
         suffix = f"word-{args.word.replace(':', '-')}"
     return importance_mask(model, x, options, preserve_frames=frames, run_dir=out / f"{run_name(path)}-{suffix}",
                            overwrite=args.overwrite, progress=not args.no_progress)
@@ -174,10 +218,17 @@ def cmd_mask_dataset(args) -> int:
     with cluster_of(args) as (scheduler, threads):
         result = mask_dataset(args.dataset, model, args.out, options, max_utterances=args.max_utterances,
                               scheduler=scheduler, shards=args.shards, worker_threads=threads,
-                              progress=not args.no_progress)
+                              progress=not args.no_progress, overwrite=args.overwrite)
     report = {k: v for k, v in result.report.items() if k != "results"}
     print(json.dumps({"out": result.out, **report}, indent=2))
-    return 0 if result.report["all_frames_agree"] else 1
+    for reason in result.skipped:
+        print(f"skipped: {reason}", file=sys.stderr)
+    for reason in result.report["failed"]:
+        print(f"failed: {reason}", file=sys.stderr)
+    if result.report["masked"] == 0:
+        print(f"error: {result.out}: no utterance could be masked ({len(result.skipped)} skipped)", file=sys.stderr)
+        return 2
+    return 0 if result.report["all_frames_agree"] and not result.report["failed"] else 1
 
 
 def cmd_mute(args) -> int:
@@ -217,6 +268,7 @@ visualize --objective layer_3:4,17:1.0 --objective layer_6:9 --out runs/my-vis -
     p.add_argument("--param", choices=["direct", "scaled"],
                    help="parameterization: X itself, or scaled by the data's statistics (default: direct)")
     p.add_argument("--stats-dataset", help="CSV or folder for MFCC statistics (ad-hoc objectives)")
+    p.add_argument("--overwrite", action="store_true", help="clear a run folder written with other settings")
     p.set_defaults(func=cmd_visualize)
 
 
@@ -234,6 +286,7 @@ search --dataset /data/librispeech/train.csv --out runs/ls-search --objective la
     p.add_argument("--out", help="run folder (default: runs/run_search_dataset_experiment)")
     SearchOptions.add_arguments(p, exclude=("shards", "worker_threads"))  # --shards: with_cluster
     p.add_argument("--top", type=int, default=4, help="examples to print per objective (default: 4)")
+    p.add_argument("--overwrite", action="store_true", help="clear a run folder written with other settings")
     with_cluster(p)
     p.set_defaults(func=cmd_search)
 
@@ -271,6 +324,7 @@ mask-dataset /data/librispeech/dev-clean.csv --out /shared/runs/masks --schedule
     p.add_argument("--experiment", help="experiment name or JSON for the mask options (default: the packaged mask)")
     p.add_argument("--max-utterances", type=int, help="only the first N utterances (default: all)")
     MaskOptions.add_arguments(p)  # every option; unset flags keep the experiment's values
+    p.add_argument("--overwrite", action="store_true", help="clear a run folder written with other settings")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     with_cluster(p)
     p.set_defaults(func=cmd_mask_dataset)

@@ -13,6 +13,7 @@ network only up to its own layer while the layers they share run as one matmul.
 """
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import asdict, dataclass
 from typing import Sequence
@@ -21,7 +22,11 @@ import numpy as np
 import tensorflow as tf
 
 from ...infra.errors import ParameterError
+from ...infra.options import check_int, check_range
 from ...speech.model import LAYERS, DeepSpeech
+
+#: What an objective's name (its snapshot folder) may be made of.
+_SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 
 @dataclass(frozen=True)
@@ -52,13 +57,27 @@ class Objective:
     def __post_init__(self):
         if self.layer not in LAYERS:
             raise ParameterError(f"layer: unknown layer {self.layer!r}; layers are {', '.join(LAYERS)}")
-        neurons = tuple(int(n) for n in np.atleast_1d(self.neurons))
+        given = np.atleast_1d(np.asarray(self.neurons))
+        if given.dtype == bool or not (np.issubdtype(given.dtype, np.integer)
+                                       or (np.issubdtype(given.dtype, np.floating) and np.all(given == np.round(given)))):
+            raise ParameterError(f"neurons: objective on {self.layer} needs integer indices, got {self.neurons!r}")
+        neurons = tuple(int(n) for n in given.ravel())
         if not neurons or min(neurons) < 0:
             raise ParameterError(f"neurons: objective on {self.layer} needs a non-empty set of indices >= 0")
         object.__setattr__(self, "neurons", neurons)
+        if not isinstance(self.name, str):
+            raise ParameterError(f"name: expected a string, got {self.name!r}")
         object.__setattr__(self, "name", self.name or self.layer)
-        if self.n_inputs < 1:
-            raise ParameterError(f"n_inputs: objective {self.name} needs n_inputs >= 1")
+        if not _SAFE_NAME.fullmatch(self.name) or self.name in (".", ".."):
+            raise ParameterError(f"name: {self.name!r} must be a plain folder name (letters, digits, . _ -), "
+                                 "so its snapshots stay inside the run folder")
+        check_int(f"n_inputs: objective {self.name}", self.n_inputs, 1)
+        for field_name in ("lam", "diversity"):
+            check_range(f"{field_name}: objective {self.name}", getattr(self, field_name), 0)
+        if not isinstance(self.negative, (bool, np.bool_)):
+            raise ParameterError(f"negative: objective {self.name}: expected true or false, got {self.negative!r}")
+        if self.seed is not None:
+            check_int(f"seed: objective {self.name}", self.seed)
 
     @property
     def depth(self) -> int:

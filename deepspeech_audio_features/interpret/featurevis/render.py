@@ -64,7 +64,8 @@ class _AdamState:
 def maximize_activation(model: DeepSpeech, objectives: Sequence[Objective], options: VisualizationOptions | None = None,
                         *, param: ParamFactory | None = None, transform: Transform | None = None, stats: MfccStats | None = None,
                         init_mfccs: np.ndarray | None = None, out: str | os.PathLike | None = None,
-                        progress: bool = True, extra_config: dict | None = None, **overrides) -> VisualizationResult:
+                        progress: bool = True, extra_config: dict | None = None, overwrite: bool = False,
+                        **overrides) -> VisualizationResult:
     """Learn inputs for many objectives at once (one forward/backward per step for all).
 
     Each row ``r`` of the batch (one per input of each objective) minimizes::
@@ -90,11 +91,14 @@ def maximize_activation(model: DeepSpeech, objectives: Sequence[Objective], opti
         out: run folder for snapshots and resuming (``None``: nothing written); see
             :mod:`.snapshots`. A folder holding a run with other settings is refused.
         extra_config: more entries for the run's config.json (part of its identity).
+        overwrite: clear ``out`` when it holds a run with other settings, instead of
+            refusing it.
     Returns:
         :class:`VisualizationResult` with the inputs after ``options.steps`` updates.
     Raises:
         ParameterError: a bad option, objective or piece.
         RunConflictError: ``out`` holds a run with other settings.
+        FileFormatError: ``out``'s ``state.npz`` is truncated or not this run's.
     """
     options = VisualizationOptions.resolve(options, _checked_overrides(overrides))
     param = param if param is not None else DirectParam
@@ -104,7 +108,7 @@ def maximize_activation(model: DeepSpeech, objectives: Sequence[Objective], opti
     start = initial_inputs(plan.objectives, options.frames, options.init if init_mfccs is None else init_mfccs,
                            options.init_std, options.seed, stats)
     state = _AdamState.start(param.build(start[plan.sorted_to_object]))
-    run = _open_run(out, config, plan, state) if out is not None else None
+    run = _open_run(out, config, plan, state, overwrite) if out is not None else None
     steps = max(options.steps, state.step)  # a finished longer run is returned as it is
     if run is not None:
         snapshots.write_configs(run, config, plan, steps)
@@ -162,9 +166,9 @@ def run_config(model: DeepSpeech, plan: Plan, options: VisualizationOptions, par
     return config
 
 
-def _open_run(out: str | os.PathLike, config: dict, plan: Plan, state: _AdamState) -> RunFolder:
+def _open_run(out: str | os.PathLike, config: dict, plan: Plan, state: _AdamState, overwrite: bool = False) -> RunFolder:
     """Open (or resume) the run folder; a resumed run's variable and moments are restored."""
-    run = RunFolder(out, {k: v for k, v in config.items() if k != "steps"}).open()
+    run = RunFolder(out, {k: v for k, v in config.items() if k != "steps"}, overwrite=overwrite).open()
     saved = snapshots.load_state(run, plan) if run.resumed else None
     if saved is not None:
         state.step, arrays = saved

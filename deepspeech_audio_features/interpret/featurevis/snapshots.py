@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ...infra.atomic import load_array
+from ...infra.errors import FileFormatError
 from ...infra.runfolder import RunFolder, snapshot_steps
 from .objectives import Plan
 
@@ -60,7 +61,15 @@ def load_state(run: RunFolder, plan: Plan) -> tuple[int, dict[str, np.ndarray]] 
     """``(step, {"variable", "m", "v"} rows in sorted order)`` of ``state.npz``, or None."""
     if not run.exists("state.npz"):
         return None
-    state = run.load_arrays("state.npz")
+    state = run.load_arrays("state.npz")  # FileFormatError when truncated
+    rows = len(plan.sorted_to_object)
+    shapes = {k: state[k].shape for k in ("variable", "m", "v") if k in state}
+    if "step" not in state or len(shapes) != 3 or len(set(shapes.values())) != 1 \
+            or next(iter(shapes.values()))[:1] != (rows,) or state["step"].shape != () or int(state["step"]) < 0:
+        raise FileFormatError(f"{run.file('state.npz')}: not this run's optimizer state (step and {rows} rows of "
+                              "variable, m, v); delete it and the snapshots to start over, or pass overwrite=True")
+    if not all(np.all(np.isfinite(state[k])) for k in ("variable", "m", "v")):
+        raise FileFormatError(f"{run.file('state.npz')}: holds NaN or Inf; delete it to start over")
     return int(state["step"]), {k: state[k][plan.sorted_to_object] for k in ("variable", "m", "v")}
 
 

@@ -3,7 +3,8 @@
 :func:`mask_dataset` runs :func:`~deepspeech_audio_features.masks.importance_mask` for
 every utterance of a dataset (a DeepSpeech CSV or a folder of audio files). Run folder::
 
-    <out>/index.json           dataset, options, model fingerprint, utterances
+    <out>/index.json           dataset (path and a hash of its rows and file sizes), options,
+                               model fingerprint, utterances
                                (path, run name, seconds of audio)
     <out>/<run name>/          one mask run per utterance (snapshots ``<i>.npy``,
                                ``result.json``; see ``importance_mask``)
@@ -26,13 +27,14 @@ from pathlib import Path
 import numpy as np
 
 from ...infra.atomic import load_json, save_json
-from ...infra.errors import AudioError
+from ...infra.errors import AudioError, FileFormatError
+from ...infra.options import check_int
 from ...infra.runfolder import RunFolder
-from ...speech.datasets import read_dataset
+from ...speech.datasets import dataset_digest, read_dataset
 from .options import MaskOptions
 from .store import RESULT, is_finished
 
-INDEX_FORMAT = 2  # 2: "options" holds every MaskOptions field
+INDEX_FORMAT = 3  # 2: "options" holds every MaskOptions field; 3: the dataset's content hash
 
 
 @dataclass
@@ -96,7 +98,7 @@ def _mask_shard(shard: list[tuple[str, str]], out: str, checkpoint: str, fingerp
     start = time.perf_counter()
     model = worker_model(checkpoint, fingerprint, threads)
     options = MaskOptions.from_dict(options, source="mask_dataset options")
-    done, skipped, audio = 0, [], 0.0
+    done, skipped, failed, audio = 0, [], [], 0.0
     for path, name in shard:
         if is_finished(Path(out) / name):
             continue
@@ -105,14 +107,16 @@ def _mask_shard(shard: list[tuple[str, str]], out: str, checkpoint: str, fingerp
             done += 1
         except AudioError as err:  # bad audio only: a real failure must not pass as a skip
             skipped.append(str(err))
-    return {"utterances": done, "audio_seconds": audio, "skipped": skipped,
+        except FileFormatError as err:  # a damaged run folder: named, the others go on
+            failed.append(str(err))
+    return {"utterances": done, "audio_seconds": audio, "skipped": skipped, "failed": failed,
             "seconds": time.perf_counter() - start, "worker": worker_info(checkpoint)}
 
 
 def mask_dataset(dataset: str | os.PathLike, model=None, out: str | os.PathLike = "runs/mask_dataset",
                  options: MaskOptions | None = None, *, max_utterances: int | None = None, scheduler=None,
                  shards: int | None = None, worker_threads: int | None = None, progress: bool = True,
-                 **overrides) -> MaskDatasetResult:
+                 overwrite: bool = False, **overrides) -> MaskDatasetResult:
     """An importance mask for every utterance of ``dataset``; resumable, optionally on Dask.
 
     Args:
@@ -126,6 +130,8 @@ def mask_dataset(dataset: str | os.PathLike, model=None, out: str | os.PathLike 
             model's checkpoint must be visible to the workers.
         shards: number of shards (default: 4 per worker), balanced by seconds of audio.
         worker_threads: TensorFlow threads per worker process.
+        overwrite: clear ``out`` when it holds masks made with other settings (or of
+            another dataset content), instead of refusing it.
         overrides: :class:`MaskOptions` fields replacing those of ``options``.
     Returns:
         :class:`MaskDatasetResult`; every mask in it passed the exact final check.
@@ -135,10 +141,12 @@ def mask_dataset(dataset: str | os.PathLike, model=None, out: str | os.PathLike 
     """
     from ...speech.checkpoints import load_model
 
-    options = (options if options is not None else MaskOptions()).replace(**overrides)
+    options = MaskOptions.resolve(options, overrides)
+    if max_utterances is not None:
+        check_int("max_utterances", max_utterances, 1)
     model = model if model is not None else load_model()
     out = Path(out)
-    index = _open_index(out, dataset, max_utterances, options, model.fingerprint())
+    index = _open_index(out, dataset, max_utterances, options, model.fingerprint(), overwrite)
     paths, names = index["paths"], index["names"]
     todo = [i for i, name in enumerate(names) if not is_finished(out / name)]
     start = time.perf_counter()
@@ -149,7 +157,7 @@ def mask_dataset(dataset: str | os.PathLike, model=None, out: str | os.PathLike 
         session, distributed = _mask_on_cluster(scheduler, model, out, index, todo, options, shards,
                                                 worker_threads, progress)
     else:
-        session, distributed = {"utterances": 0, "audio_seconds": 0.0, "skipped": []}, {}
+        session, distributed = {"utterances": 0, "audio_seconds": 0.0, "skipped": [], "failed": []}, {}
     report = _report(out, paths, names, session, time.perf_counter() - start, distributed)
     save_json(out / "report.json", report)
     if distributed:
@@ -159,30 +167,41 @@ def mask_dataset(dataset: str | os.PathLike, model=None, out: str | os.PathLike 
     return MaskDatasetResult(str(out), report["results"], report["skipped"], report)
 
 
-def _open_index(out: Path, dataset, max_utterances: int | None, options: MaskOptions, fingerprint: str) -> dict:
+def _open_index(out: Path, dataset, max_utterances: int | None, options: MaskOptions, fingerprint: str,
+                overwrite: bool = False) -> dict:
     """``<out>/index.json``: the run's identity and, written once, its utterances."""
-    identity = {"format": INDEX_FORMAT, "dataset": str(dataset), "max_utterances": max_utterances,
-                "options": options.to_dict(), "model": fingerprint}
+    rows = read_dataset(dataset)[:max_utterances]
+    identity = {"format": INDEX_FORMAT, "dataset": str(dataset), "dataset_digest": dataset_digest(rows),
+                "max_utterances": max_utterances, "options": options.to_dict(), "model": fingerprint}
 
     def utterances() -> dict:
-        paths = [u.path for u in read_dataset(dataset)[:max_utterances]]
+        paths = [u.path for u in rows]
         return {"paths": paths, "names": _unique_names(paths), "audio_seconds": [round(_duration(p), 3) for p in paths]}
 
-    return RunFolder(out, identity, record="index.json", kind="mask dataset run").open(utterances).load_json("index.json")
+    run = RunFolder(out, identity, record="index.json", overwrite=overwrite, kind="mask dataset run").open(utterances)
+    index = run.load_json("index.json")
+    if not isinstance(index, dict) or not all(isinstance(index.get(k), list) for k in ("paths", "names", "audio_seconds")) \
+            or not len(index["paths"]) == len(index["names"]) == len(index["audio_seconds"]):
+        raise FileFormatError(f"{run.file('index.json')}: not a mask dataset index (paths, names, audio_seconds)")
+    for name in index["names"]:
+        run.file(name)  # a name must stay inside the folder
+    return index
 
 
 def _mask_in_process(model, out: Path, items: list[tuple[str, str]], options: MaskOptions, progress: bool) -> dict:
     """Mask ``(path, run name)`` items here; returns this session's counts and skipped files."""
     from ...infra.progress import progress_bar
 
-    done, skipped, audio = 0, [], 0.0
+    done, skipped, failed, audio = 0, [], [], 0.0
     for path, name in progress_bar(items, desc="masks", disable=not progress):
         try:
             audio += _mask_one(model, path, out / name, options)["audio_seconds"]
             done += 1
         except AudioError as err:  # bad audio only: a real failure must not pass as a skip
             skipped.append(str(err))
-    return {"utterances": done, "audio_seconds": audio, "skipped": skipped}
+        except FileFormatError as err:  # a damaged run folder: named, the others go on
+            failed.append(str(err))
+    return {"utterances": done, "audio_seconds": audio, "skipped": skipped, "failed": failed}
 
 
 def _mask_on_cluster(scheduler, model, out: Path, index: dict, todo: list[int], options: MaskOptions,
@@ -196,7 +215,8 @@ def _mask_on_cluster(scheduler, model, out: Path, index: dict, todo: list[int], 
                                        worker_threads=worker_threads, name="masks", progress=progress)
     return {"utterances": sum(r["utterances"] for r in results),
             "audio_seconds": sum(r["audio_seconds"] for r in results),
-            "skipped": [s for r in results for s in r["skipped"]]}, distributed
+            "skipped": [s for r in results for s in r["skipped"]],
+            "failed": [s for r in results for s in r.get("failed", [])]}, distributed
 
 
 def _report(out: Path, paths: list[str], names: list[str], session: dict, seconds: float, distributed: dict) -> dict:
@@ -204,7 +224,11 @@ def _report(out: Path, paths: list[str], names: list[str], session: dict, second
     summaries = {}
     for path, name in zip(paths, names):
         if is_finished(out / name):
-            info = load_json(out / name / RESULT)
+            try:
+                info = load_json(out / name / RESULT)
+            except FileFormatError as err:  # a damaged finished run: named, never counted
+                session["failed"].append(str(err))
+                continue
             summaries[name] = {"path": path, **{k: info.get(k) for k in
                                                 ("zero_fraction", "frame_agreement", "one_minimal",
                                                  "one_minimal_checked", "text_original", "text_masked",
@@ -212,6 +236,7 @@ def _report(out: Path, paths: list[str], names: list[str], session: dict, second
     zero = [s["zero_fraction"] for s in summaries.values()]
     audio = session["audio_seconds"]
     report = {"utterances": len(paths), "masked": len(summaries), "skipped": sorted(set(session["skipped"])),
+              "failed": sorted(set(session.get("failed", []))),
               "mean_zero_fraction": float(np.mean(zero)) if zero else None,
               "all_frames_agree": all(s["frame_agreement"] == 1.0 for s in summaries.values()),
               "one_minimal": sum(bool(s["one_minimal"]) for s in summaries.values()),

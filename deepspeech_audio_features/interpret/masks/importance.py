@@ -54,7 +54,7 @@ from typing import Callable
 
 import numpy as np
 
-from ...infra.errors import ParameterError
+from ...infra.errors import FileFormatError, ParameterError
 from ...speech.decoding import greedy_decode
 from ...speech.frames import N_CONTEXT, N_INPUT
 from ...speech.model import DeepSpeech
@@ -166,6 +166,8 @@ class PruneStage:
     prune: PruneState
     zeros_optimize: float
     zeros_repair: float
+    #: The arrays :meth:`arrays` writes.
+    KEYS = ("units", "passes", "position", "accepted", "zeros_opt", "zeros_repair")
 
     def arrays(self) -> dict[str, np.ndarray]:
         p = self.prune
@@ -309,6 +311,7 @@ def _resume(session: _Session) -> tuple[OptimizeState, PruneStage | None]:
     data = session.folder.load_state() if session.folder is not None else None
     if data is None:
         return OptimizeState.start(session.problem.n_units, session.options.init_logit), None
+    _check_state(session.folder, data, session.problem.n_units)
     session.prior_seconds, session.prior_evaluations = float(data["seconds"]), int(data["evaluations"])
     optimization = OptimizeState(data["theta"], data["adam_m"], data["adam_v"], data["best"].astype(bool),
                                  int(data["step"]))
@@ -317,6 +320,24 @@ def _resume(session: _Session) -> tuple[OptimizeState, PruneStage | None]:
     state = PruneState(units=data["units"].astype(bool), passes=int(data["passes"]), position=int(data["position"]),
                        accepted=int(data["accepted"]))
     return optimization, PruneStage(state, float(data["zeros_opt"]), float(data["zeros_repair"]))
+
+
+def _check_state(folder: MaskRunFolder, data: dict[str, np.ndarray], n_units: int) -> None:
+    """FileFormatError naming ``state.npz`` when its arrays cannot be this run's."""
+    phases = [p.value for p in Phase]
+    problem = None
+    if str(data["phase"]) not in phases:
+        problem = f"phase {str(data['phase'])!r} is not one of {', '.join(phases)}"
+    elif any(data[k].shape != (n_units,) for k in ("theta", "adam_m", "adam_v", "best")):
+        problem = f"theta, adam_m, adam_v and best must hold {n_units} units"
+    elif not all(np.all(np.isfinite(data[k])) for k in ("theta", "adam_m", "adam_v", "seconds")):
+        problem = "it holds NaN or Inf"
+    elif Phase(str(data["phase"])) is not Phase.OPTIMIZE and (
+            set(PruneStage.KEYS) - set(data) or data["units"].shape != (n_units,)):
+        problem = f"a state after repair needs {', '.join(PruneStage.KEYS)} ({n_units} units)"
+    if problem is not None:
+        raise FileFormatError(f"{folder.file(STATE)}: not this run's state ({problem}); "
+                              "delete the folder to start over, or pass overwrite=True")
 
 
 def _optimize(session: _Session, state: OptimizeState) -> OptimizeState:
@@ -480,7 +501,7 @@ def _finish(session: _Session, optimization: OptimizeState, stage: PruneStage, s
 
 def _result_from_disk(folder: MaskRunFolder, frames: np.ndarray) -> MaskResult:
     """A finished run's :class:`MaskResult`, read back from its folder."""
-    info = folder.load_json(RESULT)
+    info = folder.load_result()
     return MaskResult(
         mask=folder.load_array(info["final_snapshot"]), zero_fraction=info["zero_fraction"],
         frame_agreement=info["frame_agreement"], text_original=info["text_original"],

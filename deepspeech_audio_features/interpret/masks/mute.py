@@ -12,9 +12,10 @@ import numpy as np
 
 from ...infra.atomic import atomic_write, save_json
 from ...infra.errors import ParameterError
+from ...infra.options import check_int, check_range
 from ...infra.runfolder import run_name
 from ...speech.audio import load_audio, write_wav
-from ...speech.frames import SAMPLE_RATE, STEP_SAMPLES, WINDOW_SAMPLES, num_frames
+from ...speech.frames import N_INPUT, SAMPLE_RATE, STEP_SAMPLES, WINDOW_SAMPLES, num_frames
 from ...speech.model import DeepSpeech
 from .store import load_mask
 
@@ -57,7 +58,8 @@ def muted_samples(mask: np.ndarray, num_samples: int, threshold: float) -> np.nd
     Args:
         mask: ``[T, 26]`` (or per-frame values ``[T]``), with ``T = num_frames(num_samples)``.
     """
-    mask = np.asarray(mask, dtype=np.float64)
+    mask = _checked_mask(mask, binary=False)
+    check_range("threshold", threshold)  # any finite number: above 1 mutes every frame
     means = mask.mean(axis=1) if mask.ndim == 2 else mask
     T = num_frames(num_samples)
     if means.shape[0] != T:
@@ -69,6 +71,24 @@ def muted_samples(mask: np.ndarray, num_samples: int, threshold: float) -> np.nd
     t_hi = np.minimum(i // STEP_SAMPLES, T - 1)
     t_lo = np.minimum(np.maximum(-((WINDOW_SAMPLES - 1 - i) // STEP_SAMPLES), 0), T - 1)  # ceil((i - 511) / 320)
     return (above[t_hi + 1] - above[t_lo]) == 0
+
+
+def _checked_mask(mask, binary: bool) -> np.ndarray:
+    """``mask`` as float64 ``[T, 26]`` (or ``[T]`` unless ``binary``); ParameterError for
+    another shape, NaN/Inf, values outside [0, 1], or (``binary``) values other than 0 and 1."""
+    try:
+        mask = np.asarray(mask, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ParameterError(f"mask: expected a numeric array, got {type(mask).__name__}") from None
+    if not ((mask.ndim == 2 and mask.shape[1] == N_INPUT) or (mask.ndim == 1 and not binary)):
+        raise ParameterError(f"mask: expected [T, {N_INPUT}]{'' if binary else ' or [T]'}, got shape {mask.shape}")
+    if not np.all(np.isfinite(mask)):
+        raise ParameterError("mask: holds NaN or Inf")
+    if binary and not np.all((mask == 0) | (mask == 1)):
+        raise ParameterError("mask: expected a binary mask (0 and 1 only), as importance_mask writes")
+    if mask.size and (mask.min() < 0 or mask.max() > 1):
+        raise ParameterError(f"mask: values must lie in [0, 1], got {mask.min():g}..{mask.max():g}")
+    return mask
 
 
 def _waveform_figure(title: str, clips: list[np.ndarray], labels: list[str], line_width: float = 0.5):
@@ -112,6 +132,12 @@ def mute_unimportant_audio(path: str | os.PathLike, mask, thresholds: Sequence[f
                    else Path("runs/run_mute_experiment") / run_name(path))
     if isinstance(mask, (str, os.PathLike)):
         mask = load_mask(mask)
+    mask = _checked_mask(mask, binary=True)
+    if isinstance(thresholds, (str, bytes)) or not hasattr(thresholds, "__len__") or len(thresholds) == 0:
+        raise ParameterError(f"thresholds: expected a non-empty list of numbers in [0, 1], got {thresholds!r}")
+    for threshold in thresholds:
+        check_range("thresholds", threshold, 0, 1)
+    check_int("beam_width", beam_width, 1)
     if model is None:
         from ...speech.checkpoints import load_model
         model = load_model()

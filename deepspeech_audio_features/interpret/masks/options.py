@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from ...infra.options import Options, check_choice, check_range, option
+from ...infra.options import Options, check_choice, check_int, check_range, option
 
 #: The mask shapes: one unit per MFCC entry, or one unit per frame (whole frames on or off).
 VARIANTS: tuple[str, ...] = ("time-frequency", "time")
@@ -43,9 +43,9 @@ class MaskOptions(Options):
     def validate(self) -> None:
         check_choice("variant", self.variant, VARIANTS)
         for name in ("steps", "check_limit"):
-            check_range(name, getattr(self, name), 0)
+            check_int(name, getattr(self, name), 0)
         for name in ("eval_every", "snapshot_every", "batch_frames"):
-            check_range(name, getattr(self, name), 1)
+            check_int(name, getattr(self, name), 1)
         check_range("learning_rate", self.learning_rate, 0, low_open=True)
         check_range("init_logit", self.init_logit)
         check_range("kappa", self.kappa, 0)
@@ -56,6 +56,6 @@ class MaskOptions(Options):
             for value in pair:
                 check_range(name, value, 0, low_open=True)
         if self.max_prune_passes is not None:
-            check_range("max_prune_passes", self.max_prune_passes, 0)
+            check_int("max_prune_passes", self.max_prune_passes, 0)
         if self.max_seconds is not None:
             check_range("max_seconds", self.max_seconds, 0)

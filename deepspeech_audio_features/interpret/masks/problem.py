@@ -33,22 +33,39 @@ def class_margins(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def frames_to_keep(preserve_frames, num_frames_: int) -> np.ndarray:
-    """None (all) | slice | (start, end) | bool [T] | frame indices -> bool ``[T]``."""
+    """None (all) | slice | (start, end) | bool [T] | frame indices -> bool ``[T]``.
+
+    Raises:
+        ParameterError: a span outside ``[0, T]`` or ending before it starts, indices
+            out of range or not integers, a mask of another length, or no frame at all.
+    """
     if preserve_frames is None:
         return np.ones(num_frames_, dtype=bool)
-    if isinstance(preserve_frames, slice):
-        out = np.zeros(num_frames_, dtype=bool)
-        out[preserve_frames] = True
-        return out
-    arr = np.asarray(preserve_frames)
-    if arr.dtype == bool:
-        if arr.shape != (num_frames_,):
-            raise ParameterError(f"preserve_frames: boolean mask shaped {arr.shape}, expected ({num_frames_},)")
-        return arr.copy()
-    if isinstance(preserve_frames, tuple) and len(preserve_frames) == 2:
-        return frames_to_keep(slice(int(preserve_frames[0]), int(preserve_frames[1])), num_frames_)
+    if isinstance(preserve_frames, tuple) and len(preserve_frames) == 2 and not isinstance(preserve_frames[0], bool):
+        start, end = preserve_frames
+        if not all(isinstance(v, (int, np.integer)) for v in (start, end)) or not 0 <= start < end <= num_frames_:
+            raise ParameterError(f"preserve_frames: span {start}:{end} must be integers with 0 <= start < end <= "
+                                 f"{num_frames_} (the input's frames)")
+        preserve_frames = slice(int(start), int(end))
     out = np.zeros(num_frames_, dtype=bool)
-    out[arr.astype(int)] = True
+    if isinstance(preserve_frames, slice):
+        out[preserve_frames] = True
+    else:
+        arr = np.asarray(preserve_frames)
+        if arr.dtype == bool:
+            if arr.shape != (num_frames_,):
+                raise ParameterError(f"preserve_frames: boolean mask shaped {arr.shape}, expected ({num_frames_},)")
+            out = arr.copy()
+        elif not np.issubdtype(arr.dtype, np.integer) or arr.ndim != 1:
+            raise ParameterError(f"preserve_frames: expected a span, a bool [T] mask or 1-D frame indices, "
+                                 f"got {arr.dtype} shaped {arr.shape}")
+        elif arr.size and (arr.min() < 0 or arr.max() >= num_frames_):
+            raise ParameterError(f"preserve_frames: frame indices must lie in [0, {num_frames_}), "
+                                 f"got {arr.min()}..{arr.max()}")
+        else:
+            out[arr] = True
+    if not out.any():
+        raise ParameterError(f"preserve_frames: selects no frame of the input's {num_frames_}")
     return out
 
 
@@ -62,7 +79,8 @@ def word_frames(transcription: Transcription, first: int, last: int | None = Non
     words = transcription.words
     last = first if last is None else last
     if not words or not (0 <= first <= last < len(words)):
-        raise IndexError(f"words {first}..{last} out of range: the transcription has {len(words)} word(s)")
+        raise ParameterError(f"word: words {first}..{last} out of range: the transcription has {len(words)} "
+                             f"word(s), counted from 0")
     end = words[last].end_frame
     out = np.zeros(num_frames_ if num_frames_ is not None else end, dtype=bool)
     out[words[first].start_frame:end] = True

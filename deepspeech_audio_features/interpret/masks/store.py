@@ -19,10 +19,16 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ...infra.atomic import load_array, load_json
+from ...infra.atomic import load_array
+from ...infra.errors import FileFormatError
 from ...infra.runfolder import RunFolder, snapshot_path, snapshot_steps
 
 RESULT = "result.json"
+#: Keys a finished run's result.json must hold.
+RESULT_KEYS = ("final_snapshot", "zero_fraction", "frame_agreement", "text_original", "text_masked", "one_minimal",
+               "one_minimal_checked", "variant", "agreement_all_frames", "seconds", "evaluations", "phases")
+#: Arrays every state.npz holds (a state after repair holds the prune state as well).
+STATE_KEYS = ("seconds", "evaluations", "phase", "step", "theta", "adam_m", "adam_v", "best")
 CONFIG = "config.json"
 STATE = "state.npz"
 SCORES = "scores.npy"
@@ -52,8 +58,35 @@ class MaskRunFolder(RunFolder):
         return self.save_array(snapshot_path(self.path, "", index).name, mask)
 
     def load_state(self) -> dict[str, np.ndarray] | None:
-        """The arrays of ``state.npz``, or None when the run has not saved any."""
-        return self.load_arrays(STATE) if self.exists(STATE) else None
+        """The arrays of ``state.npz``, or None when the run has not saved any.
+
+        Raises:
+            FileFormatError: truncated, or without the arrays a state holds.
+        """
+        if not self.exists(STATE):
+            return None
+        state = self.load_arrays(STATE)
+        missing = sorted(set(STATE_KEYS) - set(state))
+        if missing:
+            raise FileFormatError(f"{self.file(STATE)}: not a mask run's state (lacks {', '.join(missing)}); "
+                                  "delete the folder to start over, or pass overwrite=True")
+        return state
+
+    def load_result(self) -> dict:
+        """``result.json`` of a finished run, checked: an object whose ``final_snapshot``
+        is one of this folder's snapshots.
+
+        Raises:
+            FileFormatError: unreadable, of the wrong shape, or naming a file elsewhere.
+        """
+        info = self.load_json(RESULT)
+        path = self.file(RESULT)
+        if not isinstance(info, dict) or not set(RESULT_KEYS) <= set(info):
+            raise FileFormatError(f"{path}: not a mask result (an object with {', '.join(RESULT_KEYS)})")
+        final = info["final_snapshot"]
+        if not isinstance(final, str) or final not in {p.name for p in self.snapshots()}:
+            raise FileFormatError(f"{path}: final_snapshot {final!r} is not one of this folder's snapshots")
+        return info
 
 
 def snapshot_paths(run_dir: str | os.PathLike) -> list[Path]:
@@ -80,7 +113,8 @@ def load_mask(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if path.is_dir():
         if (path / RESULT).exists():
-            return load_array(path / load_json(path / RESULT)["final_snapshot"])
+            folder = MaskRunFolder(path, {})
+            return load_array(path / folder.load_result()["final_snapshot"])
         paths = snapshot_paths(path)
         if not paths:
             raise FileNotFoundError(f"{path}: no mask snapshots (<i>.npy)")
