@@ -165,6 +165,33 @@ for objective in run_objectives(run):
     display(Audio(best.path))
 
 # %% [markdown]
+# ## What the neurons and layers encode
+#
+# The corpus carries eSpeak's own word and phone alignments (Praat TextGrids, phones folded to TIMIT's 39
+# classes), so frames can be labelled with what is being said. **Dissection** (Bau et al., 2017, in time):
+# a neuron "fires" on its top 0.5 % of frames; the IoU of those frames with each phone's frames says which
+# phone it detects (a detector: IoU above 0.04), and the selectivity index is the preferred phone's mean
+# activation minus the mean over the other phones, in units of the neuron's standard deviation. Computed
+# over the test split (held-out voices).
+
+# %%
+dissection = ensure_dissection(model, SETTINGS)
+show_dissection(dissection)
+
+# %% [markdown]
+# **Probes** (Belinkov & Glass, 2017): a linear classifier per layer (and on the MFCC input, one frame and
+# the 19-frame window layer 1 sees, as baselines) predicts each frame's phone and character, trained on
+# training voices and scored on the held-out voices of the dev and test splits. Belinkov & Glass found
+# phone information strongest in the lower and middle layers of DeepSpeech2 and falling towards the top.
+
+# %%
+probes = ensure_probes(model, SETTINGS)
+probe_figure(probes)
+plt.show()
+for target, rows in probes.table.items():
+    print(target, "  ".join(f"{name} {row['test']:.3f}" for name, row in rows.items()))
+
+# %% [markdown]
 # ## Importance masks
 #
 # Let $f$ map a $T \times K$ matrix to the vector of its row-wise argmaxes,

@@ -8,6 +8,7 @@ the notebook test uses.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ __all__ = ["StudySettings", "ensure_corpus", "visualization_config", "ensure_vis
            "speech_scale", "real_speech_scale", "example_figure", "final_inputs_log_mel",
            "run_objectives", "neuron_title", "learned_inputs_grid", "layer_animation", "layer_curves",
            "final_input", "examples_grid", "ensure_masks", "mask_result_animation", "show_mask_summary",
-           "show_muted_audio"]
+           "show_muted_audio", "ensure_dissection", "show_dissection", "ensure_probes", "probe_figure"]
 
 LAYER_TITLES = {"layer_1": "Layer 1", "layer_2": "Layer 2", "layer_3": "Layer 3", "rnn_output": "RNN output",
                 "layer_5": "Layer 5", "layer_6": "Layer 6"}
@@ -70,6 +71,11 @@ def ensure_corpus(settings: StudySettings) -> Path:
         synthesize_corpus(settings.corpus, 24 if settings.quick else 15000, seed=0,
                           dev_fraction=0.25 if settings.quick else 0.05,
                           test_fraction=0.25 if settings.quick else 0.05, progress=True)
+    corpus_json = load_json(settings.corpus / "corpus.json")
+    if "alignments" not in corpus_json:  # a corpus synthesized before alignments existed: add them
+        from ..synth.corpus import align_corpus
+
+        align_corpus(settings.corpus, progress=True)
     return settings.corpus
 
 
@@ -344,3 +350,64 @@ def show_muted_audio(path: str, result, model, settings: StudySettings,
                                               muted.transcriptions):
         print(f"mask mean < {threshold:.1f}: {fraction:.0%} of the audio muted -> (greedy) {text!r}")
         display(Audio(str(wav)))
+
+
+# ---------------------------------------------------------------------------- what neurons encode
+def ensure_dissection(model, settings: StudySettings, max_utterances: int = 300):
+    """Network dissection in time of layers 1-5 over the corpus's test split (held-out
+    voices), resumed or loaded from ``runs/dissection``."""
+    from ..interpret.dissection import dissect_dataset
+
+    ensure_corpus(settings)
+    return dissect_dataset(model, settings.corpus / "test.csv", settings.runs / "dissection",
+                           max_utterances=None if settings.quick else max_utterances, progress=False)
+
+
+def show_dissection(result) -> None:
+    """Per layer: neurons, phone detectors (IoU above the threshold), medians, and the best detector."""
+    from ..speech.phones import PHONE_CLASSES
+
+    print(f"{'layer':<12}{'neurons':>8}{'detectors':>10}{'median best IoU':>17}{'median selectivity':>20}"
+          f"   best detector")
+    for layer, d in result.layers.items():
+        s = result.summary[layer]
+        j = int(np.argmax(d.best_iou))
+        common = ", ".join(f"{phone} {n}" for phone, n in list(s["detector_classes"].items())[:3])
+        print(f"{layer:<12}{s['neurons']:>8}{s['detectors']:>10}{s['median_best_iou']:>17.3f}"
+              f"{s['median_selectivity']:>20.2f}   #{j}: {PHONE_CLASSES[d.best_class[j]]} "
+              f"(IoU {d.best_iou[j]:.3f}); detectors of {common or 'none'}")
+
+
+def ensure_probes(model, settings: StudySettings):
+    """Linear phone and character probes per layer (trained on training voices, scored on the
+    held-out voices of dev and test); the table is kept in ``runs/probes/result.json``."""
+    from ..infra.runfolder import RunFolder
+    from ..interpret.content_options import ProbeOptions
+    from ..interpret.probes import ProbeResult, probe_layers
+
+    ensure_corpus(settings)
+    options = ProbeOptions(max_utterances=None, max_frames=None, steps=100) if settings.quick else ProbeOptions()
+    splits = {"dev": settings.corpus / "dev.csv", "test": settings.corpus / "test.csv"}
+    folder = RunFolder(settings.runs / "probes", {"model": model.fingerprint(), "options": options.to_dict(),
+                                                  "train": str(settings.corpus / "train.csv")}, kind="probe run").open()
+    if folder.exists("result.json"):
+        return ProbeResult(**folder.load_json("result.json"))
+    result = probe_layers(model, settings.corpus / "train.csv", splits, options=options)
+    folder.save_json("result.json", dataclasses.asdict(result))
+    return result
+
+
+def probe_figure(result, split: str = "test"):
+    """Probe accuracy by input (MFCC baselines, then the layers), phone and character, with chance."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.2), layout="constrained")
+    for target, rows in result.table.items():
+        names = list(rows)
+        line, = ax.plot(names, [rows[n][split] for n in names], marker="o", label=f"{target} probe")
+        ax.axhline(result.chance[target][split], ls=":", color=line.get_color(), label=f"{target} chance")
+    ax.set_ylabel(f"accuracy ({split}: held-out voices)")
+    ax.set_xlabel("input of the linear probe")
+    ax.set_title("What a linear classifier reads from each layer, frame by frame")
+    ax.legend(fontsize=8)
+    return fig
