@@ -173,7 +173,7 @@ def _speculative_batch(problem: MaskProblem, state: PruneState, order: np.ndarra
         trial[row, unit] = False  # candidate ``row`` tests ``unit`` ...
         if predicted[row]:
             trial[row + 1:, unit] = False  # ... and later ones assume its predicted outcome
-    ok, _ = problem.check(trial)
+    ok = problem.check_moves(flat, trial, np.array(predicted))
     advanced = len(chunk)
     for row, unit in enumerate(chunk):
         seen[int(unit)] = bool(ok[row])

@@ -60,6 +60,7 @@ from ...speech.frames import N_CONTEXT, N_INPUT
 from ...speech.model import DeepSpeech
 from ..optim import Adam
 from .engine import PruneState, prune, repair
+from .incremental import IncrementalTest
 from .options import MaskOptions
 from .problem import MaskProblem, Verification, frames_to_keep, is_one_minimal, verify_mask
 from .store import RESULT, SCORES, STATE, MaskRunFolder
@@ -272,6 +273,8 @@ def importance_mask(model: DeepSpeech, mfccs: np.ndarray, options: MaskOptions |
         raise ParameterError(f"mfccs: expected an array shaped [T, {N_INPUT}], got {mfccs.shape}")
     frames = frames_to_keep(preserve_frames, mfccs.shape[0])
     problem = MaskProblem(model, mfccs, frames, options.variant, options.tol, options.batch_frames)
+    if options.incremental:
+        problem.incremental = IncrementalTest(problem)
     folder = None
     if run_dir is not None:
         folder = MaskRunFolder(run_dir, _run_identity(model, problem, options), overwrite=overwrite).open()
@@ -470,7 +473,8 @@ def _finish(session: _Session, optimization: OptimizeState, stage: PruneStage, s
                 "seconds_optimize": marks["optimize"] - session.started,
                 "seconds_repair": marks["repair"] - marks["optimize"],
                 "seconds_prune": marks["prune"] - marks["repair"], "optimize_trace": optimization.trace,
-                "seconds_check": time.perf_counter() - marks["prune"]},
+                "seconds_check": time.perf_counter() - marks["prune"],
+                **({"incremental": problem.incremental.stats.to_dict()} if problem.incremental is not None else {})},
         run_dir=session.folder.path if session.folder is not None else None)
     if session.folder is not None:
         final = session.snapshots[-1] if session.snapshots else None

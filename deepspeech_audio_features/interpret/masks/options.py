@@ -39,6 +39,7 @@ class MaskOptions(Options):
     check_limit: int = option(400_000, "run the independent 1-minimality check when ones x frames is at most this")
     batch_frames: int = option(8192, "candidates per forward pass = batch_frames // frames (4 to 64)")
     snapshot_every: int = option(10, "optimization steps between snapshots")
+    incremental: bool = option(True, "score prune and search moves from the first frame they change (same masks)")
 
     def validate(self) -> None:
         check_choice("variant", self.variant, VARIANTS)
