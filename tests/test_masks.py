@@ -302,3 +302,31 @@ def test_cli_mask_and_mute(model, speechlike, tmp_path, monkeypatch, capsys):
     printed = json.loads(capsys.readouterr().out)
     assert printed["thresholds"] == [0.0, 0.5] and printed["muted_fractions"][0] == 0.0
     assert (run / "muted" / "muted_0.5.wav").exists() and (run / "muted" / "waveforms.png").exists()
+
+
+def test_prune_runs_cheapest_first_from_the_relaxed_optimization(model, x, result, tmp_path):
+    """The final mask is exactly greedy elimination in increasing theta from the repaired
+    mask (the reversed order ends elsewhere: with fewer ones on this random model), and
+    skipping the relaxed optimization ends with more ones."""
+    from deepspeech_audio_features.interpret.masks.engine import PruneState, prune
+    from deepspeech_audio_features.interpret.masks.problem import MaskProblem
+
+    importance_mask(model, x, run_dir=tmp_path, max_prune_passes=0, **FAST)
+    state = np.load(tmp_path / "state.npz")
+    problem = MaskProblem(model, x, np.ones(len(x), bool), "time-frequency", TOL, 8192)
+    order = np.lexsort((np.arange(problem.n_units), state["theta"]))
+    cheapest_first = prune(problem, PruneState(units=state["units"].astype(bool)), order, None).units
+    np.testing.assert_array_equal(problem.expand(cheapest_first), result.mask)
+    reversed_order = prune(problem, PruneState(units=state["units"].astype(bool)), order[::-1], None).units
+    assert not np.array_equal(reversed_order, cheapest_first)
+    skipped = importance_mask(model, x, steps=0)
+    assert skipped.mask.sum() > result.mask.sum()
+
+
+def test_ours_is_sparser_than_greedy_occlusion_and_saliency_on_every_input(model):
+    for seed in (11, 12, 13):
+        x = np.random.default_rng(seed).normal(0, 4, (16, 26)).astype(np.float32)
+        ours = importance_mask(model, x, **FAST)
+        for baseline in (greedy_occlusion_mask(model, x), saliency_mask(model, x)):
+            assert baseline.frame_agreement == 1.0
+            assert ours.zero_fraction > baseline.zero_fraction, (seed, type(baseline).__name__)
