@@ -11,7 +11,8 @@ incremental) evaluation of the exact test: the masks must be identical, and the 
 the prune phases' times is the incremental evaluation's speed-up (printed per input and
 overall; ratios from the same run are the reliable figures on a shared machine).
 
-Methods: ``ours`` (:func:`importance_mask`), ``random`` (random order at our sparsity, raw
+Methods: ``ours`` (:func:`importance_mask`), ``ours-swap`` (the same with
+``swap_moves=--swap-moves``), ``random`` (random order at our sparsity, raw
 agreement reported, then the sparsest passing random prefix), ``occlusion`` (greedy
 occlusion / backward selection) and ``saliency`` (gradient x input thresholding).
 
@@ -40,7 +41,7 @@ from deepspeech_audio_features.interpret.masks.baselines import (
 from deepspeech_audio_features.interpret.masks.importance import importance_mask
 from deepspeech_audio_features.interpret.masks.problem import check_one_minimal
 
-METHODS = ("ours", "random", "occlusion", "saliency")
+METHODS = ("ours", "ours-swap", "random", "occlusion", "saliency")
 
 
 def inputs(args) -> list[Path]:
@@ -63,6 +64,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=300, help="our relaxed-optimization steps")
     parser.add_argument("--check-limit", type=int, default=400_000,
                         help="run the independent 1-minimality check when ones x frames is at most this")
+    parser.add_argument("--swap-moves", type=int, default=200, help="swap moves of ours-swap")
     parser.add_argument("--full-n", type=int, default=3,
                         help="rerun ours with full evaluation on this many inputs (speed-up and identity)")
     parser.add_argument("--occlusion-max-seconds", type=float, default=None)
@@ -100,14 +102,23 @@ def main() -> int:
             results["ours"] = (ours.zero_fraction, ours.frame_agreement, minimal, ours.seconds,
                                ours.mask + ours.scores, {"evaluations": ours.evaluations})
         baselines = {
+            "ours-swap": lambda: importance_mask(model, x, steps=args.steps, check_limit=args.check_limit,
+                                                 swap_moves=args.swap_moves),
             "random": lambda: random_mask_baseline(model, x, ours.zero_fraction),
-            "occlusion": lambda: greedy_occlusion_mask(model, x, max_seconds=args.occlusion_max_seconds),
+            "occlusion": lambda: greedy_occlusion_mask(model, x, max_seconds=args.occlusion_max_seconds, progress=True),
             "saliency": lambda: saliency_mask(model, x),
         }
         for name in methods:
             if name == "ours":
                 continue
             b = baselines[name]()
+            if name == "ours-swap":
+                minimal = ("yes" if b.one_minimal else "no") + (
+                    "" if b.one_minimal_checked is None else "/checked" if b.one_minimal_checked else "/CHECK FAILED")
+                results[name] = (b.zero_fraction, b.frame_agreement, minimal, b.seconds, b.mask + b.scores,
+                                 {"evaluations": b.evaluations, "swaps_kept": b.moves["swap_kept"],
+                                  "swap_ones_removed": b.moves["swap_ones_removed"]})
+                continue
             minimal = "-"
             if int(b.mask.sum()) * len(x) <= args.check_limit:
                 minimal = "yes/checked" if check_one_minimal(model, x, b.mask) else "no/checked"
@@ -159,12 +170,16 @@ def main() -> int:
     for name in methods:
         print(f"{name:8s} " + " ".join(f"{v:5.3f}" for v in np.mean(curves[name], axis=0)[::2]))
     if "ours" in methods:
-        others = [m for m in methods if m != "ours"]
+        others = [m for m in methods if m not in ("ours", "ours-swap")]
         ok_agree = all(row["frame_agreement"] == 1.0 for row in rows)
         ok_zeros = all(summary["ours"]["zero_fraction"] > summary[m]["zero_fraction"] for m in others)
         ok_speed = summary["ours"]["max_seconds_per_second"] < 30
         print(f"\ngoals: agreement 1.0 always: {ok_agree}; ours sparsest on average: {ok_zeros}; "
               f"ours < 30 s per second of audio (worst input): {ok_speed}")
+    if "ours" in methods and "ours-swap" in methods:
+        fewer = 1 - summary["ours-swap"]["ones"] / summary["ours"]["ones"]
+        time_ratio = summary["ours-swap"]["seconds_per_second"] / summary["ours"]["seconds_per_second"]
+        print(f"swap moves: {fewer:.1%} fewer ones on average than ours; {time_ratio:.2f}x its s per s of audio")
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows, "summary": summary, "fractions": fractions.tolist(),
                                                "curves": {k: np.mean(v, axis=0).tolist() for k, v in curves.items()}},
