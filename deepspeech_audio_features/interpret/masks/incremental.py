@@ -20,9 +20,9 @@ largest difference measured by :meth:`IncrementalTest.max_difference` was 2e-5).
 the same kind of assumption full evaluation already makes: its own outcomes could differ
 between batch shapes only for a margin within round-off of its acceptance margin.
 
-Cost: on the embedded model the prune phase runs about 1.6-2.4 times faster than with
-full passes (three example files, same machine, same run; ``benchmarks/masks.py``
-prints the ratio). Candidates that are accepted must be run to the last frame, and the
+Cost: on the embedded model the prune phase ran 1.6-2.7 times faster than with full
+passes (three example files, full and incremental in the same run; ``benchmarks/masks.py``
+prints the ratio), short of the 3x hoped for. Candidates that are accepted must be run to the last frame, and the
 LSTM's per-step cost does not shrink with the batch, which bounds the gain.
 """
 from __future__ import annotations
