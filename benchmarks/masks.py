@@ -6,7 +6,13 @@ agreement (final forward pass), 1-minimality (``yes`` proven / checked, ``no``, 
 unknown) and seconds of compute per second of audio; then the means, and the deletion
 curves (frame agreement as entries are zeroed in each method's score order).
 
-Methods: ``ours`` (:func:`importance_mask`), ``random`` (random order at our sparsity, raw
+For the first ``--full-n`` inputs our method is run a second time with full (not
+incremental) evaluation of the exact test: the masks must be identical, and the ratio of
+the prune phases' times is the incremental evaluation's speed-up (printed per input and
+overall; ratios from the same run are the reliable figures on a shared machine).
+
+Methods: ``ours`` (:func:`importance_mask`), ``ours-swap`` (the same with
+``swap_moves=--swap-moves``), ``random`` (random order at our sparsity, raw
 agreement reported, then the sparsest passing random prefix), ``occlusion`` (greedy
 occlusion / backward selection) and ``saliency`` (gradient x input thresholding).
 
@@ -36,11 +42,11 @@ from deepspeech_audio_features.interpret.masks.baselines import (
 from deepspeech_audio_features.interpret.masks.importance import importance_mask
 from deepspeech_audio_features.interpret.masks.problem import check_one_minimal
 
-METHODS = ("ours", "random", "occlusion", "saliency")
+METHODS = ("ours", "ours-swap", "random", "occlusion", "saliency")
 
 
 def inputs(args) -> list[Path]:
-    paths = list(example_audio(args.audio_dir))
+    paths = sorted(Path(args.audio_dir).glob("*.wav"))
     if args.corpus and Path(args.corpus).exists() and args.corpus_n > 0:
         with open(args.corpus, newline="") as handle:
             rows = list(csv.DictReader(handle))
@@ -59,6 +65,9 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=300, help="our relaxed-optimization steps")
     parser.add_argument("--check-limit", type=int, default=400_000,
                         help="run the independent 1-minimality check when ones x frames is at most this")
+    parser.add_argument("--swap-moves", type=int, default=200, help="swap moves of ours-swap")
+    parser.add_argument("--full-n", type=int, default=3,
+                        help="rerun ours with full evaluation on this many inputs (speed-up and identity)")
     parser.add_argument("--occlusion-max-seconds", type=float, default=None)
     parser.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0: TF's default)")
     parser.add_argument("--json", help="write every figure to this JSON file")
@@ -70,12 +79,21 @@ def main() -> int:
     model = load_model(args.checkpoint)
     paths = inputs(args)
     print(f"model: {model!r}; {len(paths)} inputs; methods: {', '.join(methods)}; threads: {args.threads or 'default'}")
-    rows, curves = [], {m: [] for m in methods}
+    rows, curves, speedups = [], {m: [] for m in methods}, []
     fractions = np.linspace(0, 1, 21)
     for path in paths:
         x = audio_file_to_mfccs(path, model.metadata.get("upper_frequency_limit", 8000.0))
         seconds_audio = (len(x) - 1) * 0.02 + 0.032
         ours = importance_mask(model, x, steps=args.steps, check_limit=args.check_limit)
+        if len(speedups) < args.full_n:
+            full = importance_mask(model, x, steps=args.steps, check_limit=args.check_limit, incremental=False)
+            same = bool(np.array_equal(full.mask, ours.mask))
+            speedups.append((full.phases["seconds_prune"], ours.phases["seconds_prune"], full.seconds, ours.seconds, same))
+            stats, prune_full, prune_inc = ours.phases["incremental"], full.phases["seconds_prune"], ours.phases["seconds_prune"]
+            print(f"{Path(path).name:>22s} incremental evaluation: prune {prune_full:.2f} s full -> {prune_inc:.2f} s "
+                  f"({prune_full / prune_inc:.2f}x); whole method {full.seconds / ours.seconds:.2f}x; same mask: {same}; "
+                  f"{stats['frames_computed'] / stats['frames_full']:.2f} of the frames computed, "
+                  f"{stats['fallbacks']} full-pass fallbacks", flush=True)
         results = {}
         if "ours" in methods:
             minimal = "yes" if ours.one_minimal else "no"
@@ -83,58 +101,86 @@ def main() -> int:
                 minimal += "/checked" if ours.one_minimal_checked else "/CHECK FAILED"
             # ours: kept entries first, then the relaxed mask values (the order the method used)
             results["ours"] = (ours.zero_fraction, ours.frame_agreement, minimal, ours.seconds,
-                               ours.mask + ours.scores, {})
+                               ours.mask + ours.scores, {"evaluations": ours.evaluations})
         baselines = {
+            "ours-swap": lambda: importance_mask(model, x, steps=args.steps, check_limit=args.check_limit,
+                                                 swap_moves=args.swap_moves),
             "random": lambda: random_mask_baseline(model, x, ours.zero_fraction),
-            "occlusion": lambda: greedy_occlusion_mask(model, x, max_seconds=args.occlusion_max_seconds),
+            "occlusion": lambda: greedy_occlusion_mask(model, x, max_seconds=args.occlusion_max_seconds, progress=True),
             "saliency": lambda: saliency_mask(model, x),
         }
         for name in methods:
             if name == "ours":
                 continue
             b = baselines[name]()
+            if name == "ours-swap":
+                minimal = ("yes" if b.one_minimal else "no") + (
+                    "" if b.one_minimal_checked is None else "/checked" if b.one_minimal_checked else "/CHECK FAILED")
+                results[name] = (b.zero_fraction, b.frame_agreement, minimal, b.seconds, b.mask + b.scores,
+                                 {"evaluations": b.evaluations, "swaps_kept": b.moves["swap_kept"],
+                                  "swap_ones_removed": b.moves["swap_ones_removed"]})
+                continue
             minimal = "-"
             if int(b.mask.sum()) * len(x) <= args.check_limit:
                 minimal = "yes/checked" if check_one_minimal(model, x, b.mask) else "no/checked"
-            results[name] = (b.zero_fraction, b.frame_agreement, minimal, b.seconds, b.scores, b.extra)
+            results[name] = (b.zero_fraction, b.frame_agreement, minimal, b.seconds, b.scores,
+                             {"evaluations": b.evaluations, **b.extra})
         for name, (zeros, agreement, minimal, seconds, scores, extra) in results.items():
             _, curve = deletion_curve(model, x, scores, fractions)
             curves[name].append(curve)
             row = {"input": str(path), "frames": len(x), "method": name, "zero_fraction": zeros,
+                   "ones": int(round((1 - zeros) * x.size)),
                    "frame_agreement": agreement, "one_minimal": minimal, "seconds": seconds,
                    "seconds_per_second": seconds / seconds_audio, "deletion_auc": float(np.trapz(curve, fractions)),
                    **{k: v for k, v in extra.items()}}
             rows.append(row)
-            print(f"{Path(path).name:>22s} {len(x):4d} fr  {name:9s} zeros {zeros:.4f}  agreement {agreement:.3f}  "
+            print(f"{Path(path).name:>22s} {len(x):4d} fr  {name:9s} ones {row['ones']:5d}  zeros {zeros:.4f}"
+                  f"  agreement {agreement:.3f}  "
                   f"1-minimal {minimal:12s} {seconds / seconds_audio:6.2f} s/s"
                   + (f"  (random masks at {extra['raw_zero_fraction']:.3f} zeros: agreement "
                      f"{extra['raw_agreement']:.3f}, {extra['raw_all_frames_kept']}/{extra['raw_samples']} keep all)"
                      if name == "random" else ""), flush=True)
 
     print("\nmeans over", len(paths), "inputs")
-    print(f"{'method':10s} {'zeros':>7s} {'agree':>7s} {'1-min':>6s} {'s/s':>7s} {'max s/s':>8s} {'del.AUC':>8s}")
+    print(f"{'method':10s} {'ones':>7s} {'zeros':>7s} {'agree':>7s} {'1-min':>6s} {'s/s':>7s} {'max s/s':>8s} "
+          f"{'del.AUC':>8s} {'evals':>8s}")
     summary = {}
     for name in methods:
         r = [row for row in rows if row["method"] == name]
         minimal = np.mean([row["one_minimal"].startswith("yes") for row in r])
         summary[name] = {k: float(np.mean([row[k] for row in r]))
-                         for k in ("zero_fraction", "frame_agreement", "seconds_per_second", "deletion_auc")}
+                         for k in ("ones", "zero_fraction", "frame_agreement", "seconds_per_second", "deletion_auc")}
+        evaluations = [row["evaluations"] for row in r if row.get("evaluations") is not None]
+        summary[name]["evaluations"] = float(np.mean(evaluations)) if evaluations else None
         summary[name]["one_minimal_share"] = float(minimal)
         summary[name]["max_seconds_per_second"] = float(np.max([row["seconds_per_second"] for row in r]))
         s = summary[name]
-        print(f"{name:10s} {s['zero_fraction']:7.4f} {s['frame_agreement']:7.3f} {minimal:6.2f} "
-              f"{s['seconds_per_second']:7.2f} {s['max_seconds_per_second']:8.2f} {s['deletion_auc']:8.3f}")
+        evals = f"{s['evaluations']:8.0f}" if s["evaluations"] is not None else f"{'-':>8s}"
+        print(f"{name:10s} {s['ones']:7.1f} {s['zero_fraction']:7.4f} {s['frame_agreement']:7.3f} {minimal:6.2f} "
+              f"{s['seconds_per_second']:7.2f} {s['max_seconds_per_second']:8.2f} {s['deletion_auc']:8.3f} {evals}")
+    if speedups:
+        prune_full, prune_inc, all_full, all_inc, same = (np.array(v) for v in zip(*speedups))
+        print(f"\nincremental evaluation over {len(speedups)} inputs: prune phase {prune_full.sum() / prune_inc.sum():.2f}x "
+              f"faster (total {prune_full.sum():.1f} s -> {prune_inc.sum():.1f} s), whole method "
+              f"{all_full.sum() / all_inc.sum():.2f}x; identical masks: {int(same.sum())}/{len(same)}")
+        summary["incremental_speedup"] = {"prune": float(prune_full.sum() / prune_inc.sum()),
+                                          "method": float(all_full.sum() / all_inc.sum()), "identical": int(same.sum()),
+                                          "inputs": len(same)}
     print("\ndeletion curves: mean frame agreement after zeroing a fraction of entries in score order")
     print("zeroed   " + " ".join(f"{f:5.2f}" for f in fractions[::2]))
     for name in methods:
         print(f"{name:8s} " + " ".join(f"{v:5.3f}" for v in np.mean(curves[name], axis=0)[::2]))
     if "ours" in methods:
-        others = [m for m in methods if m != "ours"]
+        others = [m for m in methods if m not in ("ours", "ours-swap")]
         ok_agree = all(row["frame_agreement"] == 1.0 for row in rows)
         ok_zeros = all(summary["ours"]["zero_fraction"] > summary[m]["zero_fraction"] for m in others)
         ok_speed = summary["ours"]["max_seconds_per_second"] < 30
         print(f"\ngoals: agreement 1.0 always: {ok_agree}; ours sparsest on average: {ok_zeros}; "
               f"ours < 30 s per second of audio (worst input): {ok_speed}")
+    if "ours" in methods and "ours-swap" in methods:
+        fewer = 1 - summary["ours-swap"]["ones"] / summary["ours"]["ones"]
+        time_ratio = summary["ours-swap"]["seconds_per_second"] / summary["ours"]["seconds_per_second"]
+        print(f"swap moves: {fewer:.1%} fewer ones on average than ours; {time_ratio:.2f}x its s per s of audio")
     if args.json:
         text = json.dumps({"rows": rows, "summary": summary, "fractions": fractions.tolist(),
                            "curves": {k: np.mean(v, axis=0).tolist() for k, v in curves.items()}},

@@ -56,7 +56,7 @@ _EXPORTS = {
     "interpret.masks.baselines": ["BaselineResult", "deletion_curve", "greedy_occlusion_mask", "random_mask_baseline",
                                   "saliency_mask"],
     "interpret.masks.importance": ["MaskResult", "importance_mask"],
-    "interpret.masks.mute": ["MutedAudio", "mute_unimportant_audio", "muted_samples"],
+    "interpret.masks.mute": ["MutedAudio", "frames_by_rank", "mute_unimportant_audio", "muted_samples"],
     "interpret.masks.options": ["MaskOptions"],
     "interpret.masks.problem": ["check_one_minimal", "word_frames"],
     "interpret.masks.store": ["load_mask", "load_mask_snapshots"],

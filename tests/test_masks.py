@@ -20,7 +20,7 @@ from deepspeech_audio_features.interpret.masks.baselines import (
     saliency_mask,
 )
 from deepspeech_audio_features.interpret.masks.importance import importance_mask
-from deepspeech_audio_features.interpret.masks.mute import mute_unimportant_audio, muted_samples
+from deepspeech_audio_features.interpret.masks.mute import frames_by_rank, mute_unimportant_audio, muted_samples
 from deepspeech_audio_features.interpret.masks.options import MaskOptions
 from deepspeech_audio_features.interpret.masks.problem import check_one_minimal, word_frames
 from deepspeech_audio_features.interpret.masks.store import load_mask_snapshots
@@ -237,6 +237,24 @@ def test_muted_samples_are_exactly_the_frames_under_threshold():
         muted_samples(mask[:5], num_samples, 0.1)
 
 
+def test_rank_muting_mutes_the_least_important_share_of_frames():
+    rng = np.random.default_rng(1)
+    num_samples = 512 + 320 * 19  # 20 frames
+    mask = (rng.random((20, 26)) < 0.05).astype(np.uint8)  # sparse: most frame means are 0
+    means = mask.mean(1)
+    for share in (0.25, 0.5, 0.75):
+        under = frames_by_rank(mask, share)
+        assert under.sum() == round(share * 20)
+        assert means[under].max() <= means[~under].min()  # no kept frame is less important than a muted one
+        rank = np.zeros(20)
+        rank[~under] = 1.0  # the same frames as an absolute threshold on 0/1 values
+        np.testing.assert_array_equal(muted_samples(mask, num_samples, share=share),
+                                      expected_muted(rank, num_samples, 0.5))
+    assert muted_samples(mask, num_samples, 0.1).mean() > 0.9  # the study's threshold mutes nearly everything
+    with pytest.raises(ParameterError, match="share"):
+        frames_by_rank(mask, 1.5)
+
+
 def test_mute_unimportant_audio_writes_transcribes_and_plots(model, speechlike, tmp_path):
     wav = write_wav(tmp_path / "in.wav", speechlike[:16000])
     original, _ = sf.read(wav, dtype="int16")
@@ -261,6 +279,11 @@ def test_mute_unimportant_audio_writes_transcribes_and_plots(model, speechlike, 
     assert len(result.figure.axes) == 4 and result.figure_path.stat().st_size > 0
     saved = json.loads((tmp_path / "out" / "muted.json").read_text())
     assert saved["muted_fractions"] == result.muted_fractions
+    ranked = mute_unimportant_audio(wav, mask, out_dir=tmp_path / "out", model=model, by="rank")
+    assert ranked.thresholds == (0.25, 0.5, 0.75) and [p.name for p in ranked.paths][0] == "muted_rank_0.25.wav"
+    for share, path in zip(ranked.thresholds, ranked.paths):
+        written, _ = sf.read(path, dtype="int16")
+        np.testing.assert_array_equal(written == 0, muted_samples(mask, len(original), share=share) | (original == 0))
 
 
 def test_cli_mask_and_mute(model, speechlike, tmp_path, monkeypatch, capsys):
@@ -279,3 +302,31 @@ def test_cli_mask_and_mute(model, speechlike, tmp_path, monkeypatch, capsys):
     printed = json.loads(capsys.readouterr().out)
     assert printed["thresholds"] == [0.0, 0.5] and printed["muted_fractions"][0] == 0.0
     assert (run / "muted" / "muted_0.5.wav").exists() and (run / "muted" / "waveforms.png").exists()
+
+
+def test_prune_runs_cheapest_first_from_the_relaxed_optimization(model, x, result, tmp_path):
+    """The final mask is exactly greedy elimination in increasing theta from the repaired
+    mask (the reversed order ends elsewhere: with fewer ones on this random model), and
+    skipping the relaxed optimization ends with more ones."""
+    from deepspeech_audio_features.interpret.masks.engine import PruneState, prune
+    from deepspeech_audio_features.interpret.masks.problem import MaskProblem
+
+    importance_mask(model, x, run_dir=tmp_path, max_prune_passes=0, **FAST)
+    state = np.load(tmp_path / "state.npz")
+    problem = MaskProblem(model, x, np.ones(len(x), bool), "time-frequency", TOL, 8192)
+    order = np.lexsort((np.arange(problem.n_units), state["theta"]))
+    cheapest_first = prune(problem, PruneState(units=state["units"].astype(bool)), order, None).units
+    np.testing.assert_array_equal(problem.expand(cheapest_first), result.mask)
+    reversed_order = prune(problem, PruneState(units=state["units"].astype(bool)), order[::-1], None).units
+    assert not np.array_equal(reversed_order, cheapest_first)
+    skipped = importance_mask(model, x, steps=0)
+    assert skipped.mask.sum() > result.mask.sum()
+
+
+def test_ours_is_sparser_than_greedy_occlusion_and_saliency_on_every_input(model):
+    for seed in (11, 12, 13):
+        x = np.random.default_rng(seed).normal(0, 4, (16, 26)).astype(np.float32)
+        ours = importance_mask(model, x, **FAST)
+        for baseline in (greedy_occlusion_mask(model, x), saliency_mask(model, x)):
+            assert baseline.frame_agreement == 1.0
+            assert ours.zero_fraction > baseline.zero_fraction, (seed, type(baseline).__name__)

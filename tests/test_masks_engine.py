@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from deepspeech_audio_features import DeepSpeech, random_weights
-from deepspeech_audio_features.interpret.masks.engine import PruneState, chain_length, prune, repair
+from deepspeech_audio_features.interpret.masks.engine import PruneState, chain_length, prune, repair, swap_search
 from deepspeech_audio_features.interpret.masks.importance import importance_mask
 from deepspeech_audio_features.interpret.masks.problem import MaskProblem
 
@@ -60,3 +60,40 @@ def test_repair_turns_entries_back_on_until_every_frame_agrees(model, x, problem
 def test_chain_length_grows_with_prediction_accuracy():
     assert chain_length(0.1, 64) <= chain_length(0.8, 64) <= chain_length(0.99, 64) <= 64
     assert chain_length(0.99, 3) <= 3
+
+
+def test_swap_moves_keep_every_frame_and_remove_more_ones_than_they_add(problem):
+    start = repair(problem, np.random.default_rng(0).random(problem.n_units) < 0.5, np.zeros(problem.n_units))
+    order = np.random.default_rng(1).permutation(problem.n_units)
+    rank = np.argsort(order)
+    minimal = prune(problem, PruneState(units=start), order, None).units
+    zeros = np.nonzero(~minimal)[0]
+    moves = []
+    units, stats = swap_search(problem, minimal, zeros, rank, 60, on_move=lambda u, s: moves.append(u.copy()))
+    assert problem.check(np.array(moves))[0].all()  # every mask along the way passes the exact test
+    assert stats.tried == len(moves) == 60 and stats.kept > 0
+    assert units.sum() == minimal.sum() - stats.ones_removed < minimal.sum()
+
+
+def test_importance_mask_with_swap_moves_is_verified_one_minimal_and_resumes(model, x, tmp_path):
+    plain = importance_mask(model, x, steps=40)
+    swapped = importance_mask(model, x, steps=40, swap_moves=60, run_dir=tmp_path / "full")
+    assert swapped.frame_agreement == 1.0 and swapped.one_minimal and swapped.one_minimal_checked
+    assert swapped.mask.sum() < plain.mask.sum()
+    assert swapped.moves["swap_tried"] == 60 and swapped.moves["swap_kept"] > 0 and plain.moves["swap_tried"] == 0
+    prune_snapshots = []
+    importance_mask(model, x, steps=40, swap_moves=60,
+                    callback=lambda phase, index, mask: prune_snapshots.append(index) if phase == "prune" else None)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_swaps(phase, index, mask):  # the last prune snapshot comes from the prune after the swaps
+        if phase == "prune" and index == prune_snapshots[-1]:
+            raise Stop
+
+    with pytest.raises(Stop):
+        importance_mask(model, x, steps=40, swap_moves=60, run_dir=tmp_path / "stopped", callback=stop_after_swaps)
+    resumed = importance_mask(model, x, steps=40, swap_moves=60, run_dir=tmp_path / "stopped")
+    np.testing.assert_array_equal(resumed.mask, swapped.mask)
+    assert resumed.moves == swapped.moves

@@ -352,3 +352,21 @@ def test_mfccs_to_audio_reanalyses_close(speechlike):
     # and a crude inversion (no Griffin-Lim phase, iterations=0) is clearly worse
     crude = mfccs(mfccs_to_audio(x, iterations=0))
     assert np.sqrt(np.mean((crude - x) ** 2)) / x.std(0).mean() > 2 * rel
+
+
+def test_optimized_loss_has_both_tv_directions_and_lambda_scaled_by_elements(tiny):
+    """The gradient the optimizer follows, minus the same with lambda = 0, is exactly
+    lambda / (T * N) * d TV / dx (time and frequency differences), against NumPy."""
+    from deepspeech_audio_features.interpret.featurevis.render import _evaluator
+
+    _, model = tiny
+    x = np.random.default_rng(4).normal(0, 3, (1, FRAMES, 26)).astype(np.float32)
+    grads = {}
+    for lam in (0.0, 7.0):
+        plan = plan_objectives(model, [Objective("layer_2", (0, 3), lam=lam)])
+        param = DirectParam.build(x)
+        _, tv, grad = _evaluator(model, plan, param, None, FRAMES)(tf.zeros([1], tf.int32))
+        grads[lam] = grad.numpy()[0]
+        np.testing.assert_allclose(tv.numpy()[0], tv_numpy(x[0]) / (FRAMES * 26), rtol=1e-5)
+    expected = 7.0 / (FRAMES * 26) * tv_grad_numpy(x[0])
+    np.testing.assert_allclose(grads[7.0] - grads[0.0], expected, rtol=1e-4, atol=1e-6)

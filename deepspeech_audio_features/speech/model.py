@@ -218,9 +218,30 @@ class DeepSpeech(tf.Module):
 
     def _lstm(self, x: tf.Tensor) -> tf.Tensor:
         """Block LSTM over ``[B, T, H]``; only the recurrent matmul is inside the time loop."""
-        batch = tf.shape(x)[0]
-        projected = tf.matmul(x, self.lstm_input_kernel) + self.lstm_bias  # [B, T, 4H], all frames at once
-        zeros = tf.zeros([batch, self.n_hidden], x.dtype)
+        zeros = tf.zeros([tf.shape(x)[0], self.n_hidden], x.dtype)
+        hs, _ = self.lstm_steps(self.lstm_input(x), zeros, zeros)
+        return hs
+
+    # ------------------------------------------------------------------ partial forward
+    # The pieces of :meth:`forward` on their own, so a caller can recompute only part of
+    # the network (e.g. the mask search's incremental evaluation).
+    def dense_front(self, windows: tf.Tensor) -> tf.Tensor:
+        """Layers 1-3 on context windows ``[..., 494]`` -> ``[..., n_hidden]``."""
+        h = windows
+        for layer in LAYERS[:3]:
+            h = self.apply_layer(layer, h)
+        return h
+
+    def lstm_input(self, h3: tf.Tensor) -> tf.Tensor:
+        """The LSTM's input projection ``h3 W_x + b``: ``[..., n_hidden]`` -> ``[..., 4 n_hidden]``."""
+        return tf.matmul(h3, self.lstm_input_kernel) + self.lstm_bias
+
+    def lstm_steps(self, projected: tf.Tensor, h0: tf.Tensor, c0: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Run the LSTM over projected inputs ``[B, T, 4H]`` from state ``(h0, c0)`` ``[B, H]``.
+
+        Returns:
+            ``(hs, cs)``, each ``[B, T, H]``: the output and the cell state after each frame.
+        """
         recurrent, forget_bias = self.lstm_recurrent_kernel, self.forget_bias
 
         def step(state, z_x):
@@ -230,8 +251,8 @@ class DeepSpeech(tf.Module):
             c = tf.tanh(g) * tf.sigmoid(i) + c * tf.sigmoid(f + forget_bias)
             return tf.tanh(c) * tf.sigmoid(o), c
 
-        hs, _ = tf.scan(step, tf.transpose(projected, [1, 0, 2]), initializer=(zeros, zeros))
-        return tf.transpose(hs, [1, 0, 2])
+        hs, cs = tf.scan(step, tf.transpose(projected, [1, 0, 2]), initializer=(h0, c0))
+        return tf.transpose(hs, [1, 0, 2]), tf.transpose(cs, [1, 0, 2])
 
     def compiled_forward(self, up_to: str = "layer_6"):
         """A ``tf.function`` of :meth:`forward` for ``(x [B, T, 26], lengths [B])``, traced once."""

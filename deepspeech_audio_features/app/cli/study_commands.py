@@ -294,7 +294,7 @@ search --dataset /data/librispeech/train.csv --out runs/ls-search --objective la
 def _add_mask(sub) -> None:
     from ...interpret.masks.options import MaskOptions
 
-    p = with_model(add_command(sub, "mask", "importance masks: the sparsest binary MFCC mask that keeps every frame's "
+    p = with_model(add_command(sub, "mask", "importance masks: a sparse, 1-minimal binary MFCC mask that keeps every frame's "
                                             "class (resumable)", """
 mask
 mask clip.wav --variant time --steps 200

@@ -3,7 +3,8 @@
 - :mod:`.options`: :class:`MaskOptions`, every setting of the method with its default.
 - :mod:`.problem`: the exact batched test (:class:`MaskProblem`), the final verification
   and the 1-minimality check.
-- :mod:`.engine`: moves on binary masks: repair and speculative batched prune.
+- :mod:`.engine`: moves on binary masks: repair, speculative batched prune, swap moves.
+- :mod:`.incremental`: the exact test scored from the first changed frame (same decisions).
 - :mod:`.importance`: the method, :func:`importance_mask`, phase by phase.
 - :mod:`.store`: a mask run's folder; reading masks back.
 - :mod:`.baselines`: random, saliency and greedy-occlusion masks; deletion curves.

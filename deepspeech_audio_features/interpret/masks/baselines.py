@@ -11,8 +11,10 @@ from typing import Sequence
 
 import numpy as np
 
+from ...infra.progress import progress_bar
 from ...speech.model import DeepSpeech
 from .engine import PruneState, prune, repair
+from .incremental import IncrementalTest
 from .problem import MaskProblem, frames_to_keep, is_one_minimal, verify_mask
 
 
@@ -136,11 +138,14 @@ def saliency_mask(model: DeepSpeech, mfccs: np.ndarray, *, variant: str = "time-
 
 def greedy_occlusion_mask(model: DeepSpeech, mfccs: np.ndarray, *, variant: str = "time-frequency",
                           preserve_frames=None, tol: float = 1e-3, batch_frames: int = 8192,
-                          max_seconds: float | None = None, check_limit: int = 0) -> BaselineResult:
+                          max_seconds: float | None = None, check_limit: int = 0, incremental: bool = True,
+                          progress: bool = False) -> BaselineResult:
     """Greedy occlusion (backward selection): occlude each unit alone from the full input,
     order units by how little that lowers the worst frame margin, then zero them one by
     one in that order, keeping each zero that preserves every frame (one pass, exact,
-    the same batched sequential engine as :func:`importance_mask`'s prune)."""
+    the same batched sequential engine as :func:`importance_mask`'s prune, with the same
+    incremental evaluation unless ``incremental`` is False: the same mask either way).
+    ``progress`` shows a bar over the units."""
     started = time.perf_counter()
     mfccs = np.asarray(mfccs, np.float32)
     problem = MaskProblem(model, mfccs, frames_to_keep(preserve_frames, len(mfccs)), variant, tol, batch_frames)
@@ -154,7 +159,15 @@ def greedy_occlusion_mask(model: DeepSpeech, mfccs: np.ndarray, *, variant: str 
         impact[idx] = np.where(problem.frames, slack, np.inf).min(axis=1)
     order = np.lexsort((np.arange(n), -impact))  # least harmful (largest remaining slack) first
     deadline = None if max_seconds is None else started + max_seconds
-    state = prune(problem, PruneState(units=np.ones(n, bool)), order, 1, deadline=deadline)
+    if incremental:
+        problem.incremental = IncrementalTest(problem)
+    bar = progress_bar(total=n, desc="occlusion: prune", leave=False, disable=not progress)
+
+    def advance(state: PruneState, pass_ended: bool) -> None:
+        bar.update(min(state.position, n) - bar.n)
+
+    state = prune(problem, PruneState(units=np.ones(n, bool)), order, 1, advance, deadline=deadline)
+    bar.close()
     scores = -impact  # higher = more important
     return _finish_baseline("occlusion", model, problem, state.units, scores, started, check_limit, tol,
                             completed=bool(state.passes >= 1))

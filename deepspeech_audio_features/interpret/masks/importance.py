@@ -1,8 +1,16 @@
-"""Importance masks: the sparsest binary MFCC mask that provably keeps every frame's class.
+"""Importance masks: a sparse binary MFCC mask that provably keeps every frame's class.
 
 For MFCCs ``X [T, 26]`` with per-frame classes ``f(y(X)) = argmax_k logits[t, k]``, an
-importance mask is a binary ``M`` shaped like ``X`` with as many zeros as possible such
-that ``f(y(M * X)) = f(y(X))`` at every frame (or at every chosen frame).
+importance mask is a binary ``M`` shaped like ``X`` such that ``f(y(M * X)) = f(y(X))``
+at every frame (or at every chosen frame), with many zeros.
+
+**What is guaranteed** (and what is not): every constrained frame keeps its class, with
+a margin of at least ``tol_t = min(tol, margin_t(X) / 2)`` logits (``tol`` = 1e-3 by
+default) in the search's test and by a plain final forward pass; and, when
+:attr:`MaskResult.one_minimal` is True, the mask is *1-minimal*: zeroing any single
+remaining one fails that test. 1-minimality is a local optimum, not the sparsest mask:
+swap moves (``swap_moves``) find masks with fewer ones from it, and other masks with
+fewer ones may exist.
 
 How :func:`importance_mask` finds one, one function per phase:
 
@@ -24,6 +32,11 @@ How :func:`importance_mask` finds one, one function per phase:
    exact sequential greedy elimination, run speculatively in batches). Passes repeat
    until one accepts nothing: that pass tested every remaining one against the final
    mask, which proves the mask **1-minimal** (no single remaining one can be zeroed).
+   With ``swap_moves`` > 0 (:func:`_swap`), swap moves follow: a zero (highest ``theta``
+   first) is turned on and the ones of nearby frames are pruned; the swap is kept when it
+   removed at least two ones. Pruning then runs again until 1-minimal.
+   Candidates are scored incrementally (``incremental``, :mod:`.incremental`): from the
+   first frame they change, with the same decisions as full passes.
 4. **Verify** (:func:`_verify`). A final batch-1 forward pass of ``M * X`` against ``X``
    (full length) confirms every frame's class; :attr:`MaskResult.frame_agreement` is
    that check.
@@ -59,7 +72,8 @@ from ...speech.decoding import greedy_decode
 from ...speech.frames import N_CONTEXT, N_INPUT
 from ...speech.model import DeepSpeech
 from ..optim import Adam
-from .engine import PruneState, prune, repair
+from .engine import PruneState, SwapStats, prune, repair, swap_search
+from .incremental import IncrementalTest
 from .options import MaskOptions
 from .problem import MaskProblem, Verification, frames_to_keep, is_one_minimal, verify_mask
 from .store import RESULT, SCORES, STATE, MaskRunFolder
@@ -95,6 +109,8 @@ class MaskResult:
             with ``preserve_frames``).
         seconds: wall time; evaluations: candidate masks run through the network.
         phases: zero fractions after optimization, repair and prune, passes, etc.
+        moves: the search moves made: prune passes, and the swap search's zeros tried, swaps
+            kept and ones they removed (zeros when ``swap_moves`` is 0).
     """
     mask: np.ndarray
     zero_fraction: float
@@ -111,6 +127,7 @@ class MaskResult:
     seconds: float = 0.0
     evaluations: int = 0
     phases: dict = field(default_factory=dict)
+    moves: dict = field(default_factory=dict)
     run_dir: Path | None = None
 
     def summary(self) -> dict:
@@ -122,7 +139,7 @@ class MaskResult:
             "one_minimal": self.one_minimal, "one_minimal_checked": self.one_minimal_checked,
             "variant": self.variant, "frames_constrained": int(np.sum(self.frames)) if self.frames is not None else None,
             "frames": int(self.mask.shape[0]), "seconds": self.seconds, "evaluations": self.evaluations,
-            "phases": self.phases, "snapshots": len(self.snapshot_paths),
+            "phases": self.phases, "moves": self.moves, "snapshots": len(self.snapshot_paths),
         }
 
 
@@ -162,17 +179,21 @@ class OptimizeState:
 
 @dataclass
 class PruneStage:
-    """After repair: the prune state and the zero fractions the earlier phases reached."""
+    """After repair: the prune state, the zero fractions the earlier phases reached and,
+    once the swap search ran, its counts (then pruning resumes from the swapped mask)."""
     prune: PruneState
     zeros_optimize: float
     zeros_repair: float
+    swap: SwapStats | None = None
     #: The arrays :meth:`arrays` writes.
     KEYS = ("units", "passes", "position", "accepted", "zeros_opt", "zeros_repair")
 
     def arrays(self) -> dict[str, np.ndarray]:
         p = self.prune
+        swap = self.swap.to_dict() if self.swap is not None else {}
         return {"units": p.units, "passes": p.passes, "position": p.position, "accepted": p.accepted,
-                "zeros_opt": self.zeros_optimize, "zeros_repair": self.zeros_repair}
+                "zeros_opt": self.zeros_optimize, "zeros_repair": self.zeros_repair,
+                "swapped": self.swap is not None, **{f"swap_{key}": value for key, value in swap.items()}}
 
 
 @dataclass
@@ -245,7 +266,11 @@ def importance_mask(model: DeepSpeech, mfccs: np.ndarray, options: MaskOptions |
                     preserve_frames=None, run_dir: str | os.PathLike | None = None, overwrite: bool = False,
                     progress: bool = False, callback: Callable[[str, int, np.ndarray], None] | None = None,
                     **overrides) -> MaskResult:
-    """The sparsest binary mask this method finds that keeps every (chosen) frame's class.
+    """A sparse binary mask that keeps every (chosen) frame's class, 1-minimal when the pass budget allows.
+
+    Every constrained frame's class is kept with a margin of at least ``min(tol,
+    margin_t(X) / 2)`` logits (checked again by a plain forward pass); no single remaining
+    one can be zeroed when ``result.one_minimal`` (a local optimum, not the sparsest mask).
 
     Args:
         model: the network.
@@ -274,6 +299,8 @@ def importance_mask(model: DeepSpeech, mfccs: np.ndarray, options: MaskOptions |
         raise ParameterError(f"mfccs: expected an array shaped [T, {N_INPUT}], got {mfccs.shape}")
     frames = frames_to_keep(preserve_frames, mfccs.shape[0])
     problem = MaskProblem(model, mfccs, frames, options.variant, options.tol, options.batch_frames)
+    if options.incremental:
+        problem.incremental = IncrementalTest(problem)
     folder = None
     if run_dir is not None:
         folder = MaskRunFolder(run_dir, _run_identity(model, problem, options), overwrite=overwrite).open()
@@ -290,6 +317,8 @@ def importance_mask(model: DeepSpeech, mfccs: np.ndarray, options: MaskOptions |
         stage = _binarize_and_repair(session, optimization)
     session.marks["repair"] = time.perf_counter()
     stage = _prune(session, optimization, stage)
+    if session.options.swap_moves > 0 and stage.swap is None:
+        stage = _swap(session, optimization, stage)
     session.marks["prune"] = time.perf_counter()
     mask, verification, fallbacks = _verify(session, stage)
     return _finish(session, optimization, stage, scores, mask, verification, fallbacks)
@@ -303,7 +332,9 @@ def _run_identity(model: DeepSpeech, problem: MaskProblem, options: MaskOptions)
             "learning_rate": o.learning_rate, "init_logit": o.init_logit, "kappa": o.kappa, "lam": list(o.lam),
             "tau": list(o.tau), "straight_through": o.straight_through, "eval_every": o.eval_every, "tol": o.tol,
             "max_prune_passes": o.max_prune_passes, "snapshot_every": o.snapshot_every, "batch": problem.batch,
-            "fingerprint": fingerprint, "shape": list(problem.x_full.shape)}
+            "fingerprint": fingerprint, "shape": list(problem.x_full.shape),
+            # runs without swap moves keep the identity they had before the option existed
+            **({"swap_moves": o.swap_moves, "swap_window": o.swap_window} if o.swap_moves else {})}
 
 
 def _resume(session: _Session) -> tuple[OptimizeState, PruneStage | None]:
@@ -319,7 +350,10 @@ def _resume(session: _Session) -> tuple[OptimizeState, PruneStage | None]:
         return optimization, None
     state = PruneState(units=data["units"].astype(bool), passes=int(data["passes"]), position=int(data["position"]),
                        accepted=int(data["accepted"]))
-    return optimization, PruneStage(state, float(data["zeros_opt"]), float(data["zeros_repair"]))
+    swap = None
+    if "swapped" in data and bool(data["swapped"]):
+        swap = SwapStats(**{key: int(data[f"swap_{key}"]) for key in SwapStats().to_dict()})
+    return optimization, PruneStage(state, float(data["zeros_opt"]), float(data["zeros_repair"]), swap)
 
 
 def _check_state(folder: MaskRunFolder, data: dict[str, np.ndarray], n_units: int) -> None:
@@ -448,6 +482,37 @@ def _prune(session: _Session, optimization: OptimizeState, stage: PruneStage) ->
     return stage
 
 
+def _swap(session: _Session, optimization: OptimizeState, stage: PruneStage) -> PruneStage:
+    """Phase 3b (``swap_moves`` > 0): swap moves on the 1-minimal mask, zeros of highest
+    ``theta`` first (:func:`~.engine.swap_search`), then prune again until 1-minimal.
+
+    Deterministic (a count of moves, not a time budget), so a resumed run that repeats the
+    search reaches the same mask; its counts are saved with the prune state once it ends.
+    """
+    problem, options, theta = session.problem, session.options, optimization.theta
+    units = stage.prune.units
+    if not stage.prune.one_minimal:  # pass or time budget ran out: no search
+        return stage
+    zeros = np.nonzero(~units)[0]
+    zeros_order = zeros[np.lexsort((zeros, -theta[zeros]))]
+    bar = session.bar("mask: swap moves", total=min(options.swap_moves, len(zeros)))
+
+    def on_move(current: np.ndarray, stats: SwapStats) -> None:
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(kept=stats.kept, ones=int(current.sum()))
+
+    swapped, stats = swap_search(problem, units, zeros_order, theta, options.swap_moves, options.swap_window,
+                                 on_move=on_move)
+    if bar is not None:
+        bar.close()
+    stage.swap = stats
+    if stats.kept:
+        stage.prune = PruneState(units=swapped, passes=stage.prune.passes)
+    session.save_state(Phase.PRUNE, optimization, stage)
+    return _prune(session, optimization, stage) if stats.kept else stage
+
+
 def _verify(session: _Session, stage: PruneStage) -> tuple[np.ndarray, Verification, int]:
     """Phase 4: a plain batch-1 forward pass on the full input; returns (mask, its check, fallbacks).
 
@@ -491,7 +556,10 @@ def _finish(session: _Session, optimization: OptimizeState, stage: PruneStage, s
                 "seconds_optimize": marks["optimize"] - session.started,
                 "seconds_repair": marks["repair"] - marks["optimize"],
                 "seconds_prune": marks["prune"] - marks["repair"], "optimize_trace": optimization.trace,
-                "seconds_check": time.perf_counter() - marks["prune"]},
+                "seconds_check": time.perf_counter() - marks["prune"],
+                **({"incremental": problem.incremental.stats.to_dict()} if problem.incremental is not None else {})},
+        moves={"prune_passes": stage.prune.passes, **{f"swap_{key}": value for key, value in
+                                                        (stage.swap or SwapStats()).to_dict().items()}},
         run_dir=session.folder.path if session.folder is not None else None)
     if session.folder is not None:
         final = session.snapshots[-1] if session.snapshots else None
@@ -509,4 +577,4 @@ def _result_from_disk(folder: MaskRunFolder, frames: np.ndarray) -> MaskResult:
         one_minimal_checked=info["one_minimal_checked"], variant=info["variant"], frames=frames,
         scores=folder.load_array(SCORES) if folder.exists(SCORES) else None,
         agreement_all_frames=info["agreement_all_frames"], seconds=info["seconds"],
-        evaluations=info["evaluations"], phases=info["phases"], run_dir=folder.path)
+        evaluations=info["evaluations"], phases=info["phases"], moves=info.get("moves", {}), run_dir=folder.path)

@@ -21,6 +21,10 @@ from .store import load_mask
 
 #: Per-frame mask-mean thresholds of the study's masked-audio section.
 DEFAULT_THRESHOLDS: tuple[float, ...] = (0.1, 0.2, 0.3)
+#: Shares of the frames muted by rank (the least important first). With sparse masks
+#: (over 90% zeros) the absolute thresholds mute 44-100% of an example, so ranks are
+#: what tells frames apart.
+DEFAULT_SHARES: tuple[float, ...] = (0.25, 0.5, 0.75)
 
 
 @dataclass
@@ -28,7 +32,9 @@ class MutedAudio:
     """Audio with unimportant time windows muted, and what the model hears in it.
 
     Attributes:
-        thresholds: the per-frame mask-mean thresholds.
+        thresholds: the per-frame mask-mean thresholds (or, with ``by="rank"``, the shares
+            of the frames muted).
+        by: ``"threshold"`` or ``"rank"``.
         paths: written WAVs, one per threshold.
         muted_fractions: share of the samples set to zero, per threshold.
         transcriptions: transcription of each written WAV (read back from disk).
@@ -43,9 +49,26 @@ class MutedAudio:
     original_transcription: str
     figure: object
     figure_path: Path | None = None
+    by: str = "threshold"
 
 
-def muted_samples(mask: np.ndarray, num_samples: int, threshold: float) -> np.ndarray:
+def frames_by_rank(mask: np.ndarray, share: float) -> np.ndarray:
+    """The ``share`` least important frames: bool ``[T]``, ``round(share * T)`` of them.
+
+    Frames are ranked by their mask mean over the 26 coefficients (or by per-frame
+    values ``[T]``), ties in frame order (a stable sort).
+    """
+    if not 0.0 <= share <= 1.0:
+        raise ParameterError(f"share: must be in [0, 1], got {share}")
+    mask = np.asarray(mask, dtype=np.float64)
+    means = mask.mean(axis=1) if mask.ndim == 2 else mask
+    out = np.zeros(len(means), bool)
+    out[np.argsort(means, kind="stable")[:int(round(share * len(means)))]] = True
+    return out
+
+
+def muted_samples(mask: np.ndarray, num_samples: int, threshold: float | None = None, *,
+                  share: float | None = None) -> np.ndarray:
     """Which samples to mute: bool ``[num_samples]``.
 
     Frame ``t`` is *under threshold* when the mean of ``mask[t]`` over its 26
@@ -55,18 +78,25 @@ def muted_samples(mask: np.ndarray, num_samples: int, threshold: float) -> np.nd
     touch the input of a frame above threshold); samples after the last whole window
     (which no frame sees) follow the last frame.
 
+    With ``share`` instead of ``threshold``, the frames *under threshold* are the ``share``
+    least important ones (:func:`frames_by_rank`).
+
     Args:
         mask: ``[T, 26]`` (or per-frame values ``[T]``), with ``T = num_frames(num_samples)``.
     """
+    if (threshold is None) == (share is None):
+        raise ParameterError("muted_samples: give a threshold or a share, not both")
     mask = _checked_mask(mask, binary=False)
-    check_range("threshold", threshold)  # any finite number: above 1 mutes every frame
+    if threshold is not None:
+        check_range("threshold", threshold)  # any finite number: above 1 mutes every frame
     means = mask.mean(axis=1) if mask.ndim == 2 else mask
     T = num_frames(num_samples)
     if means.shape[0] != T:
         raise ParameterError(f"mask: has {means.shape[0]} frames, but {num_samples} samples make {T} frames")
     if T == 0:
         return np.zeros(num_samples, bool)
-    above = np.concatenate([[0], np.cumsum(~(means < threshold))])  # frames not under threshold, prefix sums
+    under = means < threshold if share is None else frames_by_rank(means, share)
+    above = np.concatenate([[0], np.cumsum(~under)])  # frames not under threshold, prefix sums
     i = np.arange(num_samples)
     t_hi = np.minimum(i // STEP_SAMPLES, T - 1)
     t_lo = np.minimum(np.maximum(-((WINDOW_SAMPLES - 1 - i) // STEP_SAMPLES), 0), T - 1)  # ceil((i - 511) / 320)
@@ -108,8 +138,11 @@ def _waveform_figure(title: str, clips: list[np.ndarray], labels: list[str], lin
 
 def mute_unimportant_audio(path: str | os.PathLike, mask, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
                            out_dir: str | os.PathLike | None = None, model: DeepSpeech | None = None,
-                           beam_width: int = 1, lm: str | None = None) -> MutedAudio:
+                           beam_width: int = 1, lm: str | None = None, by: str = "threshold") -> MutedAudio:
     """Mute the time windows whose mask mean is under each threshold, write and re-transcribe them.
+
+    With ``by="rank"``, ``thresholds`` are shares of the frames instead (default
+    :data:`DEFAULT_SHARES`): the least important ``share`` of the frames is muted.
 
     Frames map to samples with DeepSpeech's 20 ms step (320 samples) and 32 ms window
     (512 samples): see :func:`muted_samples`. Writes ``<out_dir>/muted_<threshold>.wav``
@@ -122,6 +155,7 @@ def mute_unimportant_audio(path: str | os.PathLike, mask, thresholds: Sequence[f
             ``run_mute_experiment/<run_name(path)>``.
         model: for transcription (default: the embedded model).
         beam_width: 1 = greedy (the decoding the mask guarantees), else beam search.
+        by: ``"threshold"`` (the study's absolute mask-mean thresholds) or ``"rank"``.
     Returns:
         A :class:`MutedAudio` with the muted fractions, transcriptions and figure.
     """
@@ -141,25 +175,33 @@ def mute_unimportant_audio(path: str | os.PathLike, mask, thresholds: Sequence[f
     if model is None:
         from ...speech.checkpoints import load_model
         model = load_model()
+    if by not in ("threshold", "rank"):
+        raise ParameterError(f"by: must be 'threshold' or 'rank', got {by!r}")
+    if by == "rank" and thresholds is DEFAULT_THRESHOLDS:
+        thresholds = DEFAULT_SHARES
     out_dir = Path(out_dir)
     samples, rate = load_audio(path)
     thresholds = tuple(float(t) for t in thresholds)
+    prefix = "muted_" if by == "threshold" else "muted_rank_"
     paths, fractions, texts, clips = [], [], [], [samples]
     for threshold in thresholds:
-        muted = muted_samples(mask, len(samples), threshold)
+        muted = (muted_samples(mask, len(samples), threshold) if by == "threshold"
+                 else muted_samples(mask, len(samples), share=threshold))
         clip = np.where(muted, np.float32(0.0), samples)
-        target = write_wav(out_dir / f"muted_{threshold:g}.wav", clip, rate)
+        target = write_wav(out_dir / f"{prefix}{threshold:g}.wav", clip, rate)
         paths.append(target)
         fractions.append(float(muted.mean()))
         clips.append(clip)
         texts.append(transcribe_detailed(target, model, beam_width=beam_width, lm=lm).text)
     original = transcribe_detailed(path, model, beam_width=beam_width, lm=lm).text
+    what = "windows with mask mean < {:g}" if by == "threshold" else "the least important {:.0%} of the frames"
     labels = [f"no mask: “{original}”"] + [
-        f"windows with mask mean < {t:g} muted ({f:.0%}): “{text}”" for t, f, text in zip(thresholds, fractions, texts)]
+        f"{what.format(t)} muted ({f:.0%} of the samples): “{text}”" for t, f, text in zip(thresholds, fractions, texts)]
     figure = _waveform_figure(str(path), clips, labels)
-    figure_path = out_dir / "waveforms.png"
+    figure_path = out_dir / ("waveforms.png" if by == "threshold" else "waveforms_rank.png")
     atomic_write(figure_path, lambda tmp: figure.savefig(tmp, format="png"))
-    save_json(out_dir / "muted.json", {"audio": str(path), "thresholds": thresholds, "muted_fractions": fractions,
+    save_json(out_dir / ("muted.json" if by == "threshold" else "muted_rank.json"),
+              {"audio": str(path), "by": by, "thresholds": thresholds, "muted_fractions": fractions,
                                        "transcriptions": texts, "original_transcription": original,
                                        "wavs": [p.name for p in paths]})
-    return MutedAudio(thresholds, paths, fractions, texts, original, figure, figure_path)
+    return MutedAudio(thresholds, paths, fractions, texts, original, figure, figure_path, by)

@@ -39,12 +39,15 @@ class MaskOptions(Options):
     check_limit: int = option(400_000, "run the independent 1-minimality check when ones x frames is at most this")
     batch_frames: int = option(8192, "candidates per forward pass = batch_frames // frames (4 to 64)")
     snapshot_every: int = option(10, "optimization steps between snapshots")
+    swap_moves: int = option(0, "swap moves after pruning: zeros turned on, each followed by a local prune (0: none)")
+    swap_window: int = option(6, "frames either side of a swapped-in unit whose ones a swap move tries to remove")
+    incremental: bool = option(True, "score prune and search moves from the first frame they change (same masks)")
 
     def validate(self) -> None:
         check_choice("variant", self.variant, VARIANTS)
-        for name in ("steps", "check_limit"):
+        for name in ("steps", "check_limit", "swap_moves"):
             check_int(name, getattr(self, name), 0)
-        for name in ("eval_every", "snapshot_every", "batch_frames"):
+        for name in ("eval_every", "snapshot_every", "batch_frames", "swap_window"):
             check_int(name, getattr(self, name), 1)
         check_range("learning_rate", self.learning_rate, 0, low_open=True)
         check_range("init_logit", self.init_logit)

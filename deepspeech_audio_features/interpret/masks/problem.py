@@ -157,6 +157,9 @@ class MaskProblem:
         self.orig_margins = class_margins(logits, self.labels)
         self.tol = np.where(self.frames, np.minimum(tol, 0.5 * np.maximum(self.orig_margins, 0.0)), -np.inf)
         self.evaluations = 0
+        #: an :class:`~.incremental.IncrementalTest` scoring moves from their first changed frame (None: full passes)
+        self.incremental = None
+
 
     # units <-> masks
     def unit_frame(self, flat_index: np.ndarray) -> np.ndarray:
@@ -194,6 +197,13 @@ class MaskProblem:
         """Exact test of flat unit masks ``[B, n_units]`` -> (keeps every frame [B], failing frames [B, L])."""
         failing = (self.margins(units) < self.tol) & self.frames
         return ~failing.any(axis=1), failing
+
+    def check_moves(self, base: np.ndarray, trials: np.ndarray, predicted: np.ndarray | None = None) -> np.ndarray:
+        """Exact test of candidates ``trials [B, n_units]`` near the current mask ``base [n_units]``
+        -> keeps every frame ``[B]``; incremental when :attr:`incremental` is set, with the same decisions."""
+        if self.incremental is None:
+            return self.check(trials)[0]
+        return self.incremental.check(base, trials, predicted)
 
     def hinge_grad(self, m: np.ndarray, kappa: np.ndarray, weights: np.ndarray | None = None):
         """(loss, gradient ``[n_units]``, margins ``[L]``) of the margin hinge at soft mask ``m``."""

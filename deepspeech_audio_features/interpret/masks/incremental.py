@@ -1,0 +1,326 @@
+"""Incremental evaluation of the exact test: score candidate masks from the first frame they change.
+
+A change of the mask at frame ``f`` changes the context windows of frames ``f - 9 ..
+f + 9`` only, so layers 1-3 (and the LSTM's input projection) are recomputed only for
+those windows; the unidirectional LSTM is restarted from the current mask's cached state
+at ``f - 10``; and only the margins of frames ``>= f - 9`` are computed, frame chunk by
+frame chunk, dropping each candidate as soon as one of its constrained frames certainly
+fails (most rejected candidates fail within a few frames of their change).
+
+**Same decisions as full evaluation.** The partial forward pass runs the same operations
+on other shapes, so its logits can differ from a full pass's by float32 round-off. A
+frame's outcome is taken from the partial pass only when its margin is at least
+``delta`` away from the frame's acceptance margin ``tol_t``; a candidate with any frame
+inside that band (and no certainly failing frame) makes the whole batch be re-run by the
+full pass, exactly as full evaluation would have run it (same rows, same batch), and
+those decisions are used. So the decisions, and the masks, are bitwise those of full
+evaluation as long as the round-off difference stays below ``delta`` (default
+:data:`DELTA` = 1e-3 logits; on the embedded model and the three example files the
+largest difference measured by :meth:`IncrementalTest.max_difference` was 2e-5). This is
+the same kind of assumption full evaluation already makes: its own outcomes could differ
+between batch shapes only for a margin within round-off of its acceptance margin.
+
+Cost: on the embedded model the prune phase ran 1.6-2.7 times faster than with full
+passes (three example files, full and incremental in the same run; ``benchmarks/masks.py``
+prints the ratio), short of the 3x hoped for. Candidates that are accepted must be run to the last frame, and the
+LSTM's per-step cost does not shrink with the batch, which bounds the gain.
+"""
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+
+import numpy as np
+import tensorflow as tf
+
+from ...speech.frames import N_CONTEXT, N_INPUT, WINDOW_FRAMES
+from ...speech.model import DeepSpeech
+from .problem import MaskProblem, class_margins
+
+#: Half-width (logits) of the band around the acceptance margin inside which a partial
+#: pass's outcome is not trusted and the batch is re-run by the full pass.
+DELTA = 1e-3
+#: Frames per LSTM chunk; between chunks, candidates that certainly failed are dropped.
+CHUNK_FRAMES = 8
+
+_FNS: "weakref.WeakKeyDictionary[DeepSpeech, tuple]" = weakref.WeakKeyDictionary()
+
+
+def _functions(model: DeepSpeech) -> tuple:
+    """Compiled pieces: context windows -> LSTM input projection; LSTM chunk -> logits and states."""
+    if model not in _FNS:
+        @tf.function(input_signature=[tf.TensorSpec([None, WINDOW_FRAMES * N_INPUT], tf.float32)])
+        def front(windows):
+            return model.lstm_input(model.dense_front(windows))
+
+        spec = [tf.TensorSpec([None, None, 4 * model.n_hidden], tf.float32),
+                tf.TensorSpec([None, model.n_hidden], tf.float32), tf.TensorSpec([None, model.n_hidden], tf.float32)]
+
+        @tf.function(input_signature=spec)
+        def chunk(projected, h0, c0):
+            hs, cs = model.lstm_steps(projected, h0, c0)
+            logits = model.apply_layer("layer_6", model.apply_layer("layer_5", hs))
+            return logits, hs, cs
+
+        _FNS[model] = (front, chunk)
+    return _FNS[model]
+
+
+def context_windows(x: np.ndarray, rows: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """``x [B, L, 26]``; pairs ``(rows [N], frames [N])`` -> context windows ``[N, 494]`` (zero padded)."""
+    padded = np.pad(x, ((0, 0), (N_CONTEXT, N_CONTEXT), (0, 0)))
+    index = frames[:, None] + np.arange(WINDOW_FRAMES)[None]  # [N, 19] rows of the padded input
+    return padded[rows[:, None], index].reshape(len(rows), WINDOW_FRAMES * N_INPUT)
+
+
+@dataclass
+class IncrementalStats:
+    """What incremental evaluation did: candidates scored, frames computed (LSTM steps x
+    candidates) against a full pass's, windows recomputed, batches re-run by the full pass."""
+    candidates: int = 0
+    frames_computed: int = 0
+    frames_full: int = 0
+    windows: int = 0
+    batches: int = 0
+    fallbacks: int = 0
+    bases: int = 0
+    bases_reused: int = 0
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _Base:
+    """Cached pass of the current mask: LSTM inputs ``[L, 4H]``, states ``[L, H]``, frame status."""
+    key: bytes
+    units: np.ndarray
+    projected: np.ndarray
+    h: np.ndarray
+    c: np.ndarray
+    first_fail: int  # earliest constrained frame that certainly fails (L: none)
+    first_border: int  # earliest constrained frame inside the band (L: none)
+    margins: np.ndarray = field(repr=False, default=None)
+
+
+class IncrementalTest:
+    """The exact test of :class:`~.problem.MaskProblem`, scored incrementally against a base mask.
+
+    Args:
+        problem: the masking problem (its ``check`` is the full pass used for fallbacks).
+        delta: band around each frame's acceptance margin where the full pass decides.
+        chunk_frames: LSTM frames per compiled call.
+    """
+
+    def __init__(self, problem: MaskProblem, delta: float = DELTA, chunk_frames: int = CHUNK_FRAMES):
+        self.problem = problem
+        self.delta = float(delta)
+        self.chunk_frames = int(chunk_frames)
+        self.front, self.chunk = _functions(problem.model)
+        self.stats = IncrementalStats()
+        self._base: _Base | None = None
+        self._finished: dict = {}
+        p = problem
+        self._tol = np.where(p.frames, p.tol, -np.inf)
+
+    # ------------------------------------------------------------------ the base
+    def base(self, units: np.ndarray) -> _Base:
+        """The cached pass of ``units``; when ``units`` changed, recomputed from the first
+        frame the change reaches (the previous base's states before it are kept)."""
+        units = np.asarray(units, bool)
+        key = np.packbits(units).tobytes()
+        if self._base is not None and self._base.key == key:
+            return self._base
+        p = self.problem
+        old = self._base
+        finished = self._finished.pop(key, None)
+        self._finished = {}
+        if finished is not None:  # an accepted candidate's pass, from its first affected frame on
+            start, projected_tail, hs, cs, margins_tail = finished
+            projected, h, c, margins = old.projected.copy(), old.h.copy(), old.c.copy(), old.margins.copy()
+            projected[start:], h[start:], c[start:], margins[start:] = projected_tail, hs, cs, margins_tail
+            fail, border = self._status(margins, slice(0, p.L))
+            self._base = _Base(key, units.copy(), projected, h, c, _first(fail, p.L), _first(border, p.L), margins)
+            self.stats.bases_reused += 1
+            return self._base
+        x = p.x * units.reshape(p.L, p.U)
+        if old is None:
+            affected = np.ones(p.L, bool)
+        else:
+            affected = _dilate((units != old.units).reshape(p.L, p.U).any(axis=1)[None], N_CONTEXT)[0]
+        frames = np.nonzero(affected)[0]
+        start = int(frames[0])
+        projected = old.projected.copy() if old is not None else np.zeros((p.L, 4 * p.model.n_hidden), np.float32)
+        projected[frames] = self.front(context_windows(x[None], np.zeros(len(frames), int), frames)).numpy()
+        h0 = old.h[start - 1:start] if start else np.zeros((1, p.model.n_hidden), np.float32)
+        c0 = old.c[start - 1:start] if start else np.zeros((1, p.model.n_hidden), np.float32)
+        logits, hs, cs = self.chunk(projected[None, start:], h0, c0)
+        h = old.h.copy() if old is not None else np.zeros((p.L, p.model.n_hidden), np.float32)
+        c = old.c.copy() if old is not None else np.zeros_like(h)
+        margins = old.margins.copy() if old is not None else np.zeros(p.L)
+        h[start:], c[start:] = hs.numpy()[0], cs.numpy()[0]
+        margins[start:] = class_margins(logits.numpy()[0], p.labels[start:])
+        fail, border = self._status(margins, slice(0, p.L))
+        self._base = _Base(key, units.copy(), projected, h, c, _first(fail, p.L), _first(border, p.L), margins)
+        self.stats.bases += 1
+        self.stats.frames_computed += p.L - start
+        return self._base
+
+    def _status(self, margins: np.ndarray, frames: slice) -> tuple[np.ndarray, np.ndarray]:
+        """Margins ``[..., n]`` of frames ``frames`` -> (certainly fails, inside the band), each ``[..., n]``."""
+        tol = self._tol[frames]
+        fail = margins < tol - self.delta
+        border = ~fail & (margins < tol + self.delta) & self.problem.frames[frames]
+        return fail, border
+
+    # ------------------------------------------------------------------ the test
+    def check(self, base_units: np.ndarray, trials: np.ndarray, predicted: np.ndarray | None = None) -> np.ndarray:
+        """Exact test of candidate masks ``trials [B, n_units]`` that differ from ``base_units``.
+
+        Args:
+            base_units: bool ``[n_units]``, the current mask (its pass is cached).
+            trials: bool ``[B, n_units]``.
+            predicted: optional bool ``[B]``, the outcomes a speculative batch assumed; rows
+                after the first row whose outcome differs are not needed and may be left
+                undecided (returned as False).
+        Returns:
+            bool ``[B]``: keeps every constrained frame, the decision full evaluation takes.
+        """
+        p = self.problem
+        trials = np.asarray(trials, bool)
+        n_rows = trials.shape[0]
+        base = self.base(base_units)
+        p.evaluations += n_rows
+        self.stats.candidates += n_rows
+        self.stats.batches += 1
+        self.stats.frames_full += n_rows * p.L
+        changed = (trials != np.asarray(base_units, bool)[None]).reshape(n_rows, p.L, p.U).any(axis=2)  # [B, L]
+        affected = _dilate(changed, N_CONTEXT)
+        start = np.where(affected.any(axis=1), affected.argmax(axis=1), p.L)  # first affected frame
+        # frames before a row's start are the base's: its status decides them
+        dead = base.first_fail < start
+        border = base.first_border < start
+        rows, frames = np.nonzero(affected)
+        pair = np.full((n_rows, p.L), -1)
+        pair[rows, frames] = np.arange(len(rows))
+        if len(rows):
+            x = p.x[None] * trials.reshape(n_rows, p.L, p.U).astype(np.float32)
+            projected = self.front(context_windows(x, rows, frames)).numpy()
+            self.stats.windows += len(rows)
+        needed = np.ones(n_rows, bool)
+        if predicted is not None:
+            needed = _needed(dead, predicted, needed)
+        # Rows run in their own time: step k of row b is frame start_b + k, so rows that fail
+        # soon after their change leave the batch together whatever their frames.
+        h = np.zeros((n_rows, p.model.n_hidden), np.float32)
+        c = np.zeros_like(h)
+        rows_with_state = start > 0
+        h[rows_with_state], c[rows_with_state] = base.h[start[rows_with_state] - 1], base.c[start[rows_with_state] - 1]
+        step, length = 0, self.chunk_frames
+        pieces = []  # per chunk: (rows, frames [n, C], valid, LSTM inputs, hs, cs, margins) for reuse as the next base
+        while True:
+            active = np.nonzero(~dead & needed & (start + step < p.L))[0]
+            if len(active) == 0:
+                break
+            length = min(length, p.L - int(start[active].min()) - step)  # no chunk past every row's end
+            frame = start[active, None] + step + np.arange(length)[None]  # [n, C]
+            valid = frame < p.L
+            frame = np.minimum(frame, p.L - 1)
+            chunk = base.projected[frame]
+            index = pair[active[:, None], frame]
+            own = (index >= 0) & valid
+            chunk[own] = projected[index[own]]
+            logits, hs, cs = self.chunk(chunk, h[active], c[active])
+            hs, cs = hs.numpy(), cs.numpy()
+            h[active], c[active] = hs[:, -1], cs[:, -1]
+            margins = class_margins(logits.numpy(), p.labels[frame])
+            pieces.append((active, frame, valid, chunk, hs, cs, margins))
+            tol = np.where(valid, self._tol[frame], -np.inf)
+            fail = margins < tol - self.delta
+            band = ~fail & (margins < tol + self.delta) & np.isfinite(tol)
+            dead[active] |= fail.any(axis=1)
+            border[active] |= band.any(axis=1)
+            self.stats.frames_computed += int(valid.sum())
+            if predicted is not None:
+                needed = _needed(dead, predicted, needed)
+            step += length
+            length *= 2  # rows still running after the first chunk mostly run to the end
+        ok = ~dead & needed
+        if (ok & border).any():  # an outcome inside the band: the full pass decides
+            self.stats.fallbacks += 1
+            p.evaluations -= n_rows  # counted once
+            ok = p.check(trials)[0]
+        self._keep_finished(trials, start, ok & ~border, pieces)
+        return ok
+
+    def _keep_finished(self, trials: np.ndarray, start: np.ndarray, finished: np.ndarray, pieces: list) -> None:
+        """Remember the passes of the accepted rows: the next base is usually one of them."""
+        self._finished = {}
+        for row in np.nonzero(finished)[0]:
+            parts = [(frame[k][valid[k]], chunk[k][valid[k]], hs[k][valid[k]], cs[k][valid[k]], margins[k][valid[k]])
+                     for active, frame, valid, chunk, hs, cs, margins in pieces
+                     for k in np.nonzero(active == row)[0]]
+            if not parts:
+                continue
+            frames = np.concatenate([part[0] for part in parts])
+            if frames[-1] != self.problem.L - 1:
+                continue
+            arrays = [np.concatenate([part[i] for part in parts]) for i in range(1, 5)]
+            self._finished[np.packbits(trials[row]).tobytes()] = (int(frames[0]), *arrays)
+
+    # ------------------------------------------------------------------ round-off check
+    def max_difference(self, base_units: np.ndarray, trials: np.ndarray) -> float:
+        """Largest ``|margin|`` difference, over constrained frames, between this module's
+        partial pass (base pass, then each candidate without early stopping) and the full pass."""
+        p = self.problem
+        trials = np.asarray(trials, bool)
+        full = p.margins(trials)
+        saved_delta, self.delta = self.delta, -np.inf  # no frame certainly fails: every row runs to the end
+        try:
+            base = self.base(base_units)
+            worst = 0.0
+            for row, trial in enumerate(trials):
+                partial = self._margins_of(base, np.asarray(base_units, bool), trial)
+                worst = max(worst, float(np.abs(partial - full[row])[p.frames].max()))
+        finally:
+            self.delta = saved_delta
+        return worst
+
+    def _margins_of(self, base: _Base, base_units: np.ndarray, trial: np.ndarray) -> np.ndarray:
+        """All ``L`` margins of one candidate from the partial pass (base's before its start)."""
+        p = self.problem
+        changed = (trial != base_units).reshape(p.L, p.U).any(axis=1)
+        affected = _dilate(changed[None], N_CONTEXT)[0]
+        if not affected.any():
+            return base.margins.copy()
+        start = int(affected.argmax())
+        frames = np.nonzero(affected)[0]
+        x = (p.x * trial.reshape(p.L, p.U))[None].astype(np.float32)
+        chunk = base.projected[start:].copy()
+        chunk[frames - start] = self.front(context_windows(x, np.zeros(len(frames), int), frames)).numpy()
+        h0 = base.h[start - 1:start] if start else np.zeros((1, p.model.n_hidden), np.float32)
+        c0 = base.c[start - 1:start] if start else np.zeros((1, p.model.n_hidden), np.float32)
+        logits, _, _ = self.chunk(chunk[None], h0, c0)
+        return np.concatenate([base.margins[:start], class_margins(logits.numpy()[0], p.labels[start:])])
+
+
+def _first(flags: np.ndarray, default: int) -> int:
+    hits = np.nonzero(flags)[0]
+    return int(hits[0]) if len(hits) else default
+
+
+def _dilate(flags: np.ndarray, width: int) -> np.ndarray:
+    """bool ``[B, L]`` -> True within ``width`` frames of any True (the context windows it reaches)."""
+    padded = np.pad(flags.astype(np.int32), ((0, 0), (width + 1, width)))
+    sums = np.cumsum(padded, axis=1)
+    return (sums[:, 2 * width + 1:] - sums[:, :-2 * width - 1]) > 0
+
+
+def _needed(dead: np.ndarray, predicted: np.ndarray, needed: np.ndarray) -> np.ndarray:
+    """Rows a speculative batch still needs: none after the first row that died against an
+    "accepted" prediction (later rows were built on it)."""
+    wrong = np.nonzero(dead & predicted)[0]
+    if len(wrong):
+        needed = needed.copy()
+        needed[wrong[0] + 1:] = False
+    return needed

@@ -1,0 +1,111 @@
+"""Incremental evaluation of the exact test: the same decisions, and so the same masks, as full passes."""
+import numpy as np
+import pytest
+from reference import forward_reference
+
+from deepspeech_audio_features import DeepSpeech, audio_file_to_mfccs, load_model, random_weights
+from deepspeech_audio_features.infra.resources import example_audio
+from deepspeech_audio_features.interpret.masks.engine import PruneState, prune, repair
+from deepspeech_audio_features.interpret.masks.importance import importance_mask
+from deepspeech_audio_features.interpret.masks.incremental import DELTA, IncrementalTest
+from deepspeech_audio_features.interpret.masks.problem import MaskProblem
+
+TOL = 1e-3
+
+
+@pytest.fixture(scope="module")
+def weights():
+    return random_weights(24, seed=3)
+
+
+@pytest.fixture(scope="module")
+def model(weights):
+    return DeepSpeech(weights)
+
+
+@pytest.fixture(scope="module")
+def x():
+    return np.random.default_rng(7).normal(0, 4, (40, 26)).astype(np.float32)
+
+
+def valid_start(problem, seed=0, share=0.5):
+    """A valid, not yet pruned mask: a share of the units at random, repaired."""
+    rng = np.random.default_rng(seed)
+    return repair(problem, rng.random(problem.n_units) < share, np.zeros(problem.n_units))
+
+
+def test_partial_forward_pieces_match_the_numpy_reference(weights, model, x):
+    ref = forward_reference(weights, x)
+    windows = DeepSpeech.context_windows(x[None]).numpy()[0]
+    np.testing.assert_allclose(model.dense_front(windows).numpy(), ref["layer_3"], rtol=1e-4, atol=1e-4)
+    zeros = np.zeros((1, model.n_hidden), np.float32)
+    half = len(x) // 2
+    projected = model.lstm_input(model.dense_front(windows[None])).numpy()
+    hs, cs = model.lstm_steps(projected[:, :half], zeros, zeros)
+    tail, _ = model.lstm_steps(projected[:, half:], hs[:, -1], cs[:, -1])  # restarted from the cached state
+    np.testing.assert_allclose(np.concatenate([hs[0], tail[0]]), ref["rnn_output"], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("variant, frames", [("time-frequency", None), ("time", None), ("time-frequency", (5, 20))])
+def test_incremental_decisions_equal_full_passes(model, x, variant, frames):
+    keep = np.zeros(len(x), bool)
+    keep[slice(*frames) if frames else slice(None)] = True
+    problem = MaskProblem(model, x, keep, variant, TOL, 8192)
+    base = valid_start(problem, share=0.9)
+    rng = np.random.default_rng(1)
+    test = IncrementalTest(problem, chunk_frames=3)
+    outcomes = []
+    for size in (1, 2, 5):  # candidates zeroing 1, 2 or 5 of the base's ones, as prune and swap moves do
+        trials = np.repeat(base[None], 48, axis=0)
+        for row in trials:
+            row[rng.choice(np.nonzero(base)[0], size, replace=False)] = False
+        full = problem.check(trials)[0]
+        np.testing.assert_array_equal(test.check(base, trials), full)
+        outcomes.append(full)
+    assert 0 < np.mean(outcomes) < 1 or variant == "time"  # both outcomes occur (any lost frame fails here)
+    assert test.max_difference(base, trials[:8]) < DELTA / 10  # round-off, far inside the band
+    assert test.stats.frames_computed < test.stats.frames_full
+
+
+@pytest.mark.parametrize("variant", ["time-frequency", "time"])
+def test_incremental_prune_returns_bitwise_the_full_prune(model, x, variant):
+    x = x[:24]
+    results = []
+    for incremental in (False, True):
+        problem = MaskProblem(model, x, np.ones(len(x), bool), variant, TOL, 8192)
+        if incremental:
+            problem.incremental = IncrementalTest(problem, chunk_frames=4)
+        start = valid_start(problem, seed=2)
+        order = np.random.default_rng(3).permutation(problem.n_units)
+        results.append(prune(problem, PruneState(units=start), order, None).units)
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_every_batch_inside_the_band_falls_back_to_full_passes(model, x):
+    x = x[:20]
+    problem = MaskProblem(model, x, np.ones(len(x), bool), "time-frequency", TOL, 8192)
+    start = valid_start(problem, seed=2)
+    order = np.random.default_rng(3).permutation(problem.n_units)
+    plain = prune(problem, PruneState(units=start.copy()), order, None).units
+    problem.incremental = IncrementalTest(problem, delta=1e6)  # nothing is certain: the full pass decides
+    units = prune(problem, PruneState(units=start.copy()), order, None).units
+    np.testing.assert_array_equal(units, plain)
+    assert problem.incremental.stats.fallbacks > 0
+
+
+def test_importance_mask_is_the_same_with_and_without_incremental_evaluation(model, x):
+    x = x[:24]
+    full = importance_mask(model, x, steps=30, incremental=False)
+    fast = importance_mask(model, x, steps=30, incremental=True)
+    np.testing.assert_array_equal(fast.mask, full.mask)
+    assert fast.evaluations == full.evaluations
+    assert fast.phases["incremental"]["candidates"] > 0 and "incremental" not in full.phases
+
+
+@pytest.mark.slow
+def test_example_files_give_bitwise_the_same_masks():
+    model = load_model()
+    for path in example_audio():
+        x = audio_file_to_mfccs(path, model.upper_frequency_limit)
+        masks = [importance_mask(model, x, steps=60, incremental=flag).mask for flag in (False, True)]
+        np.testing.assert_array_equal(masks[0], masks[1])
