@@ -333,22 +333,25 @@ def show_mask_summary(result) -> None:
 
 
 def show_muted_audio(path: str, result, model, settings: StudySettings,
-                     thresholds: tuple[float, ...] = (0.1, 0.2, 0.3)) -> None:
-    """Mute the windows under each threshold, show the waveforms, players and transcriptions."""
+                     thresholds: tuple[float, ...] = (0.25, 0.5, 0.75), by: str = "rank") -> None:
+    """Mute the least important frames (by default the 25 / 50 / 75 % with the lowest mask
+    mean; ``by="threshold"`` for the study's absolute thresholds 0.1 / 0.2 / 0.3), show the
+    waveforms, players and greedy transcriptions."""
     import matplotlib.pyplot as plt
     from IPython.display import Audio, display
 
     from ..interpret.masks.mute import mute_unimportant_audio
 
-    muted = mute_unimportant_audio(path, result.mask, thresholds, out_dir=Path(result.run_dir) / "muted",
-                                   model=model)
+    muted = mute_unimportant_audio(path, result.mask, thresholds, out_dir=Path(result.run_dir) / f"muted-{by}",
+                                   model=model, by=by)
     display(muted.figure)
     plt.close("all")
     print(f"{Path(path).name}, original (greedy): {muted.original_transcription!r}")
     display(Audio(path))
     for threshold, wav, fraction, text in zip(muted.thresholds, muted.paths, muted.muted_fractions,
                                               muted.transcriptions):
-        print(f"mask mean < {threshold:.1f}: {fraction:.0%} of the audio muted -> (greedy) {text!r}")
+        rule = f"least important {threshold:.0%} of frames" if by == "rank" else f"mask mean < {threshold:.1f}"
+        print(f"{rule}: {fraction:.0%} of the audio muted -> (greedy) {text!r}")
         display(Audio(str(wav)))
 
 
