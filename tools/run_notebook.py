@@ -20,8 +20,16 @@ from deepspeech_audio_features.infra.atomic import atomic_write  # noqa: E402
 
 def execute(path: Path, out: Path, timeout: int = 3600) -> nbformat.NotebookNode:
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.resolve().parent)}}).execute()
+    from jupyter_client import KernelManager
+
+    # IPC sockets, not TCP: the kernel is local, and TCP makes it warn about unencrypted traffic.
+    manager = KernelManager(kernel_name="python3", transport="ipc")
+    try:
+        NotebookClient(nb, km=manager, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.resolve().parent)}}).execute()
+    finally:
+        if manager.has_kernel:
+            manager.shutdown_kernel(now=False)  # a client given a manager leaves its kernel running
     atomic_write(out, lambda tmp: nbformat.write(nb, tmp))
     return nb
 
