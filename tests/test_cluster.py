@@ -190,7 +190,7 @@ def test_cli_runs_search_and_masks_on_a_scheduler_address(tiny, corpus, client, 
 
     checkpoint = save_checkpoint(tiny, tmp_path / "tiny")
     address = client.scheduler.address
-    assert cli_main(["search", "--checkpoint", checkpoint, "--dataset", str(corpus), "--objective", "layer_3:1,4",
+    assert cli_main(["search", "--json", "--checkpoint", checkpoint, "--dataset", str(corpus), "--objective", "layer_3:1,4",
                      "--out", str(tmp_path / "search"), "--batch-size", "4", "--scheduler", address]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["report"]["this_session"]["distributed"]["scheduler"] == address

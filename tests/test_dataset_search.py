@@ -148,13 +148,22 @@ def test_cli_search_and_visualize(tiny, dataset, tmp_path, capsys):
     checkpoint = save_checkpoint(model, tmp_path / "model")
     assert cli_main(["search", "--checkpoint", str(tmp_path / "model"), "--dataset", str(csv_path),
                      "--objective", "layer_2:1,3", "--out", str(tmp_path / "search"), "--batch-size", "4",
-                     "--top", "2"]) == 0
+                     "--top", "2", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert len(printed["top"]["layer_2"]) == 2 and len(printed["report"]["skipped"]) == 2
+    # the default output: a table with the neuron ids, and a figure on request
+    assert cli_main(["search", "--checkpoint", str(tmp_path / "model"), "--dataset", str(csv_path),
+                     "--objective", "layer_2:1,3", "--out", str(tmp_path / "search"), "--batch-size", "4",
+                     "--top", "2", "--plot", str(tmp_path / "top.png")]) == 0
+    out = capsys.readouterr().out
+    assert "layer_2 neurons 1, 3" in out and "top 2" in out and "bottom 1" in out and "{" not in out
+    assert (tmp_path / "top.png").read_bytes()[:4] == b"\x89PNG"
     assert checkpoint
     assert cli_main(["visualize", "--checkpoint", str(tmp_path / "model"), "--objective", "layer_1:0,1:0.5",
                      "--objective", "rnn_output:2", "--out", str(tmp_path / "vis"), "--steps", "3",
-                     "--frames", "20", "--snapshot-every", "2"]) == 0
+                     "--frames", "20", "--snapshot-every", "2", "--plot", str(tmp_path / "vis.svg")]) == 0
+    out = capsys.readouterr().out
+    assert "mean activation" in out and "rnn_output" in out and (tmp_path / "vis.svg").read_text().startswith("<?xml")
     for name in ("layer_1", "rnn_output"):
         assert sorted(p.name for p in (tmp_path / "vis" / name).glob("input_var_*.npy")) == [
             "input_var_0.npy", "input_var_2.npy", "input_var_3.npy"]

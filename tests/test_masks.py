@@ -293,9 +293,12 @@ def test_cli_mask_and_mute(model, speechlike, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     save_checkpoint(model, tmp_path / "ckpt")
     write_wav(tmp_path / "clip.wav", speechlike[:6400])  # 19 frames
-    assert main(["mask", "clip.wav", "--checkpoint", "ckpt", "--steps", "20", "--no-progress"]) == 0
+    assert main(["mask", "clip.wav", "--checkpoint", "ckpt", "--steps", "20", "--no-progress", "--json"]) == 0
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert line["frame_agreement"] == 1.0
+    assert main(["mask", "clip.wav", "--checkpoint", "ckpt", "--steps", "20", "--no-progress", "--plot", "m.png"]) == 0
+    summary = capsys.readouterr().out
+    assert "frame agreement 1.000" in summary and "ones" in summary and (tmp_path / "m.png").stat().st_size > 1000
     run = tmp_path / "runs" / "run_mask_experiment" / "clip.wav"
     assert (run / "result.json").exists() and (run / "0.npy").exists()
     assert main(["mute", "clip.wav", str(run), "--checkpoint", "ckpt", "--thresholds", "0", "0.5"]) == 0

@@ -106,11 +106,35 @@ def cmd_visualize(args) -> int:
             results.append(run_visualization_experiment(config, model, args.out, options=options,
                                                         overwrite=args.overwrite, **pieces))
     for result in results:
-        print(json.dumps({"out": result.out, "steps": result.steps,
-                          "activation": {k: np.asarray(v).round(4).tolist() for k, v in result.activation.items()},
-                          "total_variation": {k: np.asarray(v).round(4).tolist()
-                                              for k, v in result.total_variation.items()}}, indent=2))
+        if args.json:
+            print(json.dumps({"out": result.out, "steps": result.steps,
+                              "activation": {k: np.asarray(v).round(4).tolist() for k, v in result.activation.items()},
+                              "total_variation": {k: np.asarray(v).round(4).tolist()
+                                                  for k, v in result.total_variation.items()}}, indent=2))
+        else:
+            print(f"{result.out}: {result.steps} steps")
+            print(f"  {'objective':<28}{'mean activation':>16}{'TV per element':>16}")
+            for name in result.inputs:
+                print(f"  {name:<28}{float(np.mean(result.activation[name])):>16.3f}"
+                      f"{float(np.mean(result.total_variation[name])):>16.3f}")
+    if args.plot:
+        from ..plots import plot_grid
+
+        cells = [[(np.asarray(x).reshape(-1, np.shape(x)[-1]), name) for name, x in r.inputs.items()] for r in results]
+        _save_figure(plot_grid(cells, title="Learned inputs (z-scores over all of them)"), args.plot)
     return 0
+
+
+def _save_figure(fig, path) -> None:
+    """Write a figure atomically and say where."""
+    import matplotlib.pyplot as plt
+
+    from ...infra.atomic import atomic_write
+
+    suffix = Path(path).suffix.lstrip(".") or "png"
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format=suffix, dpi=100, bbox_inches="tight"))
+    plt.close(fig)
+    print(f"figure: {path}")
 
 
 def cmd_search(args) -> int:
@@ -136,15 +160,46 @@ def cmd_search(args) -> int:
             result = run_search_dataset_experiment(model, args.dataset, args.out, scheduler=scheduler, options=options,
                                                    overwrite=args.overwrite)
     top, bottom = get_top_examples(args.top, result.out), get_bottom_examples(args.top, result.out)
-    print(json.dumps({"out": result.out, "report": result.report,
-                      "top": {k: [list(e) for e in v] for k, v in top.items()},
-                      "bottom": {k: [list(e) for e in v] for k, v in bottom.items()}}, indent=2))
+    if args.json:
+        print(json.dumps({"out": result.out, "report": result.report,
+                          "top": {k: [list(e) for e in v] for k, v in top.items()},
+                          "bottom": {k: [list(e) for e in v] for k, v in bottom.items()}}, indent=2))
+    else:
+        _print_examples(result.out, top, bottom)
+    if args.plot:
+        _plot_examples(top, args.plot, model)
     for reason in result.skipped:
         print(f"skipped: {reason}", file=sys.stderr)
     if result.report.get("scored", 0) == 0:
         print(f"error: {result.out}: no utterance could be scored ({len(result.skipped)} skipped)", file=sys.stderr)
         return 2
     return 0
+
+
+def _print_examples(out, top: dict, bottom: dict) -> None:
+    """A table per objective (its layer and neuron ids): the top and bottom utterances."""
+    from ...infra.atomic import load_json
+
+    neurons = {o["name"]: f"{o['layer']} neurons {', '.join(map(str, o['neurons']))}"
+               for o in load_json(Path(out) / "index.json")["objectives"]}
+    print(f"{out}")
+    for name in top:
+        print(f"  {neurons.get(name, name)}")
+        for label, examples in (("top", top[name]), ("bottom", bottom[name])):
+            for rank, example in enumerate(examples, 1):
+                print(f"    {label} {rank}  {example.activation:>9.3f}  {example.path}")
+
+
+def _plot_examples(top: dict, path, model) -> None:
+    from ...speech.mfcc import audio_file_to_mfccs
+    from ..plots import plot_grid
+
+    names = list(top)
+    rows = max(len(v) for v in top.values())
+    cells = [[(audio_file_to_mfccs(top[n][i].path, model.upper_frequency_limit),
+               f"{Path(top[n][i].path).name}\nactivation {top[n][i].activation:.3f}") if i < len(top[n]) else None
+              for n in names] for i in range(rows)]
+    _save_figure(plot_grid(cells, names, title="Top examples"), path)
 
 
 def cmd_mask(args) -> int:
@@ -176,8 +231,24 @@ def cmd_mask(args) -> int:
         print(f"{skipped} of {len(paths)} file(s) skipped", file=sys.stderr)
     if not runs:
         return 2  # nothing usable was given
-    for path, result in runs:
-        print(json.dumps({"run": str(result.run_dir), **result.summary()}, default=str))
+    for i, (path, result) in enumerate(runs):
+        if args.json:
+            print(json.dumps({"run": str(result.run_dir), **result.summary()}, default=str))
+        else:
+            minimal = "yes" if result.one_minimal else "no"
+            checked = {True: ", checked", False: ", check failed", None: ""}[result.one_minimal_checked]
+            print(f"{result.run_dir}: {int(result.mask.sum())} ones ({result.zero_fraction:.3f} zeros), "
+                  f"frame agreement {result.frame_agreement:.3f}, 1-minimal {minimal}{checked}, "
+                  f"{result.seconds:.1f} s\n  greedy transcription of X and of M * X: {result.text_original!r}, "
+                  f"{result.text_masked!r}")
+        if args.plot:
+            from ...speech.mfcc import audio_file_to_mfccs
+            from ..plots import plot_mfccs
+
+            target = Path(args.plot) if len(runs) == 1 else Path(args.plot).with_stem(f"{Path(args.plot).stem}-{i}")
+            x = audio_file_to_mfccs(path, model.upper_frequency_limit)
+            _save_figure(plot_mfccs(x, f"{Path(path).name}: MFCCs the mask keeps (black: removed)", mask=result.mask),
+                         target)
         if args.mute:
             muted = mute_unimportant_audio(path, result.run_dir, experiment.mute_thresholds, model=model)
             print(json.dumps({"muted": [str(p) for p in muted.paths], "muted_fractions": muted.muted_fractions,
@@ -268,6 +339,7 @@ visualize --objective layer_3:4,17:1.0 --objective layer_6:9 --out runs/my-vis -
     p.add_argument("--param", choices=["direct", "scaled"],
                    help="parameterization: X itself, or scaled by the data's statistics (default: direct)")
     p.add_argument("--stats-dataset", help="CSV or folder for MFCC statistics (ad-hoc objectives)")
+    _add_output_flags(p, "the final learned inputs")
     p.add_argument("--overwrite", action="store_true", help="clear a run folder written with other settings")
     p.set_defaults(func=cmd_visualize)
 
@@ -286,6 +358,7 @@ search --dataset /data/librispeech/train.csv --out runs/ls-search --objective la
     p.add_argument("--out", help="run folder (default: runs/run_search_dataset_experiment)")
     SearchOptions.add_arguments(p, exclude=("shards", "worker_threads"))  # --shards: with_cluster
     p.add_argument("--top", type=int, default=4, help="examples to print per objective (default: 4)")
+    _add_output_flags(p, "the top examples' MFCCs")
     p.add_argument("--overwrite", action="store_true", help="clear a run folder written with other settings")
     with_cluster(p)
     p.set_defaults(func=cmd_search)
@@ -308,6 +381,7 @@ mask clip.wav --frames 20:60"""))
     MaskOptions.add_arguments(p)  # every option; unset flags keep the experiment's values
     p.add_argument("--overwrite", action="store_true", help="discard run folders written with another config")
     p.add_argument("--mute", action="store_true", help="then mute the unimportant audio (the experiment's thresholds)")
+    _add_output_flags(p, "the MFCCs each mask keeps (FILE-<i> for several files)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_mask)
 
@@ -341,6 +415,11 @@ mute clip.wav runs/run_mask_experiment/clip.wav --thresholds 0.1 0.2"""))
     p.add_argument("--out", help="folder for the muted WAVs and the figure (default: beside the mask)")
     p.add_argument("--beam-width", type=int, default=1, help="decoder beam width; 1 = greedy (default: 1)")
     p.set_defaults(func=cmd_mute)
+
+
+def _add_output_flags(p, what: str) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable JSON instead of the summary")
+    p.add_argument("--plot", metavar="FILE", help=f"also write a figure of {what} (.png, .pdf or .svg)")
 
 
 def register(sub) -> None:
