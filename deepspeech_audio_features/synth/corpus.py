@@ -260,12 +260,19 @@ def _render_missing(out: Path, plan: _CorpusPlan, tally: _Tally, workers: int | 
             tally.failures[index] = error
             if bar is not None:
                 bar.update(1)
-                bar.write(f"skipped utterance {index}: {error}", file=sys.stderr)
 
         n_workers = max(1, min(workers or default_workers(), len(todo)))
         render_in_workers(todo, out, n_workers, done, failed, plan.data_path, task)
     if bar is not None:
         bar.close()
+    if tally.failures:  # once, as a count per reason; each utterance is listed in corpus.json
+        reasons: dict[str, int] = {}
+        for error in tally.failures.values():
+            reason = error.split(" for ")[0]
+            reasons[reason] = reasons.get(reason, 0) + 1
+        summary = "; ".join(f"{n} x {reason}" for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]))
+        print(f"{len(tally.failures)} of {len(todo)} utterance(s) skipped ({summary}); listed in {out / 'corpus.json'}",
+              file=sys.stderr)
     return len(todo)
 
 

@@ -23,6 +23,7 @@ import ctypes
 import ctypes.util
 import json
 import os
+import signal
 import struct
 import threading
 from typing import NamedTuple
@@ -244,7 +245,9 @@ class ESpeakSynthesizer:
         if reply[:1] == b"E":
             raise ESpeakError(reply[1:].decode("utf-8", "replace"))
         if status != 0 or reply[:1] != b"A":
-            raise ESpeakError(f"eSpeak child process failed (wait status {status}) for {args[0]!r}")
+            how = (f"crashed ({signal.Signals(os.WTERMSIG(status)).name})" if os.WIFSIGNALED(status)
+                   else f"exited with status {os.WEXITSTATUS(status)}" if status else "gave no audio")
+            raise ESpeakError(f"eSpeak {how} for {args[0]!r}")
         (n,) = struct.unpack("<Q", reply[1:9])
         return reply[9:9 + n], [SpeechEvent(*e) for e in json.loads(reply[9 + n:])]
 
