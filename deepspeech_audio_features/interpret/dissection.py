@@ -233,14 +233,37 @@ def dissect_dataset(model: DeepSpeech, dataset: str | os.PathLike, out: str | os
         ParameterError: a bad option or layer; DatasetError: no usable utterance.
         RunConflictError: ``out`` holds another run.
     """
-    from ..infra.errors import DatasetError
-    from ..speech.batching import pad_batch
-    from ..speech.mfcc import audio_file_to_mfccs
+    from ..infra.progress import progress_bar
 
     options = DissectionOptions.resolve(options, overrides)
     layers = list(layers)
     if not layers or any(layer not in LAYERS for layer in layers):
         raise ParameterError(f"layers: expected some of {', '.join(LAYERS)}; got {layers}")
+    run, index = _open_run(model, dataset, out, layers, options)
+    k = max(1, math.ceil(options.quantile * index["labelled_frames"]))
+    forward = model.compiled_forward(max(layers, key=LAYERS.index))
+    alignments = read_alignments(dataset).alignments
+    done, accs = _load_state(run, layers, len(index["batches"]))
+
+    def save_state() -> None:
+        run.save_arrays("state.npz", done=done, **{f"{layer}/{name}": v for layer, acc in accs.items()
+                                                     for name, v in acc.arrays().items()})
+
+    start, skipped, frames_done = time.perf_counter(), list(index["skipped"]), 0
+    todo = [b for b in range(len(index["batches"])) if not done[b]]
+    for n, b in enumerate(progress_bar(todo, desc="dissection", disable=not progress), 1):
+        frames_done += _accumulate_batch(model, forward, index, alignments, b, layers, accs, k, skipped)
+        done[b] = True
+        if n % options.checkpoint_every == 0:
+            save_state()
+    save_state()
+    return _finish(run, index, layers, accs, options, skipped, len(todo), frames_done, time.perf_counter() - start)
+
+
+def _open_run(model: DeepSpeech, dataset, out, layers: list[str], options: DissectionOptions) -> tuple[RunFolder, dict]:
+    """The run folder (identity: dataset, layers, settings, model) and its index of the dataset."""
+    from ..infra.errors import DatasetError
+
     identity = {"format": INDEX_FORMAT, "dataset": str(dataset), "layers": layers, "batch_size": options.batch_size,
                 "max_utterances": options.max_utterances, "quantile": options.quantile,
                 "model": {"fingerprint": model.fingerprint(), "n_hidden": model.n_hidden,
@@ -251,56 +274,50 @@ def dissect_dataset(model: DeepSpeech, dataset: str | os.PathLike, out: str | os
     if index["labelled_frames"] == 0:
         raise DatasetError(f"{dataset}: no utterance with an alignment and readable audio "
                            f"({len(index['skipped'])} skipped)")
-    k = max(1, math.ceil(options.quantile * index["labelled_frames"]))
-    deepest = max(layers, key=LAYERS.index)
-    forward = model.compiled_forward(deepest)
-    alignments = read_alignments(dataset).alignments
+    return run, index
 
-    done = np.zeros(len(index["batches"]), bool)
-    accs: dict[str, DissectionAccumulator] = {}
-    if run.exists("state.npz"):
-        state = run.load_arrays("state.npz")
-        done = state["done"].astype(bool)
-        for layer in layers:
-            accs[layer] = DissectionAccumulator.from_arrays(
-                {name.split("/", 1)[1]: v for name, v in state.items() if name.startswith(layer + "/")})
 
-    def save_state() -> None:
-        run.save_arrays("state.npz", done=done, **{f"{layer}/{name}": v for layer, acc in accs.items()
-                                                     for name, v in acc.arrays().items()})
+def _load_state(run: RunFolder, layers: list[str], n_batches: int) -> tuple[np.ndarray, dict]:
+    """``(done [n_batches] bool, {layer: accumulator})`` of an interrupted run, else empty ones."""
+    if not run.exists("state.npz"):
+        return np.zeros(n_batches, bool), {}
+    state = run.load_arrays("state.npz")
+    accs = {layer: DissectionAccumulator.from_arrays({name.split("/", 1)[1]: v for name, v in state.items()
+                                                      if name.startswith(layer + "/")}) for layer in layers}
+    return state["done"].astype(bool), accs
 
-    from ..infra.progress import progress_bar
 
-    start, skipped, since_save, frames_done = time.perf_counter(), list(index["skipped"]), 0, 0
-    todo = [b for b in range(len(index["batches"])) if not done[b]]
-    for b in progress_bar(todo, desc="dissection", disable=not progress):
-        items, arrays, labels = [], [], []
-        for i in index["batches"][b]:
-            try:
-                x = audio_file_to_mfccs(index["paths"][i], model.upper_frequency_limit)
-            except (AudioError, ValueError) as err:
-                skipped.append([i, str(err)])
-                continue
-            items.append(i)
-            arrays.append(x)
-            labels.append(frame_phone_labels(alignments[i], len(x)))
-        if items:
-            x, lengths = pad_batch(arrays)
-            outputs = forward(x, lengths)
-            for layer in layers:
-                acts = outputs[layer].numpy()
-                if layer not in accs:
-                    accs[layer] = DissectionAccumulator(acts.shape[-1], k)
-                accs[layer].update(np.concatenate([acts[row, :n] for row, n in enumerate(lengths)]),
-                                   np.concatenate(labels))
-            frames_done += int(lengths.sum())
-        done[b] = True
-        since_save += 1
-        if since_save >= options.checkpoint_every:
-            save_state()
-            since_save = 0
-    save_state()
-    seconds = time.perf_counter() - start
+def _accumulate_batch(model: DeepSpeech, forward, index: dict, alignments, b: int, layers: list[str],
+                      accs: dict, k: int, skipped: list) -> int:
+    """One forward of batch ``b``, added to every layer's accumulator; returns its frames.
+    Unreadable audio is appended to ``skipped``."""
+    from ..speech.batching import pad_batch
+    from ..speech.mfcc import audio_file_to_mfccs
+
+    arrays, labels = [], []
+    for i in index["batches"][b]:
+        try:
+            x = audio_file_to_mfccs(index["paths"][i], model.upper_frequency_limit)
+        except (AudioError, ValueError) as err:
+            skipped.append([i, str(err)])
+            continue
+        arrays.append(x)
+        labels.append(frame_phone_labels(alignments[i], len(x)))
+    if not arrays:
+        return 0
+    x, lengths = pad_batch(arrays)
+    outputs = forward(x, lengths)
+    for layer in layers:
+        acts = outputs[layer].numpy()
+        if layer not in accs:
+            accs[layer] = DissectionAccumulator(acts.shape[-1], k)
+        accs[layer].update(np.concatenate([acts[row, :n] for row, n in enumerate(lengths)]), np.concatenate(labels))
+    return int(lengths.sum())
+
+
+def _finish(run: RunFolder, index: dict, layers: list[str], accs: dict, options: DissectionOptions, skipped: list,
+            batches: int, frames_done: int, seconds: float) -> DissectionResult:
+    """Per-layer statistics, summary and report, written to the run folder."""
     result_layers = {layer: layer_dissection(layer, accs[layer]) for layer in layers}
     for layer, d in result_layers.items():
         run.save_arrays(f"{layer}.npz", mean=d.mean, iou=d.iou, selectivity=d.selectivity, threshold=d.threshold,
@@ -309,7 +326,7 @@ def dissect_dataset(model: DeepSpeech, dataset: str | os.PathLike, out: str | os
     run.save_json("summary.json", summary)
     report = {"utterances": len(index["paths"]), "labelled_frames": index["labelled_frames"],
               "skipped": [f"{index['paths'][i]}: {reason}" for i, reason in skipped],
-              "this_session": {"batches": len(todo), "frames": frames_done, "seconds": round(seconds, 3),
+              "this_session": {"batches": batches, "frames": frames_done, "seconds": round(seconds, 3),
                                "audio_seconds_per_second": round(frames_done * 0.02 / seconds, 3) if seconds else None}}
     run.save_json("report.json", report)
     return DissectionResult(str(run.path), result_layers, summary, report)
