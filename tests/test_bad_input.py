@@ -95,6 +95,12 @@ def damaged_data(folder: Path, keep: float) -> Path:
     return target
 
 
+def _plot_mfccs():
+    from deepspeech_audio_features.app.plots import plot_mfccs
+
+    return plot_mfccs
+
+
 def with_metadata(folder: Path, metadata) -> Path:
     target = model_copy(folder)
     path = target / "deepspeech_audio_features.json"
@@ -500,6 +506,7 @@ ROWS = [
      "feature_win_len is 25"),
     ("greedy-alphabet-columns", lambda d: greedy_decode(np.full((4, 29), 1 / 29), Alphabet.parse("a\nb\n")),
      ParameterError, "[T, 3] (2 labels + blank)"),
+    ("plot-nan-mfccs", lambda d: _plot_mfccs()(np.full((10, 26), np.nan)), ParameterError, "NaN or Inf"),
     # arrays given to NumPy helpers
     ("context-windows-1d", lambda d: context_windows(np.zeros(26)), ParameterError, "[T, 26]"),
     # alignments, dissection and probes

@@ -92,7 +92,13 @@ def _label_mfcc_axes(ax, left: bool = True, bottom: bool = True, size: int = 9) 
 
 
 def mfcc_image(ax, mfccs: np.ndarray, scale: MfccScale, mask: np.ndarray | None = None, **kwargs):
-    """MFCCs ``[T, 26]`` as z-scores on ``ax``; entries where ``mask == 0`` in :data:`MASKED_COLOR`."""
+    """MFCCs ``[T, 26]`` as z-scores on ``ax``; entries where ``mask == 0`` in :data:`MASKED_COLOR`.
+
+    Raises:
+        ParameterError: NaN or Inf in the MFCCs (they would be drawn in the masked colour).
+    """
+    if not np.all(np.isfinite(np.asarray(mfccs, np.float64))):
+        raise ParameterError("mfccs: NaN or Inf values cannot be drawn (they would look like masked entries)")
     z = scale(mfccs)
     if mask is not None:
         z = np.ma.masked_where(np.asarray(mask) == 0, z)
