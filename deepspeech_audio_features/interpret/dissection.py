@@ -503,16 +503,21 @@ def _dissect_here(model: DeepSpeech, run: RunFolder, index: dict, todo: list[int
     return frames
 
 
-def _dissect_shard(shard: dict, out: str, checkpoint: str, fingerprint: str, layers: list[str], k: int,
+def _dissect_shard(group: list[dict], out: str, checkpoint: str, fingerprint: str, layers: list[str], k: int,
                    edges: dict, options: dict, threads: int | None) -> dict:
-    """A Dask task: accumulate the shard's batches into ``<out>/<shard name>`` (runs on a worker)."""
+    """A Dask task: accumulate each shard's batches into ``<out>/<shard name>`` (runs on a worker).
+
+    ``group`` holds shards ``{"batches", "tag", "name"}``; a shard whose file exists was
+    finished before a crash, or by a lost worker, and is not redone."""
     from ..infra.atomic import save_arrays
     from .distributed import worker_info, worker_model
 
     start = time.perf_counter()
-    target = Path(out) / shard["name"]
     frames = 0
-    if not target.exists():  # else finished before a crash, or by a lost worker
+    for shard in group:
+        target = Path(out) / shard["name"]
+        if target.exists():
+            continue
         model = worker_model(checkpoint, fingerprint, threads)
         index = load_json(Path(out) / "index.json")
         options_ = DissectionOptions.from_dict(options)
