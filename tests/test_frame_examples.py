@@ -228,3 +228,29 @@ def test_a_dataset_without_alignments_gives_examples_and_empty_phone_statistics(
                                                                                    ["layer_1"])["layer_1"])
     example = examples.example(3, "top", 1)
     assert example.words == [] and example.phones == [] and example.transcript == "hello"
+
+
+def test_cli_dissect_then_neuron_examples(aligned_corpus, tmp_path, capsys):
+    import json
+
+    from deepspeech_audio_features import save_checkpoint
+    from deepspeech_audio_features.app.cli import main
+
+    model = DeepSpeech(random_weights(16, seed=3), metadata={"name": "tiny"})
+    save_checkpoint(model, tmp_path / "ckpt")
+    run = str(tmp_path / "run")
+    assert main(["dissect", "--dataset", str(aligned_corpus), "--out", run, "--checkpoint", str(tmp_path / "ckpt"),
+                 "--layers", "layer_2", "--top-k", "3", "--window", "5", "--no-progress"]) == 0
+    assert json.loads(capsys.readouterr().out)["unaligned"] == 1
+    assert main(["neuron-examples", "--run", run, "--layer", "layer_2", "--neurons", "1,4", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["examples"]
+    examples = load_frame_examples(run, "layer_2")
+    assert [(r["neuron"], r["which"], r["rank"]) for r in rows] == [(n, w, k) for n in (1, 4) for w in ("top", "bottom")
+                                                                  for k in range(3)]
+    assert rows[0]["activation"] == pytest.approx(float(examples.top_value[1, 0]))
+    assert rows[0]["path"] == examples.paths[examples.top_utterance[1, 0]]
+    assert main(["neuron-examples", "--run", run, "--layer", "layer_2", "--which", "top", "--k", "1"]) == 0
+    table = capsys.readouterr().out
+    assert table.count("top frames:") == 3 and "bottom" not in table  # the 3 best detectors by default
+    assert main(["neuron-examples", "--run", run, "--layer", "layer_2", "--neurons", "99"]) == 2
+    assert "neuron: expected 0..15" in capsys.readouterr().err

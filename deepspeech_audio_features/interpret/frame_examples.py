@@ -90,16 +90,29 @@ def _best(keys: np.ndarray, k: int, largest: bool) -> np.ndarray:
     return np.argpartition(keys, k - 1, axis=0)[:k]
 
 
+def _batch_best(a: np.ndarray, k: int, largest: bool) -> np.ndarray:
+    """``[n, F]`` mask of each neuron's ``k`` best frames of ``a`` (rows in position order:
+    a tie goes to the earlier row)."""
+    n = len(a)
+    if n <= k:
+        return np.ones(a.shape, bool)
+    kth = n - k if largest else k - 1
+    value = np.partition(a, kth, axis=0)[kth]
+    strict = (a > value) if largest else (a < value)
+    tie = a == value
+    return strict | (tie & (np.cumsum(tie, axis=0) <= k - strict.sum(axis=0)))
+
+
 def _bin_of(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Bin index of each value, as ``np.histogram(np.clip(values, edges[0], edges[-1]), edges)`` counts it.
 
     Arithmetic guess on equal-width bins, then corrected against the edges themselves
     (NumPy's own method for uniform bins), so rounding never moves a value across an edge.
     """
-    e = edges.astype(np.float64)
+    e = np.asarray(edges, np.float32)  # values and edges are float32: the compares are exact
     n = len(e) - 1
-    v = np.clip(values.astype(np.float64), e[0], e[-1])
-    idx = ((v - e[0]) * (n / (e[-1] - e[0]))).astype(np.int64)
+    v = np.clip(np.asarray(values, np.float32), e[0], e[-1])
+    idx = ((v - e[0]) * np.float32(n / (float(e[-1]) - float(e[0])))).astype(np.int32)
     np.clip(idx, 0, n - 1, out=idx)
     idx -= v < e[idx]
     idx += (v >= e[idx + 1]) & (idx != n - 1)
@@ -152,7 +165,9 @@ class FrameExampleAccumulator:
         acts = np.asarray(activations, np.float32)
         lengths = np.asarray(lengths, np.int64)
         utterances = np.asarray(utterances, np.int64)
-        rows, frames = np.nonzero(np.arange(acts.shape[1])[None, :] < lengths[:, None])
+        by_utterance = np.argsort(utterances, kind="stable")  # so that the frames below come in position order
+        rows, frames = np.nonzero(np.arange(acts.shape[1])[None, :] < lengths[by_utterance, None])
+        rows = by_utterance[rows]
         if not len(rows):
             return
         if int(utterances.max()) * self.stride + self.stride > _LOW32 or int(lengths.max()) > self.stride:
@@ -163,37 +178,55 @@ class FrameExampleAccumulator:
         bins = _bin_of(a, self.histogram_edges) + np.arange(width)[None, :] * self.histogram_counts.shape[1]
         self.histogram_counts += np.bincount(bins.ravel(), minlength=self.histogram_counts.size
                                              ).reshape(self.histogram_counts.shape)
-        ordered = _ordered(a) * _LOW32
-        # top: higher value first, then lower position; bottom: lower value, then lower position
-        self._merge("top", ordered + (_LOW32 - 1 - position)[:, None], True, acts, lengths, rows, frames, utterances, a)
-        self._merge("bottom", ordered + position[:, None], False, acts, lengths, rows, frames, utterances, a)
+        self._merge("top", True, a, position, acts, lengths, rows, frames, utterances)
+        self._merge("bottom", False, a, position, acts, lengths, rows, frames, utterances)
 
-    def _merge(self, side: str, keys: np.ndarray, largest: bool, acts, lengths, rows, frames, utterances, a) -> None:
-        k, width = self.k, keys.shape[1]
-        old_keys = getattr(self, f"{side}_key")
-        if len(keys) > k:  # the batch's own best k first: the merge then sorts 2k rows, not n + k
-            best = _best(keys, k, largest)
-            keys = np.take_along_axis(keys, best, axis=0)
-        else:
-            best = np.broadcast_to(np.arange(len(keys))[:, None], keys.shape)
-        joined = np.concatenate([old_keys, keys])
-        chosen = _best(joined, k, largest)  # [k, F]
-        new = chosen >= k
-        entry = np.take_along_axis(best, np.where(new, chosen - k, 0), axis=0)  # index into the batch's frames
-        neuron = np.broadcast_to(np.arange(width)[None, :], chosen.shape)
-        old_slot = np.where(new, 0, chosen)
-        r, t = rows[entry], frames[entry]
-        offsets = np.arange(-self.window, self.window + 1)
-        idx = t[..., None] + offsets  # [k, F, 2W+1]
+    def _merge(self, side: str, largest: bool, a, position, acts, lengths, rows, frames, utterances) -> None:
+        """Merge a batch's frames ``a [n, F]`` at ``position [n]`` into one side's lists.
+
+        Only frames that beat a neuron's worst kept entry are candidates (a float compare
+        over the batch; after the first batches very few frames pass), so the sort below
+        is over a few entries per neuron, not the whole batch."""
+        k, width = self.k, a.shape[1]
+        neurons = np.arange(width)
+        key = getattr(self, f"{side}_key")  # [k, F]
+        worst_slot = key.argmin(axis=0) if largest else key.argmax(axis=0)
+        empty = key[worst_slot, neurons] == (_WORST_TOP if largest else _WORST_BOTTOM)
+        limit = np.where(empty, -np.inf if largest else np.inf, getattr(self, f"{side}_value")[worst_slot, neurons])
+        limit_position = np.where(empty, np.iinfo(np.int64).max,
+                                  getattr(self, f"{side}_utterance")[worst_slot, neurons].astype(np.int64) * self.stride
+                                  + getattr(self, f"{side}_frame")[worst_slot, neurons])
+        beats = (a > limit) if largest else (a < limit)
+        beats |= (a == limit) & (position[:, None] < limit_position)  # a tie goes to the earlier position
+        if beats.sum() > 4 * k * width:  # the first batches: narrow to each neuron's k best in the batch
+            beats &= _batch_best(a, k, largest)
+        entry, neuron = np.nonzero(beats)
+        if not len(entry):
+            return
+        ordered = _ordered(a[entry, neuron]) * _LOW32
+        new_key = ordered + ((_LOW32 - 1 - position[entry]) if largest else position[entry])
+        # candidates: the k kept entries of each neuron (flattened neuron-major), then the new ones
+        cand_neuron = np.concatenate([np.repeat(neurons, k), neuron])
+        cand_key = np.concatenate([key.T.ravel(), new_key])
+        order = np.lexsort((cand_key, cand_neuron))  # by neuron, then key ascending
+        counts = k + np.bincount(neuron, minlength=width)
+        ends = np.cumsum(counts)
+        first = ends - k if largest else ends - counts  # each neuron's k largest keys are its last k
+        chosen = order[first[:, None] + np.arange(k)[None, :]].T  # [k, F] candidate indices
+        new = chosen >= k * width
+        j = np.where(new, chosen - k * width, 0)  # index into the new candidates
+        old_slot = np.where(new, 0, chosen % k)
+        r, t = rows[entry[j]], frames[entry[j]]
+        idx = t[..., None] + np.arange(-self.window, self.window + 1)  # [k, F, 2W+1]
         inside = (idx >= 0) & (idx < lengths[r][..., None])
-        trace = acts[r[..., None], np.clip(idx, 0, acts.shape[1] - 1), neuron[..., None]]
+        trace = acts[r[..., None], np.clip(idx, 0, acts.shape[1] - 1), neurons[None, :, None]]
         trace = np.where(inside, trace, np.float32(np.nan))
-        setattr(self, f"{side}_key", np.take_along_axis(joined, chosen, axis=0))
+        setattr(self, f"{side}_key", np.where(new, new_key[j], key[old_slot, neurons]))
         for name, fresh in (("utterance", utterances[r].astype(np.int32)), ("frame", t.astype(np.int32)),
-                            ("value", a[entry, neuron])):
-            kept = getattr(self, f"{side}_{name}")[old_slot, neuron]
+                            ("value", a[entry[j], neuron[j]])):
+            kept = getattr(self, f"{side}_{name}")[old_slot, neurons]
             setattr(self, f"{side}_{name}", np.where(new, fresh, kept))
-        kept_trace = getattr(self, f"{side}_trace")[old_slot, neuron]
+        kept_trace = getattr(self, f"{side}_trace")[old_slot, neurons]
         setattr(self, f"{side}_trace", np.where(new[..., None], trace, kept_trace))
 
     def merge(self, other: "FrameExampleAccumulator") -> None:
@@ -281,6 +314,18 @@ class FrameExample:
         """The word whose interval holds the frame's centre (None between words or without a TextGrid)."""
         return next((w for s, e, w in self.words if s <= self.time < e), None)
 
+    def summary(self, context: float = 0.1) -> dict:
+        """A plain row for tables and JSON: file, time, activation, the word and phone at the
+        peak, and the words and phones within ``context`` seconds of it (the peak's in brackets)."""
+        def near(intervals):
+            return " ".join(f"[{label}]" if s <= self.time < e else label for s, e, label in intervals
+                            if s < self.time + context and e > self.time - context)
+
+        return {"layer": self.layer, "neuron": self.neuron, "which": self.which, "rank": self.rank,
+                "path": self.path, "utterance": self.utterance, "frame": self.frame, "time": round(self.time, 3),
+                "activation": self.value, "word": self.word_at_peak(), "phone": self.phone_at_peak(),
+                "words": near(self.words), "phones": near(self.phones), "transcript": self.transcript}
+
 
 @dataclasses.dataclass
 class FrameExamples:
@@ -341,8 +386,9 @@ class FrameExamples:
 
     def examples(self, neuron: int, which: str = "top") -> list[FrameExample]:
         """All ``k`` examples of a neuron on one side, strongest first (fewer if the dataset is tiny)."""
-        n = int((getattr(self, f"{which}_utterance")[neuron] >= 0).sum()) if 0 <= neuron < self.neurons else 1
-        return [self.example(neuron, which, r) for r in range(n)]
+        first = self.example(neuron, which, 0)  # checks the arguments
+        n = int((getattr(self, f"{which}_utterance")[neuron] >= 0).sum())
+        return [first] + [self.example(neuron, which, r) for r in range(1, n)]
 
     def _intervals(self, u: int, time: float):
         grid = self.textgrids[u]
