@@ -105,6 +105,19 @@ def test_histogram_edges_rule():
         histogram_edges("layer_6", 4)
 
 
+@pytest.mark.parametrize("layer, bins", [("rnn_output", 40), ("layer_2", 40), ("layer_6", 7)])
+def test_histogram_counts_values_on_and_next_to_every_edge(layer, bins):
+    """Values exactly on each float32 edge and one ulp either side: where rounding would put
+    an arithmetic bin index on the wrong side."""
+    edges = histogram_edges(layer, bins, np.array([-3.3, 7.1], np.float32))
+    on = np.concatenate([edges, np.nextafter(edges, np.float32(-np.inf)), np.nextafter(edges, np.float32(np.inf)),
+                         [edges[0] - 5, edges[-1] + 5]]).astype(np.float32)
+    acc = FrameExampleAccumulator(1, 1, 0, edges, stride=len(on) + 1)
+    acc.update(on[None, :, None], np.array([len(on)]), np.array([0]))
+    np.testing.assert_array_equal(acc.result()["histogram_counts"][0],
+                                  np.histogram(np.clip(on, edges[0], edges[-1]), edges)[0])
+
+
 @pytest.fixture(scope="module")
 def aligned_corpus(tmp_path_factory):
     """Six synthesized utterances with TextGrids, plus a seventh (a copy of the first) without one."""
@@ -254,3 +267,33 @@ def test_cli_dissect_then_neuron_examples(aligned_corpus, tmp_path, capsys):
     assert table.count("top frames:") == 3 and "bottom" not in table  # the 3 best detectors by default
     assert main(["neuron-examples", "--run", run, "--layer", "layer_2", "--neurons", "99"]) == 2
     assert "neuron: expected 0..15" in capsys.readouterr().err
+
+
+def test_study_helpers_show_the_examples_of_learned_input_neurons(aligned_corpus, tmp_path):
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from deepspeech_audio_features.app import study
+    from deepspeech_audio_features.interpret.dissection import dissect_dataset
+
+    model = DeepSpeech(random_weights(16, seed=3), metadata={"name": "tiny"})
+    result = dissect_dataset(model, aligned_corpus, tmp_path / "run", layers=["layer_1", "layer_2"], top_k=3,
+                             window=5, progress=False)
+    neurons = study.best_detectors(result, "layer_2", 2)
+    assert len(neurons) == 2 and result.layers["layer_2"].best_iou[neurons[0]] == result.layers["layer_2"].best_iou.max()
+    fig = study.frame_examples_figure(result.out, "layer_2", neurons, n=3)
+    assert len(fig.axes) == 6
+    example = load_frame_examples(result.out, "layer_2").example(neurons[0])
+    samples, rate = study.frame_snippet(example)
+    assert rate == 16000 and 0 < len(samples) <= (2 * 5 + 1) * 320 + 1
+    # a visualization run's objectives (its config.json): the phones at each optimized neuron's top frames
+    vis = tmp_path / "vis"
+    vis.mkdir()
+    (vis / "config.json").write_text(json.dumps({"objectives": [{"layer": "layer_2", "neurons": [1, 4]},
+                                                                {"layer": "layer_6", "neurons": [0]}]}))
+    rows = study.learned_input_phones(result.out, vis)
+    assert [(r["layer"], r["neuron"]) for r in rows] == [("layer_2", 1), ("layer_2", 4)]  # layer_6 not dissected
+    examples = load_frame_examples(result.out, "layer_2")
+    assert rows[0]["phones"] == [e.phone_at_peak() for e in examples.examples(1)]

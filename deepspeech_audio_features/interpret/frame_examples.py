@@ -90,32 +90,29 @@ def _best(keys: np.ndarray, k: int, largest: bool) -> np.ndarray:
     return np.argpartition(keys, k - 1, axis=0)[:k]
 
 
-def _batch_best(a: np.ndarray, k: int, largest: bool) -> np.ndarray:
-    """``[n, F]`` mask of each neuron's ``k`` best frames of ``a`` (rows in position order:
-    a tie goes to the earlier row)."""
-    n = len(a)
-    if n <= k:
-        return np.ones(a.shape, bool)
-    kth = n - k if largest else k - 1
-    value = np.partition(a, kth, axis=0)[kth]
-    strict = (a > value) if largest else (a < value)
-    tie = a == value
-    return strict | (tie & (np.cumsum(tie, axis=0) <= k - strict.sum(axis=0)))
-
-
 def _bin_of(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Bin index of each value, as ``np.histogram(np.clip(values, edges[0], edges[-1]), edges)`` counts it.
 
-    Arithmetic guess on equal-width bins, then corrected against the edges themselves
-    (NumPy's own method for uniform bins), so rounding never moves a value across an edge.
+    Arithmetic on equal-width bins; values within a thousandth of a bin of an edge (where
+    rounding could move them across it) are then checked against the edges themselves.
     """
     e = np.asarray(edges, np.float32)  # values and edges are float32: the compares are exact
     n = len(e) - 1
     v = np.clip(np.asarray(values, np.float32), e[0], e[-1])
-    idx = ((v - e[0]) * np.float32(n / (float(e[-1]) - float(e[0])))).astype(np.int32)
-    np.clip(idx, 0, n - 1, out=idx)
-    idx -= v < e[idx]
-    idx += (v >= e[idx + 1]) & (idx != n - 1)
+    x = np.subtract(v, e[0])
+    x *= np.float32(n / (float(e[-1]) - float(e[0])))
+    idx = x.astype(np.int32)
+    np.minimum(idx, n - 1, out=idx)
+    x -= idx  # the position within the bin, [0, 1]
+    x -= np.float32(0.5)
+    np.abs(x, out=x)
+    # within a thousandth of a bin of an edge; a value exactly on the first edge (a clipped
+    # ReLU's zeros) is in bin 0 as computed
+    near = np.nonzero((x > np.float32(0.499)) & (v != e[0]))
+    v, guess = v[near], idx[near]
+    guess -= v < e[guess]
+    guess += (v >= e[guess + 1]) & (guess != n - 1)
+    idx[near] = guess
     return idx
 
 
@@ -165,14 +162,20 @@ class FrameExampleAccumulator:
         acts = np.asarray(activations, np.float32)
         lengths = np.asarray(lengths, np.int64)
         utterances = np.asarray(utterances, np.int64)
-        by_utterance = np.argsort(utterances, kind="stable")  # so that the frames below come in position order
+        by_utterance = np.argsort(utterances, kind="stable")
+        if len(by_utterance) > 1 and (self.top_key == _WORST_TOP).any():
+            # Empty slots let every frame through to the sort below: one row first, whose
+            # frames then set the limits that filter the rest of the batch.
+            for rows_ in (by_utterance[:1], by_utterance[1:]):
+                self.update(acts[rows_], lengths[rows_], utterances[rows_])
+            return
         rows, frames = np.nonzero(np.arange(acts.shape[1])[None, :] < lengths[by_utterance, None])
         rows = by_utterance[rows]
         if not len(rows):
             return
         if int(utterances.max()) * self.stride + self.stride > _LOW32 or int(lengths.max()) > self.stride:
             raise ParameterError(f"stride: {self.stride} frames per utterance does not fit the batch's positions")
-        a = acts[rows, frames]  # [n, F]
+        a = np.concatenate([acts[r, :lengths[r]] for r in by_utterance])  # [n, F]; slices copy faster than a gather
         position = utterances[rows] * self.stride + frames  # [n], unique, ordered by (utterance, frame)
         width = a.shape[1]
         bins = _bin_of(a, self.histogram_edges) + np.arange(width)[None, :] * self.histogram_counts.shape[1]
@@ -198,8 +201,6 @@ class FrameExampleAccumulator:
                                   + getattr(self, f"{side}_frame")[worst_slot, neurons])
         beats = (a > limit) if largest else (a < limit)
         beats |= (a == limit) & (position[:, None] < limit_position)  # a tie goes to the earlier position
-        if beats.sum() > 4 * k * width:  # the first batches: narrow to each neuron's k best in the batch
-            beats &= _batch_best(a, k, largest)
         entry, neuron = np.nonzero(beats)
         if not len(entry):
             return
