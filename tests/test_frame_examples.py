@@ -2,10 +2,13 @@
 dissection pass against brute force over every frame, in NumPy."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from deepspeech_audio_features import DeepSpeech, random_weights
+from deepspeech_audio_features.infra.atomic import load_json
 from deepspeech_audio_features.infra.errors import ParameterError
 from deepspeech_audio_features.interpret.frame_examples import (
     FrameExampleAccumulator,
@@ -14,13 +17,18 @@ from deepspeech_audio_features.interpret.frame_examples import (
 )
 
 
-def brute_force(acts: list[np.ndarray], k: int, window: int, edges: np.ndarray) -> dict[str, np.ndarray]:
-    """Every frame of every utterance in memory; Python sorts with the documented tie rule."""
+def brute_force(acts: list[np.ndarray], k: int, window: int, edges: np.ndarray, stride: int) -> dict[str, np.ndarray]:
+    """Every frame of every utterance in memory; Python sorts with the documented tie rule
+    (the multiplicative hash of the position, in Python integers)."""
     width = acts[0].shape[1]
+
+    def rank(u: int, t: int) -> int:
+        return ((u * stride + t) * 0x9E3779B1) % 2 ** 32
+
     out = {f"{side}_{name}": [] for side in ("top", "bottom") for name in ("utterance", "frame", "value", "trace")}
     for f in range(width):
         frames = [(float(a[t, f]), u, t) for u, a in enumerate(acts) for t in range(len(a))]
-        for side, key in (("top", lambda e: (-e[0], e[1], e[2])), ("bottom", lambda e: (e[0], e[1], e[2]))):
+        for side, key in (("top", lambda e: (-e[0], rank(e[1], e[2]))), ("bottom", lambda e: (e[0], rank(e[1], e[2])))):
             chosen = sorted(frames, key=key)[:k]
             out[f"{side}_utterance"].append([u for _, u, _ in chosen])
             out[f"{side}_frame"].append([t for _, _, t in chosen])
@@ -66,7 +74,7 @@ def test_accumulator_matches_brute_force_whatever_the_batching():
     acts[3][:, 4] = 0.0  # a flat neuron stretch: ties decided by position
     k, window = 6, 4
     edges = np.linspace(0.0, 2.0, 9).astype(np.float32)  # values outside fall in the end bins
-    want = brute_force(acts, k, window, edges)
+    want = brute_force(acts, k, window, edges, 64)
     for seed, batch in ((1, 4), (2, 7), (3, 23)):
         acc = FrameExampleAccumulator(5, k, window, edges, stride=64)
         stream(acts, np.random.default_rng(seed).permutation(len(acts)), batch, acc)
@@ -160,9 +168,10 @@ def test_dissection_pass_keeps_examples_equal_to_brute_force(aligned_corpus, tmp
                              histogram_bins=10, checkpoint_every=1, progress=False)
     assert result.report["unaligned"] == 1 and result.report["skipped"] == []
     acts = per_utterance(model, aligned_corpus, layers)
+    stride = load_json(Path(result.out) / "index.json")["position_stride"]
     for layer in layers:
         examples = load_frame_examples(result.out, layer)
-        want = brute_force(acts[layer], 4, 6, examples.histogram_edges)
+        want = brute_force(acts[layer], 4, 6, examples.histogram_edges, stride)
         got = {name: getattr(examples, name) for name in want}
         np.testing.assert_array_equal(got["top_utterance"], want["top_utterance"])
         np.testing.assert_array_equal(got["top_frame"], want["top_frame"])

@@ -5,10 +5,13 @@ for all layers) for every neuron ``f`` of every requested layer:
 
 * the ``k`` **top** and ``k`` **bottom** ``(utterance, frame)`` positions by activation
   over all real frames of the dataset (aligned or not), with the neuron's activation
-  trace in a window of ``±W`` frames around each (NaN outside the utterance). Ties are
-  broken by position (lower utterance index, then lower frame, first), so the lists
-  are a total order: the same whatever the batching, the resume point or the Dask
-  sharding;
+  trace in a window of ``±W`` frames around each (NaN outside the utterance). Ties
+  (common: a clipped ReLU saturates at 20, or sits at 0) are broken by a fixed
+  pseudo-random order of the positions (the 32-bit multiplicative hash of
+  ``utterance * stride + frame``, a bijection), so that a saturated neuron's examples
+  are spread over the dataset rather than taken from its first utterances, and the
+  lists are a total order: the same whatever the batching, the resume point or the
+  Dask sharding;
 * a **histogram** of the neuron's activations over ``B`` bins with edges shared by the
   layer. Bounded layers have fixed edges: ``[0, 20]`` for the clipped ReLUs (layer_1,
   layer_2, layer_3, layer_5) and ``[-1, 1]`` for the LSTM output (``o * tanh(c)``).
@@ -45,7 +48,7 @@ from ..infra.errors import FileFormatError, ParameterError
 from ..speech.alignments import frame_centres, read_textgrid
 
 __all__ = ["FrameExample", "FrameExampleAccumulator", "FrameExamples", "histogram_edges", "load_frame_examples",
-           "FRAME_SECONDS", "EXAMPLE_KEYS"]
+           "tie_rank", "FRAME_SECONDS", "EXAMPLE_KEYS"]
 
 #: Seconds between two frames' starts (DeepSpeech's 20 ms step).
 FRAME_SECONDS = 0.02
@@ -74,6 +77,14 @@ def histogram_edges(layer: str, bins: int, sample: np.ndarray | None = None) -> 
         spread = max(hi - lo, 1e-3)
         low, high = lo - spread / 2, hi + spread / 2
     return np.linspace(low, high, bins + 1).astype(np.float32)
+
+
+def tie_rank(utterance: np.ndarray, frame: np.ndarray, stride: int) -> np.ndarray:
+    """The order in which tied frames are kept (lower first): ``(p * 0x9E3779B1) mod 2**32``
+    of the position ``p = utterance * stride + frame`` (``p < 2**32``; an odd multiplier
+    permutes the 32-bit integers, so ranks are unique). int64."""
+    p = np.asarray(utterance).astype(np.uint64) * np.uint64(stride) + np.asarray(frame).astype(np.uint64)
+    return ((p * np.uint64(0x9E3779B1)) & np.uint64(0xFFFFFFFF)).astype(np.int64)
 
 
 def _ordered(values: np.ndarray) -> np.ndarray:
@@ -124,8 +135,8 @@ class FrameExampleAccumulator:
         k: top and bottom positions kept per neuron (at least 1).
         window: ``W``: the trace covers frames ``t - W .. t + W``.
         edges: ``[B + 1]`` histogram edges (:func:`histogram_edges`).
-        stride: more than any utterance's frame count; ``utterance * stride + frame`` orders
-            positions, and ``utterances * stride`` must stay below ``2**32``.
+        stride: more than any utterance's frame count; ``utterance * stride + frame`` numbers
+            the positions (for :func:`tie_rank`), and ``utterances * stride`` must stay below ``2**32``.
     """
 
     def __init__(self, width: int, k: int, window: int, edges: np.ndarray, stride: int):
@@ -176,7 +187,7 @@ class FrameExampleAccumulator:
         if int(utterances.max()) * self.stride + self.stride > _LOW32 or int(lengths.max()) > self.stride:
             raise ParameterError(f"stride: {self.stride} frames per utterance does not fit the batch's positions")
         a = np.concatenate([acts[r, :lengths[r]] for r in by_utterance])  # [n, F]; slices copy faster than a gather
-        position = utterances[rows] * self.stride + frames  # [n], unique, ordered by (utterance, frame)
+        position = tie_rank(utterances[rows], frames, self.stride)  # [n], unique: breaks ties
         width = a.shape[1]
         bins = _bin_of(a, self.histogram_edges) + np.arange(width)[None, :] * self.histogram_counts.shape[1]
         self.histogram_counts += np.bincount(bins.ravel(), minlength=self.histogram_counts.size
@@ -197,10 +208,10 @@ class FrameExampleAccumulator:
         empty = key[worst_slot, neurons] == (_WORST_TOP if largest else _WORST_BOTTOM)
         limit = np.where(empty, -np.inf if largest else np.inf, getattr(self, f"{side}_value")[worst_slot, neurons])
         limit_position = np.where(empty, np.iinfo(np.int64).max,
-                                  getattr(self, f"{side}_utterance")[worst_slot, neurons].astype(np.int64) * self.stride
-                                  + getattr(self, f"{side}_frame")[worst_slot, neurons])
+                                  tie_rank(getattr(self, f"{side}_utterance")[worst_slot, neurons],
+                                           getattr(self, f"{side}_frame")[worst_slot, neurons], self.stride))
         beats = (a > limit) if largest else (a < limit)
-        beats |= (a == limit) & (position[:, None] < limit_position)  # a tie goes to the earlier position
+        beats |= (a == limit) & (position[:, None] < limit_position)  # a tie goes to the lower rank
         entry, neuron = np.nonzero(beats)
         if not len(entry):
             return
