@@ -143,7 +143,7 @@ class IncrementalTest:
             self._base = _Base(key, units.copy(), projected, h, c, _first(fail, p.L), _first(border, p.L), margins)
             self.stats.bases_reused += 1
             return self._base
-        x = p.x * units.reshape(p.L, p.U)
+        x = p.masked(units.reshape(p.L, p.U))
         if old is None:
             affected = np.ones(p.L, bool)
         else:
@@ -204,7 +204,7 @@ class IncrementalTest:
         pair = np.full((n_rows, p.L), -1)
         pair[rows, frames] = np.arange(len(rows))
         if len(rows):
-            x = p.x[None] * trials.reshape(n_rows, p.L, p.U).astype(np.float32)
+            x = p.masked(trials.reshape(n_rows, p.L, p.U))
             projected = self.front(context_windows(x, rows, frames)).numpy()
             self.stats.windows += len(rows)
         needed = np.ones(n_rows, bool)
@@ -295,7 +295,7 @@ class IncrementalTest:
             return base.margins.copy()
         start = int(affected.argmax())
         frames = np.nonzero(affected)[0]
-        x = (p.x * trial.reshape(p.L, p.U))[None].astype(np.float32)
+        x = p.masked(trial.reshape(1, p.L, p.U))
         chunk = base.projected[start:].copy()
         chunk[frames - start] = self.front(context_windows(x, np.zeros(len(frames), int), frames)).numpy()
         h0 = base.h[start - 1:start] if start else np.zeros((1, p.model.n_hidden), np.float32)
