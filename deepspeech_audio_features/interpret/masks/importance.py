@@ -455,7 +455,10 @@ def _binarize_and_repair(session: _Session, optimization: OptimizeState) -> Prun
     n_failing = failing.sum(axis=1)
     eligible = np.nonzero(n_failing <= n_failing.min() + 2)[0]
     pick = eligible[np.argmin(trial[eligible].sum(axis=1))]
-    repaired = repair(problem, trial[pick], theta)
+    bar = session.bar("mask: repair (frames fixed)", total=problem.L)
+    repaired = repair(problem, trial[pick], theta, on_round=None if bar is None else lambda fixed: _advance(bar, fixed))
+    if bar is not None:
+        bar.close()
     units = repaired if repaired.sum() < best.sum() else best
     stage = PruneStage(PruneState(units=units), 1.0 - float(best.mean()), 1.0 - float(units.mean()))
     session.snapshot(Phase.REPAIR, session.optimize_snapshots, units)
@@ -474,9 +477,10 @@ class _PruneProgress:
     last_save: float
 
     def __call__(self, state: PruneState, pass_ended: bool) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix(passes=state.passes, zeros=f"{1 - state.units.mean():.3f}")
-            self.bar.update(1)
+        if self.bar is not None:  # one pass over the prune order at a time; a new pass starts from 0
+            self.bar.set_description(f"mask: prune pass {state.passes + 1}")
+            self.bar.set_postfix(ones=int(state.units.sum()), zeros=f"{1 - state.units.mean():.3f}")
+            _advance(self.bar, state.position)
         if pass_ended:
             self.session.snapshot(Phase.PRUNE, self.session.optimize_snapshots + state.passes, state.units)
         if pass_ended or time.perf_counter() - self.last_save > _PRUNE_SAVE_SECONDS:
@@ -488,12 +492,20 @@ def _prune(session: _Session, optimization: OptimizeState, stage: PruneStage) ->
     """Phase 3: prune, cheapest first (lowest ``theta``), until a pass accepts nothing."""
     options = session.options
     order = np.lexsort((np.arange(session.problem.n_units), optimization.theta))
-    progress = _PruneProgress(session, optimization, stage, session.bar("mask: prune"), time.perf_counter())
+    bar = session.bar(f"mask: prune pass {stage.prune.passes + 1}", total=len(order), initial=stage.prune.position)
+    progress = _PruneProgress(session, optimization, stage, bar, time.perf_counter())
     deadline = None if options.max_seconds is None else time.perf_counter() + options.max_seconds
     stage.prune = prune(session.problem, stage.prune, order, options.max_prune_passes, progress, deadline)
     if progress.bar is not None:
         progress.bar.close()
     return stage
+
+
+def _advance(bar, value: int) -> None:
+    """Move ``bar`` to ``value`` (back to the start when a new prune pass begins)."""
+    if value < bar.n:
+        bar.reset(total=bar.total)
+    bar.update(value - bar.n)
 
 
 def _swap(session: _Session, optimization: OptimizeState, stage: PruneStage) -> PruneStage:
