@@ -103,6 +103,19 @@ class _Base:
     margins: np.ndarray = field(repr=False, default=None)
 
 
+@dataclass
+class _Rows:
+    """Per candidate of one batch: first affected frame ``start [B]``, certainly fails ``dead [B]``,
+    has a frame inside the band ``border [B]``, still needed by the speculative batch ``needed [B]``;
+    ``pair [B, L]`` indexes ``projected [N, 4H]``, the LSTM inputs of its recomputed windows (-1: the base's)."""
+    start: np.ndarray
+    dead: np.ndarray
+    border: np.ndarray
+    needed: np.ndarray
+    pair: np.ndarray
+    projected: np.ndarray | None
+
+
 class IncrementalTest:
     """The exact test of :class:`~.problem.MaskProblem`, scored incrementally against a base mask.
 
@@ -188,70 +201,94 @@ class IncrementalTest:
         """
         p = self.problem
         trials = np.asarray(trials, bool)
-        n_rows = trials.shape[0]
         base = self.base(base_units)
+        self._count(trials.shape[0])
+        rows = self._rows(base, np.asarray(base_units, bool), trials)
+        if predicted is not None:
+            rows.needed = _needed(rows.dead, predicted, rows.needed)
+        pieces = self._run(base, rows, predicted)
+        ok = ~rows.dead & rows.needed
+        if (ok & rows.border).any():  # an outcome inside the band: the full pass decides
+            self.stats.fallbacks += 1
+            p.evaluations -= trials.shape[0]  # counted once
+            ok = p.check(trials)[0]
+        self._keep_finished(trials, rows.start, ok & ~rows.border, pieces)
+        return ok
+
+    def _count(self, n_rows: int) -> None:
+        p = self.problem
         p.evaluations += n_rows
         self.stats.candidates += n_rows
         self.stats.batches += 1
         self.stats.frames_full += n_rows * p.L
-        changed = (trials != np.asarray(base_units, bool)[None]).reshape(n_rows, p.L, p.U).any(axis=2)  # [B, L]
+
+    def _rows(self, base: _Base, base_units: np.ndarray, trials: np.ndarray) -> "_Rows":
+        """Where each candidate starts (its first affected frame), what the base already decides
+        before it, and the LSTM inputs of its recomputed context windows."""
+        p = self.problem
+        n_rows = trials.shape[0]
+        changed = (trials != base_units[None]).reshape(n_rows, p.L, p.U).any(axis=2)  # [B, L]
         affected = _dilate(changed, N_CONTEXT)
         start = np.where(affected.any(axis=1), affected.argmax(axis=1), p.L)  # first affected frame
-        # frames before a row's start are the base's: its status decides them
-        dead = base.first_fail < start
-        border = base.first_border < start
         rows, frames = np.nonzero(affected)
-        pair = np.full((n_rows, p.L), -1)
+        pair = np.full((n_rows, p.L), -1)  # (row, frame) -> index into ``projected``, -1: the base's
         pair[rows, frames] = np.arange(len(rows))
+        projected = None
         if len(rows):
             x = p.masked(trials.reshape(n_rows, p.L, p.U))
             projected = self.front(context_windows(x, rows, frames)).numpy()
             self.stats.windows += len(rows)
-        needed = np.ones(n_rows, bool)
-        if predicted is not None:
-            needed = _needed(dead, predicted, needed)
-        # Rows run in their own time: step k of row b is frame start_b + k, so rows that fail
-        # soon after their change leave the batch together whatever their frames.
-        h = np.zeros((n_rows, p.model.n_hidden), np.float32)
+        # frames before a row's start are the base's: its status decides them
+        return _Rows(start=start, dead=base.first_fail < start, border=base.first_border < start,
+                     needed=np.ones(n_rows, bool), pair=pair, projected=projected)
+
+    def _run(self, base: _Base, rows: "_Rows", predicted: np.ndarray | None) -> list:
+        """Run the LSTM chunk by chunk for the rows still alive; updates ``rows.dead`` and
+        ``rows.border``. Returns the chunks' pieces ``(rows, frames [n, C], valid, LSTM
+        inputs, hs, cs, margins)`` for reuse as the next base.
+
+        Rows run in their own time: step k of row b is frame start_b + k, so rows that fail
+        soon after their change leave the batch together whatever their frames.
+        """
+        p = self.problem
+        start = rows.start
+        h = np.zeros((len(start), p.model.n_hidden), np.float32)
         c = np.zeros_like(h)
-        rows_with_state = start > 0
-        h[rows_with_state], c[rows_with_state] = base.h[start[rows_with_state] - 1], base.c[start[rows_with_state] - 1]
-        step, length = 0, self.chunk_frames
-        pieces = []  # per chunk: (rows, frames [n, C], valid, LSTM inputs, hs, cs, margins) for reuse as the next base
+        later = start > 0  # rows starting at frame 0 start from the zero state
+        h[later], c[later] = base.h[start[later] - 1], base.c[start[later] - 1]
+        step, length, pieces = 0, self.chunk_frames, []
         while True:
-            active = np.nonzero(~dead & needed & (start + step < p.L))[0]
+            active = np.nonzero(~rows.dead & rows.needed & (start + step < p.L))[0]
             if len(active) == 0:
-                break
+                return pieces
             length = min(length, p.L - int(start[active].min()) - step)  # no chunk past every row's end
             frame = start[active, None] + step + np.arange(length)[None]  # [n, C]
             valid = frame < p.L
             frame = np.minimum(frame, p.L - 1)
             chunk = base.projected[frame]
-            index = pair[active[:, None], frame]
+            index = rows.pair[active[:, None], frame]
             own = (index >= 0) & valid
-            chunk[own] = projected[index[own]]
+            chunk[own] = rows.projected[index[own]]
             logits, hs, cs = self.chunk(chunk, h[active], c[active])
             hs, cs = hs.numpy(), cs.numpy()
             h[active], c[active] = hs[:, -1], cs[:, -1]
             margins = class_margins(logits.numpy(), p.labels[frame])
             pieces.append((active, frame, valid, chunk, hs, cs, margins))
-            tol = np.where(valid, self._tol[frame], -np.inf)
-            fail = margins < tol - self.delta
-            band = ~fail & (margins < tol + self.delta) & np.isfinite(tol)
-            dead[active] |= fail.any(axis=1)
-            border[active] |= band.any(axis=1)
-            self.stats.frames_computed += int(valid.sum())
+            self._update_status(rows, active, frame, valid, margins)
             if predicted is not None:
-                needed = _needed(dead, predicted, needed)
+                rows.needed = _needed(rows.dead, predicted, rows.needed)
             step += length
             length *= 2  # rows still running after the first chunk mostly run to the end
-        ok = ~dead & needed
-        if (ok & border).any():  # an outcome inside the band: the full pass decides
-            self.stats.fallbacks += 1
-            p.evaluations -= n_rows  # counted once
-            ok = p.check(trials)[0]
-        self._keep_finished(trials, start, ok & ~border, pieces)
-        return ok
+
+    def _update_status(self, rows: "_Rows", active: np.ndarray, frame: np.ndarray, valid: np.ndarray,
+                       margins: np.ndarray) -> None:
+        """Mark the active rows with a frame that certainly fails (dead) or lies inside the band (border)."""
+        tol = np.where(valid, self._tol[frame], -np.inf)
+        fail = margins < tol - self.delta
+        band = ~fail & (margins < tol + self.delta) & np.isfinite(tol)
+        rows.dead[active] |= fail.any(axis=1)
+        rows.border[active] |= band.any(axis=1)
+        self.stats.frames_computed += int(valid.sum())
 
     def _keep_finished(self, trials: np.ndarray, start: np.ndarray, finished: np.ndarray, pieces: list) -> None:
         """Remember the passes of the accepted rows: the next base is usually one of them."""
