@@ -24,7 +24,8 @@ __all__ = ["StudySettings", "ensure_corpus", "visualization_config", "ensure_vis
            "speech_scale", "real_speech_scale", "example_figure", "final_inputs_log_mel",
            "run_objectives", "neuron_title", "learned_inputs_grid", "layer_animation", "layer_curves",
            "final_input", "examples_grid", "ensure_masks", "mask_result_animation", "show_mask_summary",
-           "show_muted_audio", "ensure_dissection", "show_dissection", "ensure_probes", "probe_figure"]
+           "show_muted_audio", "ensure_dissection", "show_dissection", "ensure_probes", "probe_figure",
+           "ensure_fill_masks", "fill_comparison", "fill_figure"]
 
 LAYER_TITLES = {"layer_1": "Layer 1", "layer_2": "Layer 2", "layer_3": "Layer 3", "rnn_output": "RNN output",
                 "layer_5": "Layer 5", "layer_6": "Layer 6"}
@@ -413,4 +414,96 @@ def probe_figure(result, split: str = "test"):
     ax.set_xlabel("input of the linear probe")
     ax.set_title("What a linear classifier reads from each layer, frame by frame")
     ax.legend(fontsize=8)
+    return fig
+
+
+# ---------------------------------------------------------------------------- what "masked" means: the fill
+def ensure_fill_masks(model, settings: StudySettings, example: int = 0,
+                      fills: tuple[str, ...] = ("zeros", "silence", "mean")) -> dict[str, object]:
+    """Importance masks of one example with each fill (what a masked entry becomes).
+
+    ``"zeros"`` is the study's mask (``<runs>/run_mask_experiment/<example>``, resumed or
+    read back); the other fills run the same experiment options with ``fill`` changed, in
+    ``<runs>/mask_fills/<example>-<fill>`` (about as long as the study's mask each: 20-60 s
+    for an example on the embedded model on 2 shared cores). Returns ``{fill: MaskResult}``,
+    each with ``mfccs`` ``[T, 26]`` attached.
+    """
+    from ..infra.runfolder import run_name
+    from ..interpret.masks.importance import importance_mask
+    from ..speech.mfcc import audio_file_to_mfccs
+    from .experiments import load_mask_experiment
+
+    experiment = load_mask_experiment()
+    options = experiment.options.replace(steps=20, snapshot_every=5) if settings.quick else experiment.options
+    path = settings.example_paths()[example][0]
+    x = audio_file_to_mfccs(path, model.upper_frequency_limit)
+    results = {}
+    for fill in fills:
+        run_dir = (settings.runs / experiment.name / run_name(path) if fill == options.fill
+                   else settings.runs / "mask_fills" / f"{run_name(path)}-{fill}")
+        result = importance_mask(model, x, options.replace(fill=fill), run_dir=run_dir)
+        result.mfccs, result.audio_path = x, path
+        results[fill] = result
+    return results
+
+
+def fill_comparison(model, results: dict[str, object], settings: StudySettings,
+                    shares: tuple[float, ...] = (0.25, 0.5, 0.75)) -> list[dict]:
+    """Per fill: its c0, the mask's ones and zero fraction, how much of it the study's
+    (zeros) mask shares, and the greedy transcriptions after muting the least important
+    ``shares`` of the frames, in the audio (digital silence) and in the features (the fill).
+
+    Writes the muted WAVs to ``<runs>/mask_fills/<example>-<fill>-muted``.
+    """
+    from ..infra.runfolder import run_name
+    from ..interpret.masks.mute import mute_unimportant_audio
+
+    reference = results.get("zeros")
+    rows = []
+    for fill, result in results.items():
+        path = result.audio_path
+        muted = mute_unimportant_audio(path, result.mask, shares, by="rank", model=model, fill=result.fill_values,
+                                       out_dir=settings.runs / "mask_fills" / f"{run_name(path)}-{fill}-muted")
+        ones = result.mask.astype(bool)
+        row = {"fill": fill, "c0 of the fill": float(result.fill_values[0]), "ones": int(ones.sum()),
+               "zero fraction": result.zero_fraction, "frame agreement": result.frame_agreement,
+               "1-minimal": result.one_minimal}
+        if reference is not None:
+            ref = reference.mask.astype(bool)
+            row["ones shared with zeros' mask"] = float((ones & ref).sum() / max(ones.sum(), 1))
+            frame_means = result.mask.mean(axis=1)
+            row["frame ranking vs zeros' (Spearman)"] = float(np.corrcoef(
+                np.argsort(np.argsort(frame_means, kind="stable")),
+                np.argsort(np.argsort(reference.mask.mean(axis=1), kind="stable")))[0, 1])
+        row["original"] = muted.original_transcription
+        for share, text, feature_text in zip(shares, muted.transcriptions, muted.feature_transcriptions):
+            row[f"audio muted {share:.0%}"] = text
+            row[f"features filled {share:.0%}"] = feature_text
+        rows.append(row)
+    return rows
+
+
+def fill_figure(results: dict[str, object]):
+    """One row per fill: the masked MFCCs (masked entries in the masked colour) and the per-frame
+    mask mean, which ranks frames for muting."""
+    import matplotlib.pyplot as plt
+
+    from ..interpret.masks.fill import MEAN_FILE, load_fill_file
+    from ..speech.checkpoints import EMBEDDED_MODEL_DIR
+    from .plots import MfccScale, mfcc_image
+
+    info = load_json(EMBEDDED_MODEL_DIR / MEAN_FILE)
+    scale = MfccScale(np.asarray(load_fill_file(EMBEDDED_MODEL_DIR / MEAN_FILE), np.float64),
+                      np.asarray(info["std"], np.float64), "training corpus")
+    fig, axes = plt.subplots(len(results), 2, figsize=(11, 2.2 * len(results)), squeeze=False,
+                             gridspec_kw={"width_ratios": [3, 1.2]}, layout="constrained")
+    for (fill, result), (left, right) in zip(results.items(), axes):
+        mfcc_image(left, result.mfccs, scale, mask=result.mask)
+        left.set_title(f"fill {fill}: {int(result.mask.sum())} ones ({result.zero_fraction:.1%} zeros)", fontsize=9)
+        left.set_ylabel("MFCC", fontsize=8)
+        right.plot(np.arange(len(result.mask)) * 0.02, result.mask.mean(axis=1), lw=0.8)
+        right.set_ylim(0, max(0.05, float(result.mask.mean(axis=1).max()) * 1.1))
+        right.set_title("per-frame mask mean", fontsize=9)
+    axes[-1, 0].set_xlabel("time (s)")
+    axes[-1, 1].set_xlabel("time (s)")
     return fig
