@@ -174,6 +174,9 @@ def main() -> int:
     model = load_model(args.checkpoint)
     paths = inputs(args)
     counts = []  # per input, per second of audio: optimization steps, full-pass and prune evaluations
+    warm = audio_file_to_mfccs(paths[0], model.upper_frequency_limit)  # trace TF's functions outside the timings
+    for incremental in (True, False):
+        importance_mask(model, warm, steps=2, check_limit=0, incremental=incremental, fill=args.fill)
     print(f"model: {model!r}; {len(paths)} inputs; methods: {', '.join(methods)}; threads: {args.threads or 'default'}")
     rows, curves, speedups = [], {m: [] for m in methods}, []
     fractions = np.linspace(0, 1, 21)

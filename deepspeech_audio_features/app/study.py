@@ -25,7 +25,7 @@ __all__ = ["StudySettings", "ensure_corpus", "visualization_config", "ensure_vis
            "run_objectives", "neuron_title", "learned_inputs_grid", "layer_animation", "layer_curves",
            "final_input", "examples_grid", "ensure_masks", "mask_result_animation", "show_mask_summary",
            "show_muted_audio", "ensure_dissection", "show_dissection", "ensure_probes", "probe_figure",
-           "ensure_fill_masks", "fill_comparison", "fill_figure"]
+           "ensure_fill_masks", "fill_comparison", "fill_figure", "show_fill_comparison"]
 
 LAYER_TITLES = {"layer_1": "Layer 1", "layer_2": "Layer 2", "layer_3": "Layer 3", "rnn_output": "RNN output",
                 "layer_5": "Layer 5", "layer_6": "Layer 6"}
@@ -507,3 +507,19 @@ def fill_figure(results: dict[str, object]):
     axes[-1, 0].set_xlabel("time (s)")
     axes[-1, 1].set_xlabel("time (s)")
     return fig
+
+
+def show_fill_comparison(rows: list[dict]) -> None:
+    """Print :func:`fill_comparison`'s rows: the numbers side by side, then the transcriptions per fill."""
+    numbers = [key for key, value in rows[0].items() if not isinstance(value, str)]
+    print(f"{'':38s}" + "".join(f"{row['fill']:>12s}" for row in rows))
+    for key in numbers:
+        cells = "".join(f"{row.get(key, float('nan')):>12.3f}" if isinstance(row.get(key), float)
+                        else f"{str(row.get(key)):>12s}" for row in rows)
+        print(f"{key:38s}{cells}")
+    print(f"\ngreedy transcriptions (original: {rows[0]['original']!r})")
+    for row in rows:
+        print(f"fill {row['fill']}:")
+        for key, value in row.items():
+            if key.startswith(("audio muted", "features filled")):
+                print(f"  {key:22s} {value!r}")
