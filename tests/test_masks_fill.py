@@ -165,3 +165,24 @@ def test_bad_fills_are_named(model, tmp_path):
     bad.write_text(json.dumps({"mean": [1.0, 2.0]}))
     with pytest.raises(FileFormatError, match="bad.json: a fill needs 26"):
         fill_values("mean", model, bad)
+
+
+def test_muting_in_the_features_uses_the_masks_fill(weights, model, speechlike, tmp_path):
+    from deepspeech_audio_features import write_wav
+    from deepspeech_audio_features.interpret.masks.mute import frames_by_rank, mute_unimportant_audio
+    from deepspeech_audio_features.speech.decoding import greedy_decode
+
+    wav = write_wav(tmp_path / "in.wav", speechlike[:16000])
+    x = mfccs(speechlike[:16000])
+    mask = np.zeros(x.shape, np.uint8)
+    mask[::2] = 1
+    values = silence_mfccs()
+    muted = mute_unimportant_audio(wav, mask, (0.0, 0.5), out_dir=tmp_path / "out", model=model, by="rank",
+                                   fill="silence")
+    assert muted.fill == "silence" and len(muted.feature_transcriptions) == 2
+    assert muted.feature_transcriptions[0] == muted.original_transcription  # nothing replaced
+    filled = np.where(frames_by_rank(mask, 0.5)[:, None], values[None], x)
+    expected = greedy_decode(forward_reference(weights, filled)["layer_6"], model.alphabet).text
+    assert muted.feature_transcriptions[1] == expected
+    saved = json.loads((tmp_path / "out" / "muted_rank.json").read_text())
+    assert saved["fill"] == "silence" and saved["feature_transcriptions"] == muted.feature_transcriptions

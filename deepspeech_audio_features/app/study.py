@@ -344,7 +344,7 @@ def show_muted_audio(path: str, result, model, settings: StudySettings,
     from ..interpret.masks.mute import mute_unimportant_audio
 
     muted = mute_unimportant_audio(path, result.mask, thresholds, out_dir=Path(result.run_dir) / f"muted-{by}",
-                                   model=model, by=by)
+                                   model=model, by=by, fill=result.fill_values)
     display(muted.figure)
     plt.close("all")
     print(f"{Path(path).name}, original (greedy): {muted.original_transcription!r}")
