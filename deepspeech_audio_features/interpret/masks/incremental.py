@@ -28,8 +28,8 @@ LSTM's per-step cost does not shrink with the batch, which bounds the gain.
 **When the band is crowded.** On a model whose margins are small next to ``delta`` (a
 full-size model with random weights: median frame margin 0.19 logits) nearly every
 batch has a frame inside the band and is run twice, partially and then fully. The test
-keeps a running share of batches that fell back; while it exceeds one half (after
-:data:`PROBE_BATCHES` batches), batches go straight to the full pass, and every
+keeps a running share of batches that fell back (halved every batch); while it exceeds
+one half (two fallbacks in a row), batches go straight to the full pass, and every
 :data:`PROBE_BATCHES`-th batch is still tried incrementally to follow the share. The
 decisions are the full pass's either way.
 """
@@ -214,8 +214,7 @@ class IncrementalTest:
         """
         p = self.problem
         trials = np.asarray(trials, bool)
-        if self._fallback_share > 0.5 and self.stats.batches >= PROBE_BATCHES \
-                and (self.stats.batches + self.stats.full_passes) % PROBE_BATCHES:
+        if self._fallback_share > 0.5 and (self.stats.batches + self.stats.full_passes) % PROBE_BATCHES:
             self.stats.full_passes += 1  # most batches fell back lately: the full pass alone
             return p.check(trials)[0]
         base = self.base(base_units)
@@ -226,7 +225,7 @@ class IncrementalTest:
         pieces = self._run(base, rows, predicted)
         ok = ~rows.dead & rows.needed
         fallback = bool((ok & rows.border).any())
-        self._fallback_share = 0.8 * self._fallback_share + 0.2 * fallback
+        self._fallback_share = 0.5 * self._fallback_share + 0.5 * fallback  # two fallbacks in a row: > 1/2
         if fallback:  # an outcome inside the band: the full pass decides
             self.stats.fallbacks += 1
             p.evaluations -= trials.shape[0]  # counted once

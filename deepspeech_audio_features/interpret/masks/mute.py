@@ -208,12 +208,13 @@ def mute_unimportant_audio(path: str | os.PathLike, mask, thresholds: Sequence[f
     thresholds = tuple(float(t) for t in thresholds)
     prefix = "muted_" if by == "threshold" else "muted_rank_"
     paths, fractions, texts, clips, feature_texts = [], [], [], [samples], []
-    x = mfccs(samples, rate, model.upper_frequency_limit)
+    x = None
     for threshold in thresholds:
-        frames = frames_under(mask, threshold) if by == "threshold" else frames_under(mask, share=threshold)
-        feature_texts.append(_greedy_text(model, np.where(frames[:len(x), None], fill[None], x)))
         muted = (muted_samples(mask, len(samples), threshold) if by == "threshold"
-                 else muted_samples(mask, len(samples), share=threshold))
+                 else muted_samples(mask, len(samples), share=threshold))  # checks the mask's length
+        x = mfccs(samples, rate, model.upper_frequency_limit) if x is None else x
+        frames = frames_under(mask, threshold) if by == "threshold" else frames_under(mask, share=threshold)
+        feature_texts.append(_greedy_text(model, np.where(frames[:, None], fill[None], x)))
         clip = np.where(muted, np.float32(0.0), samples)
         target = write_wav(out_dir / f"{prefix}{threshold:g}.wav", clip, rate)
         paths.append(target)
