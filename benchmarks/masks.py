@@ -240,10 +240,13 @@ def main() -> int:
             rows.append(row)
             print(f"{Path(path).name:>22s} {len(x):4d} fr  {name:9s} ones {row['ones']:5d}  zeros {zeros:.4f}"
                   f"  agreement {agreement:.3f}  "
-                  f"1-minimal {minimal:12s} {seconds / seconds_audio:6.2f} s/s"
+                  f"1-minimal {minimal:12s} {seconds / seconds_audio:6.2f} s/s  {row['evaluations']:6d} evaluations"
                   + (f"  (random masks at {extra['raw_zero_fraction']:.3f} zeros: agreement "
                      f"{extra['raw_agreement']:.3f}, {extra['raw_all_frames_kept']}/{extra['raw_samples']} keep all)"
                      if name == "random" else ""), flush=True)
+        if args.json:  # the rows so far, so that a run stopped early keeps what it measured
+            text = json.dumps({"rows": rows, "speedups": speedups, "counts": counts}, indent=2, default=str) + "\n"
+            atomic_write(args.json, lambda tmp: Path(tmp).write_text(text))
 
     print("\nmeans over", len(paths), "inputs")
     print(f"{'method':10s} {'ones':>7s} {'zeros':>7s} {'agree':>7s} {'1-min':>6s} {'s/s':>7s} {'max s/s':>8s} "

@@ -29,8 +29,9 @@ LSTM's per-step cost does not shrink with the batch, which bounds the gain.
 full-size model with random weights: median frame margin 0.19 logits) nearly every
 batch has a frame inside the band and is run twice, partially and then fully. The test
 keeps a running share of batches that fell back (halved every batch); while it exceeds
-one half (two fallbacks in a row), batches go straight to the full pass, and every
-:data:`PROBE_BATCHES`-th batch is still tried incrementally to follow the share. The
+one half (two fallbacks in a row), batches go straight to the full pass; a batch is tried
+incrementally again after a wait that doubles with every batch that fell back (8 batches
+after the first two) and returns to :data:`PROBE_BATCHES` after one that did not. The
 decisions are the full pass's either way.
 """
 from __future__ import annotations
@@ -50,8 +51,9 @@ from .problem import MaskProblem, class_margins
 DELTA = 1e-3
 #: Frames per LSTM chunk; between chunks, candidates that certainly failed are dropped.
 CHUNK_FRAMES = 8
-#: Batches between incremental tries while most batches fall back to the full pass.
-PROBE_BATCHES = 8
+#: The wait (full-pass batches before an incremental try while most batches fall back),
+#: doubled by every batch that falls back.
+PROBE_BATCHES = 2
 
 _FNS: "weakref.WeakKeyDictionary[DeepSpeech, tuple]" = weakref.WeakKeyDictionary()
 
@@ -144,6 +146,7 @@ class IncrementalTest:
         self.front, self.chunk = _functions(problem.model)
         self.stats = IncrementalStats()
         self._fallback_share = 0.0  # running share of batches that fell back to the full pass
+        self._probe_every, self._since_probe = PROBE_BATCHES, 0
         self._base: _Base | None = None
         self._finished: dict = {}
         p = problem
@@ -214,9 +217,12 @@ class IncrementalTest:
         """
         p = self.problem
         trials = np.asarray(trials, bool)
-        if self._fallback_share > 0.5 and (self.stats.batches + self.stats.full_passes) % PROBE_BATCHES:
-            self.stats.full_passes += 1  # most batches fell back lately: the full pass alone
-            return p.check(trials)[0]
+        if self._fallback_share > 0.5:
+            if self._since_probe < self._probe_every:
+                self._since_probe += 1
+                self.stats.full_passes += 1  # most batches fell back lately: the full pass alone
+                return p.check(trials)[0]
+            self._since_probe = 0  # a probe: this batch is tried incrementally
         base = self.base(base_units)
         self._count(trials.shape[0])
         rows = self._rows(base, np.asarray(base_units, bool), trials)
@@ -226,6 +232,7 @@ class IncrementalTest:
         ok = ~rows.dead & rows.needed
         fallback = bool((ok & rows.border).any())
         self._fallback_share = 0.5 * self._fallback_share + 0.5 * fallback  # two fallbacks in a row: > 1/2
+        self._probe_every = 2 * self._probe_every if fallback else PROBE_BATCHES  # failed probes: rarer probes
         if fallback:  # an outcome inside the band: the full pass decides
             self.stats.fallbacks += 1
             p.evaluations -= trials.shape[0]  # counted once
