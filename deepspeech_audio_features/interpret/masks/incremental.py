@@ -20,10 +20,13 @@ largest difference measured by :meth:`IncrementalTest.max_difference` was 2e-5).
 the same kind of assumption full evaluation already makes: its own outcomes could differ
 between batch shapes only for a margin within round-off of its acceptance margin.
 
-Cost: on the embedded model the prune phase ran 1.6-2.7 times faster than with full
-passes (three example files, full and incremental in the same run; ``benchmarks/masks.py``
-prints the ratio), short of the 3x hoped for. Candidates that are accepted must be run to the last frame, and the
-LSTM's per-step cost does not shrink with the batch, which bounds the gain.
+Cost: on the embedded model the prune phase ran 1.2-3.3 times faster than with full
+passes (three example files, full and incremental in the same run, two runs on a shared
+machine under heavy load; ``benchmarks/masks.py`` prints the ratio), short of the 3x
+hoped for; the whole method 0.9-1.7 times, since the relaxed optimization (about half of
+a full-evaluation run's time) is not incremental. Candidates that are accepted must be
+run to the last frame, and the LSTM's per-step cost does not shrink with the batch, which
+bounds the gain.
 
 **When the band is crowded.** On a model whose margins are small next to ``delta`` (a
 full-size model with random weights: median frame margin 0.19 logits) nearly every
