@@ -13,8 +13,9 @@ overall; ratios from the same run are the reliable figures on a shared machine).
 
 Full-size figures (``--full-size-batches`` > 0): a model of the release layout with
 n_hidden 2048 and random weights, on one 5-second input (the three examples' audio joined
-and cut to 5 s). The whole method takes about an hour per input there on this CPU, so a
-fixed number of evaluations is measured instead: relaxed-optimization steps, and the same
+and cut to 5 s). The whole method would take one to two hours per input there on this
+shared 2-core CPU (extrapolated from the figures below), so a fixed number of evaluations
+is measured instead: relaxed-optimization steps, and the same
 ``--full-size-batches`` speculative prune batches from the saliency baseline's mask with
 full and with incremental evaluation (the same decisions, checked). Seconds per second of
 audio are then extrapolated with the embedded model's counts from the same run (steps,
