@@ -11,12 +11,23 @@ incremental) evaluation of the exact test: the masks must be identical, and the 
 the prune phases' times is the incremental evaluation's speed-up (printed per input and
 overall; ratios from the same run are the reliable figures on a shared machine).
 
+Full-size figures (``--full-size-batches`` > 0): a model of the release layout with
+n_hidden 2048 and random weights, on one 5-second input (the three examples' audio joined
+and cut to 5 s). The whole method would take one to two hours per input there on this
+shared 2-core CPU (extrapolated from the figures below), so a fixed number of evaluations
+is measured instead: relaxed-optimization steps, and the same
+``--full-size-batches`` speculative prune batches from the saliency baseline's mask with
+full and with incremental evaluation (the same decisions, checked). Seconds per second of
+audio are then extrapolated with the embedded model's counts from the same run (steps,
+full-pass evaluations in optimization and repair, prune evaluations, per second of audio).
+
 Methods: ``ours`` (:func:`importance_mask`), ``ours-swap`` (the same with
 ``swap_moves=--swap-moves``), ``random`` (random order at our sparsity, raw
 agreement reported, then the sparsest passing random prefix), ``occlusion`` (greedy
 occlusion / backward selection) and ``saliency`` (gradient x input thresholding).
 
     .venv/bin/python benchmarks/masks.py [--checkpoint DIR] [--corpus-n 20] [--threads 1] [--json out.json]
+        [--full-size-batches 4] [--fill zeros|silence|mean]
 """
 from __future__ import annotations
 
@@ -24,13 +35,14 @@ import argparse
 import csv
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from common import best_time  # noqa: F401  (shared helpers; sets TF's log level)
+from common import best_time  # shared helpers; sets TF's log level
 
-from deepspeech_audio_features import audio_file_to_mfccs, load_model
+from deepspeech_audio_features import DeepSpeech, audio_file_to_mfccs, load_audio, load_model, mfccs, random_weights
 from deepspeech_audio_features.infra.atomic import atomic_write
 from deepspeech_audio_features.infra.resources import example_audio
 from deepspeech_audio_features.interpret.masks.baselines import (
@@ -39,8 +51,10 @@ from deepspeech_audio_features.interpret.masks.baselines import (
     random_mask_baseline,
     saliency_mask,
 )
+from deepspeech_audio_features.interpret.masks.engine import PruneState, prune
 from deepspeech_audio_features.interpret.masks.importance import importance_mask
-from deepspeech_audio_features.interpret.masks.problem import check_one_minimal
+from deepspeech_audio_features.interpret.masks.incremental import IncrementalTest
+from deepspeech_audio_features.interpret.masks.problem import MaskProblem, check_one_minimal
 
 METHODS = ("ours", "ours-swap", "random", "occlusion", "saliency")
 
@@ -53,6 +67,77 @@ def inputs(args) -> list[Path]:
         base = Path(args.corpus).parent
         paths += [base / row["wav_filename"] for row in rows[:args.corpus_n]]
     return paths
+
+
+class _Stop(Exception):
+    pass
+
+
+def _prune_batches(model, x: np.ndarray, start: np.ndarray, order: np.ndarray, batches: int,
+                   incremental: bool) -> tuple[float, int, np.ndarray]:
+    """``batches`` speculative prune batches from ``start``: (seconds, candidates evaluated, mask after)."""
+    problem = MaskProblem(model, x, np.ones(len(x), bool), "time-frequency", 1e-3, 8192)
+    if incremental:
+        problem.incremental = IncrementalTest(problem)
+    done = []
+
+    def count(state, pass_ended):
+        done.append(1)
+        if len(done) >= batches:
+            raise _Stop
+
+    state = PruneState(units=start.copy())
+    begin = time.perf_counter()
+    try:
+        prune(problem, state, order, None, count)
+    except _Stop:
+        pass
+    return time.perf_counter() - begin, problem.evaluations, state.units
+
+
+def full_size_figures(args, counts: list[dict]) -> dict:
+    """Seconds per evaluation on a full-size model (random weights), full vs incremental, and
+    seconds per second of audio extrapolated with the embedded model's ``counts`` per second of audio."""
+    model = DeepSpeech(random_weights(2048, seed=0))
+    samples = np.concatenate([load_audio(p)[0] for p in example_audio()])[:5 * 16000]
+    x = mfccs(samples)
+    audio = (len(x) - 1) * 0.02 + 0.032
+    problem = MaskProblem(model, x, np.ones(len(x), bool), "time-frequency", 1e-3, 8192)
+    kappa = np.ones(problem.L, np.float32)
+    step = best_time(lambda: problem.hinge_grad(np.full(problem.n_units, 0.5), kappa), repeats=2)
+    print(f"\nfull-size model (n_hidden 2048, random weights), {audio:.2f} s input ({len(x)} frames, "
+          f"{problem.n_units} units): relaxed-optimization step {step:.2f} s", flush=True)
+    began = time.perf_counter()
+    start_mask = saliency_mask(model, x, progress=True)
+    start = start_mask.mask.reshape(-1).astype(bool)
+    order = np.lexsort((np.arange(problem.n_units), start_mask.scores.reshape(-1)))  # least salient first
+    print(f"start: the saliency mask, {int(start.sum())} ones ({time.perf_counter() - began:.0f} s, "
+          f"{start_mask.evaluations} evaluations)", flush=True)
+    _prune_batches(model, x, start, order, 1, False)  # compile both paths outside the timing
+    _prune_batches(model, x, start, order, 1, True)
+    full_s, full_n, full_units = _prune_batches(model, x, start, order, args.full_size_batches, False)
+    inc_s, inc_n, inc_units = _prune_batches(model, x, start, order, args.full_size_batches, True)
+    same = bool(np.array_equal(full_units, inc_units))
+    per_full, per_inc = full_s / full_n, inc_s / inc_n
+    print(f"{args.full_size_batches} prune batches ({full_n} candidates, {int(start.sum() - full_units.sum())} ones "
+          f"removed): full {full_s:.1f} s ({per_full:.3f} s per candidate), incremental {inc_s:.1f} s "
+          f"({per_inc:.3f} s per candidate): {full_s / inc_s:.2f}x; same decisions: {same}", flush=True)
+    out = {"frames": len(x), "audio_seconds": audio, "optimize_step_seconds": step,
+           "prune_batches": args.full_size_batches, "prune_candidates": full_n, "seconds_per_candidate_full": per_full,
+           "seconds_per_candidate_incremental": per_inc, "prune_speedup": full_s / inc_s, "same_decisions": same}
+    if counts:
+        steps = np.mean([c["steps"] for c in counts])
+        other = np.mean([c["other"] for c in counts])  # full-pass evaluations (optimization checks, repair)
+        pruned = np.mean([c["prune"] for c in counts])  # prune / search evaluations
+        full = steps * step / audio + other * per_full + pruned * per_full
+        inc = steps * step / audio + other * per_full + pruned * per_inc
+        print(f"extrapolated with the embedded model's counts per second of audio ({steps:.0f} steps per input, "
+              f"{other:.0f} other + {pruned:.0f} prune evaluations per s): full {full:.0f} s per s of audio, "
+              f"incremental {inc:.0f} s per s ({full / inc:.2f}x); the optimization alone "
+              f"{steps * step / audio:.0f} s per s", flush=True)
+        out.update(extrapolated_full=full, extrapolated_incremental=inc,
+                   extrapolated_optimization=steps * step / audio)
+    return out
 
 
 def main() -> int:
@@ -71,22 +156,41 @@ def main() -> int:
     parser.add_argument("--occlusion-max-seconds", type=float, default=None)
     parser.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0: TF's default)")
     parser.add_argument("--json", help="write every figure to this JSON file")
+    parser.add_argument("--full-size-batches", type=int, default=4,
+                        help="prune batches measured on the full-size model (0: skip the full-size figures)")
+    parser.add_argument("--full-size-only", action="store_true", help="only the full-size figures (no extrapolation)")
+    parser.add_argument("--fill", default="zeros", choices=("zeros", "silence", "mean"),
+                        help="what a masked entry becomes, for every method")
     args = parser.parse_args()
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     methods = [m for m in args.methods.split(",") if m]
+    if args.full_size_only:
+        figures = full_size_figures(args, [])
+        if args.json:
+            text = json.dumps({"full_size": figures}, indent=2) + "\n"
+            atomic_write(args.json, lambda tmp: Path(tmp).write_text(text))
+        return 0
     model = load_model(args.checkpoint)
     paths = inputs(args)
+    counts = []  # per input, per second of audio: optimization steps, full-pass and prune evaluations
+    warm = audio_file_to_mfccs(paths[0], model.upper_frequency_limit)  # trace TF's functions outside the timings
+    for incremental in (True, False):
+        importance_mask(model, warm, steps=2, check_limit=0, incremental=incremental, fill=args.fill)
     print(f"model: {model!r}; {len(paths)} inputs; methods: {', '.join(methods)}; threads: {args.threads or 'default'}")
     rows, curves, speedups = [], {m: [] for m in methods}, []
     fractions = np.linspace(0, 1, 21)
     for path in paths:
         x = audio_file_to_mfccs(path, model.metadata.get("upper_frequency_limit", 8000.0))
         seconds_audio = (len(x) - 1) * 0.02 + 0.032
-        ours = importance_mask(model, x, steps=args.steps, check_limit=args.check_limit)
+        ours = importance_mask(model, x, steps=args.steps, check_limit=args.check_limit, fill=args.fill)
+        pruned = ours.phases["incremental"]["candidates"]
+        counts.append({"steps": args.steps, "other": (ours.evaluations - pruned) / seconds_audio,
+                       "prune": pruned / seconds_audio})
         if len(speedups) < args.full_n:
-            full = importance_mask(model, x, steps=args.steps, check_limit=args.check_limit, incremental=False)
+            full = importance_mask(model, x, steps=args.steps, check_limit=args.check_limit, incremental=False,
+                                   fill=args.fill)
             same = bool(np.array_equal(full.mask, ours.mask))
             speedups.append((full.phases["seconds_prune"], ours.phases["seconds_prune"], full.seconds, ours.seconds, same))
             stats, prune_full, prune_inc = ours.phases["incremental"], full.phases["seconds_prune"], ours.phases["seconds_prune"]
@@ -104,10 +208,11 @@ def main() -> int:
                                ours.mask + ours.scores, {"evaluations": ours.evaluations})
         baselines = {
             "ours-swap": lambda: importance_mask(model, x, steps=args.steps, check_limit=args.check_limit,
-                                                 swap_moves=args.swap_moves),
-            "random": lambda: random_mask_baseline(model, x, ours.zero_fraction),
-            "occlusion": lambda: greedy_occlusion_mask(model, x, max_seconds=args.occlusion_max_seconds, progress=True),
-            "saliency": lambda: saliency_mask(model, x),
+                                                 swap_moves=args.swap_moves, fill=args.fill),
+            "random": lambda: random_mask_baseline(model, x, ours.zero_fraction, fill=args.fill),
+            "occlusion": lambda: greedy_occlusion_mask(model, x, max_seconds=args.occlusion_max_seconds, progress=True,
+                                                       fill=args.fill),
+            "saliency": lambda: saliency_mask(model, x, fill=args.fill),
         }
         for name in methods:
             if name == "ours":
@@ -122,11 +227,11 @@ def main() -> int:
                 continue
             minimal = "-"
             if int(b.mask.sum()) * len(x) <= args.check_limit:
-                minimal = "yes/checked" if check_one_minimal(model, x, b.mask) else "no/checked"
+                minimal = "yes/checked" if check_one_minimal(model, x, b.mask, fill=args.fill) else "no/checked"
             results[name] = (b.zero_fraction, b.frame_agreement, minimal, b.seconds, b.scores,
                              {"evaluations": b.evaluations, **b.extra})
         for name, (zeros, agreement, minimal, seconds, scores, extra) in results.items():
-            _, curve = deletion_curve(model, x, scores, fractions)
+            _, curve = deletion_curve(model, x, scores, fractions, fill=args.fill)
             curves[name].append(curve)
             row = {"input": str(path), "frames": len(x), "method": name, "zero_fraction": zeros,
                    "ones": int(round((1 - zeros) * x.size)),
@@ -136,10 +241,13 @@ def main() -> int:
             rows.append(row)
             print(f"{Path(path).name:>22s} {len(x):4d} fr  {name:9s} ones {row['ones']:5d}  zeros {zeros:.4f}"
                   f"  agreement {agreement:.3f}  "
-                  f"1-minimal {minimal:12s} {seconds / seconds_audio:6.2f} s/s"
+                  f"1-minimal {minimal:12s} {seconds / seconds_audio:6.2f} s/s  {row['evaluations']:6d} evaluations"
                   + (f"  (random masks at {extra['raw_zero_fraction']:.3f} zeros: agreement "
                      f"{extra['raw_agreement']:.3f}, {extra['raw_all_frames_kept']}/{extra['raw_samples']} keep all)"
                      if name == "random" else ""), flush=True)
+        if args.json:  # the rows so far, so that a run stopped early keeps what it measured
+            text = json.dumps({"rows": rows, "speedups": speedups, "counts": counts}, indent=2, default=str) + "\n"
+            atomic_write(args.json, lambda tmp: Path(tmp).write_text(text))
 
     print("\nmeans over", len(paths), "inputs")
     print(f"{'method':10s} {'ones':>7s} {'zeros':>7s} {'agree':>7s} {'1-min':>6s} {'s/s':>7s} {'max s/s':>8s} "
@@ -181,6 +289,8 @@ def main() -> int:
         fewer = 1 - summary["ours-swap"]["ones"] / summary["ours"]["ones"]
         time_ratio = summary["ours-swap"]["seconds_per_second"] / summary["ours"]["seconds_per_second"]
         print(f"swap moves: {fewer:.1%} fewer ones on average than ours; {time_ratio:.2f}x its s per s of audio")
+    if args.full_size_batches > 0:
+        summary["full_size"] = full_size_figures(args, counts)
     if args.json:
         text = json.dumps({"rows": rows, "summary": summary, "fractions": fractions.tolist(),
                            "curves": {k: np.mean(v, axis=0).tolist() for k, v in curves.items()}},

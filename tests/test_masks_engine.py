@@ -97,3 +97,21 @@ def test_importance_mask_with_swap_moves_is_verified_one_minimal_and_resumes(mod
     resumed = importance_mask(model, x, steps=40, swap_moves=60, run_dir=tmp_path / "stopped")
     np.testing.assert_array_equal(resumed.mask, swapped.mask)
     assert resumed.moves == swapped.moves
+
+
+def test_progress_bars_for_each_phase_none_when_quiet_or_nothing_runs(model, x, tmp_path, capsys):
+    from deepspeech_audio_features.interpret.masks.baselines import greedy_occlusion_mask, saliency_mask
+
+    importance_mask(model, x, steps=20, swap_moves=3, run_dir=tmp_path / "run", progress=True)
+    err = capsys.readouterr().err
+    for desc in ("mask: optimize", "mask: repair", "mask: prune pass 1", "mask: swap moves"):
+        assert desc in err, desc
+    assert "/20" in err and f"/{x.size}" in err  # totals: optimization steps, units in the prune order
+    importance_mask(model, x, steps=20, swap_moves=3, run_dir=tmp_path / "run", progress=True)  # finished: read back
+    importance_mask(model, x, steps=20, progress=False)
+    saliency_mask(model, x)
+    assert capsys.readouterr().err == ""
+    saliency_mask(model, x, progress=True)
+    greedy_occlusion_mask(model, x, progress=True)
+    err = capsys.readouterr().err
+    assert "saliency: threshold search" in err and "occlusion: single units" in err and "occlusion: prune" in err

@@ -7,7 +7,7 @@ from deepspeech_audio_features import DeepSpeech, audio_file_to_mfccs, load_mode
 from deepspeech_audio_features.infra.resources import example_audio
 from deepspeech_audio_features.interpret.masks.engine import PruneState, prune, repair
 from deepspeech_audio_features.interpret.masks.importance import importance_mask
-from deepspeech_audio_features.interpret.masks.incremental import DELTA, IncrementalTest
+from deepspeech_audio_features.interpret.masks.incremental import DELTA, PROBE_BATCHES, IncrementalTest
 from deepspeech_audio_features.interpret.masks.problem import MaskProblem
 
 TOL = 1e-3
@@ -90,7 +90,11 @@ def test_every_batch_inside_the_band_falls_back_to_full_passes(model, x):
     problem.incremental = IncrementalTest(problem, delta=1e6)  # nothing is certain: the full pass decides
     units = prune(problem, PruneState(units=start.copy()), order, None).units
     np.testing.assert_array_equal(units, plain)
-    assert problem.incremental.stats.fallbacks > 0
+    stats = problem.incremental.stats
+    assert stats.fallbacks > 0
+    # after two batches that fell back, waits of 8, 16, 32 ... full-pass batches between incremental tries
+    assert stats.fallbacks == stats.batches >= 3
+    assert stats.full_passes >= sum(PROBE_BATCHES * 2 ** k for k in range(2, stats.batches))
 
 
 def test_importance_mask_is_the_same_with_and_without_incremental_evaluation(model, x):

@@ -26,7 +26,8 @@ __all__ = ["StudySettings", "ensure_corpus", "visualization_config", "ensure_vis
            "final_input", "examples_grid", "ensure_masks", "mask_result_animation", "show_mask_summary",
            "show_muted_audio", "ensure_dissection", "show_dissection", "ensure_probes", "probe_figure",
            "best_detectors", "frame_snippet", "frame_examples_figure", "show_frame_examples", "learned_input_phones",
-           "show_learned_input_phones"]
+           "show_learned_input_phones",
+           "ensure_fill_masks", "fill_comparison", "fill_figure", "show_fill_comparison"]
 
 LAYER_TITLES = {"layer_1": "Layer 1", "layer_2": "Layer 2", "layer_3": "Layer 3", "rnn_output": "RNN output",
                 "layer_5": "Layer 5", "layer_6": "Layer 6"}
@@ -345,7 +346,7 @@ def show_muted_audio(path: str, result, model, settings: StudySettings,
     from ..interpret.masks.mute import mute_unimportant_audio
 
     muted = mute_unimportant_audio(path, result.mask, thresholds, out_dir=Path(result.run_dir) / f"muted-{by}",
-                                   model=model, by=by)
+                                   model=model, by=by, fill=result.fill_values)
     display(muted.figure)
     plt.close("all")
     print(f"{Path(path).name}, original (greedy): {muted.original_transcription!r}")
@@ -528,3 +529,109 @@ def show_learned_input_phones(out: str | os.PathLike, run: str | os.PathLike, n:
     for row in learned_input_phones(out, run, n):
         common = f"{row['most_common'][0]} x{row['most_common'][1]}" if row["most_common"] else "-"
         print(f"{row['layer']:<12}{row['neuron']:>7}   {common:<14}{' '.join(p or '?' for p in row['phones'])}")
+# ---------------------------------------------------------------------------- what "masked" means: the fill
+def ensure_fill_masks(model, settings: StudySettings, example: int = 0,
+                      fills: tuple[str, ...] = ("zeros", "silence", "mean")) -> dict[str, object]:
+    """Importance masks of one example with each fill (what a masked entry becomes).
+
+    ``"zeros"`` is the study's mask (``<runs>/run_mask_experiment/<example>``, resumed or
+    read back); the other fills run the same experiment options with ``fill`` changed, in
+    ``<runs>/mask_fills/<example>-<fill>`` (about as long as the study's mask each: 20-60 s
+    for an example on the embedded model on 2 shared cores). Returns ``{fill: MaskResult}``,
+    each with ``mfccs`` ``[T, 26]`` attached.
+    """
+    from ..infra.runfolder import run_name
+    from ..interpret.masks.importance import importance_mask
+    from ..speech.mfcc import audio_file_to_mfccs
+    from .experiments import load_mask_experiment
+
+    experiment = load_mask_experiment()
+    options = experiment.options.replace(steps=20, snapshot_every=5) if settings.quick else experiment.options
+    path = settings.example_paths()[example][0]
+    x = audio_file_to_mfccs(path, model.upper_frequency_limit)
+    results = {}
+    for fill in fills:
+        run_dir = (settings.runs / experiment.name / run_name(path) if fill == options.fill
+                   else settings.runs / "mask_fills" / f"{run_name(path)}-{fill}")
+        result = importance_mask(model, x, options.replace(fill=fill), run_dir=run_dir)
+        result.mfccs, result.audio_path = x, path
+        results[fill] = result
+    return results
+
+
+def fill_comparison(model, results: dict[str, object], settings: StudySettings,
+                    shares: tuple[float, ...] = (0.25, 0.5, 0.75)) -> list[dict]:
+    """Per fill: its c0, the mask's ones and zero fraction, how much of it the study's
+    (zeros) mask shares, and the greedy transcriptions after muting the least important
+    ``shares`` of the frames, in the audio (digital silence) and in the features (the fill).
+
+    Writes the muted WAVs to ``<runs>/mask_fills/<example>-<fill>-muted``.
+    """
+    from ..infra.runfolder import run_name
+    from ..interpret.masks.mute import mute_unimportant_audio
+
+    reference = results.get("zeros")
+    rows = []
+    for fill, result in results.items():
+        path = result.audio_path
+        muted = mute_unimportant_audio(path, result.mask, shares, by="rank", model=model, fill=result.fill_values,
+                                       out_dir=settings.runs / "mask_fills" / f"{run_name(path)}-{fill}-muted")
+        ones = result.mask.astype(bool)
+        row = {"fill": fill, "c0 of the fill": float(result.fill_values[0]), "ones": int(ones.sum()),
+               "zero fraction": result.zero_fraction, "frame agreement": result.frame_agreement,
+               "1-minimal": result.one_minimal}
+        if reference is not None:
+            ref = reference.mask.astype(bool)
+            row["ones shared with zeros' mask"] = float((ones & ref).sum() / max(ones.sum(), 1))
+            frame_means = result.mask.mean(axis=1)
+            row["frame ranking vs zeros' (Spearman)"] = float(np.corrcoef(
+                np.argsort(np.argsort(frame_means, kind="stable")),
+                np.argsort(np.argsort(reference.mask.mean(axis=1), kind="stable")))[0, 1])
+        row["original"] = muted.original_transcription
+        for share, text, feature_text in zip(shares, muted.transcriptions, muted.feature_transcriptions):
+            row[f"audio muted {share:.0%}"] = text
+            row[f"features filled {share:.0%}"] = feature_text
+        rows.append(row)
+    return rows
+
+
+def fill_figure(results: dict[str, object]):
+    """One row per fill: the masked MFCCs (masked entries in the masked colour) and the per-frame
+    mask mean, which ranks frames for muting."""
+    import matplotlib.pyplot as plt
+
+    from ..interpret.masks.fill import MEAN_FILE, load_fill_file
+    from ..speech.checkpoints import EMBEDDED_MODEL_DIR
+    from .plots import MfccScale, mfcc_image
+
+    info = load_json(EMBEDDED_MODEL_DIR / MEAN_FILE)
+    scale = MfccScale(np.asarray(load_fill_file(EMBEDDED_MODEL_DIR / MEAN_FILE), np.float64),
+                      np.asarray(info["std"], np.float64), "training corpus")
+    fig, axes = plt.subplots(len(results), 2, figsize=(11, 2.2 * len(results)), squeeze=False,
+                             gridspec_kw={"width_ratios": [3, 1.2]}, layout="constrained")
+    for (fill, result), (left, right) in zip(results.items(), axes):
+        mfcc_image(left, result.mfccs, scale, mask=result.mask)
+        left.set_title(f"fill {fill}: {int(result.mask.sum())} ones ({result.zero_fraction:.1%} zeros)", fontsize=9)
+        left.set_ylabel("MFCC", fontsize=8)
+        right.plot(np.arange(len(result.mask)) * 0.02, result.mask.mean(axis=1), lw=0.8)
+        right.set_ylim(0, max(0.05, float(result.mask.mean(axis=1).max()) * 1.1))
+        right.set_title("per-frame mask mean", fontsize=9)
+    axes[-1, 0].set_xlabel("time (s)")
+    axes[-1, 1].set_xlabel("time (s)")
+    return fig
+
+
+def show_fill_comparison(rows: list[dict]) -> None:
+    """Print :func:`fill_comparison`'s rows: the numbers side by side, then the transcriptions per fill."""
+    numbers = [key for key, value in rows[0].items() if not isinstance(value, str)]
+    print(f"{'':38s}" + "".join(f"{row['fill']:>12s}" for row in rows))
+    for key in numbers:
+        cells = "".join(f"{row.get(key, float('nan')):>12.3f}" if isinstance(row.get(key), float)
+                        else f"{str(row.get(key)):>12s}" for row in rows)
+        print(f"{key:38s}{cells}")
+    print(f"\ngreedy transcriptions (original: {rows[0]['original']!r})")
+    for row in rows:
+        print(f"fill {row['fill']}:")
+        for key, value in row.items():
+            if key.startswith(("audio muted", "features filled")):
+                print(f"  {key:22s} {value!r}")

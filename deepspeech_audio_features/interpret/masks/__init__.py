@@ -1,6 +1,7 @@
 """Importance masks, one module per concern:
 
 - :mod:`.options`: :class:`MaskOptions`, every setting of the method with its default.
+- :mod:`.fill`: what a masked entry becomes (zeros, digital silence, the corpus mean).
 - :mod:`.problem`: the exact batched test (:class:`MaskProblem`), the final verification
   and the 1-minimality check.
 - :mod:`.engine`: moves on binary masks: repair, speculative batched prune, swap moves.

@@ -18,7 +18,8 @@ from .problem import MaskProblem
 
 
 # ----------------------------------------------------------------------------- repair
-def repair(problem: MaskProblem, units: np.ndarray, rank_hint: np.ndarray, max_rounds: int = 10_000) -> np.ndarray:
+def repair(problem: MaskProblem, units: np.ndarray, rank_hint: np.ndarray, max_rounds: int = 10_000,
+           on_round: Callable[[int], None] | None = None) -> np.ndarray:
     """Turn units back on, most important first, until every constrained frame keeps its class.
 
     Each round looks at the failing frames and the earliest of them, ``t_f``. Zero units
@@ -36,6 +37,8 @@ def repair(problem: MaskProblem, units: np.ndarray, rank_hint: np.ndarray, max_r
     Args:
         units: bool ``[n_units]`` start mask (not changed).
         rank_hint: ``[n_units]`` tie-breaker, higher = turned on first.
+        on_round: ``on_round(frames_fixed)`` after every round: the frames before the
+            earliest failing one (``L`` when the mask passes).
     Returns:
         bool ``[n_units]``: ``units`` with some zeros turned on, passing the exact test.
     """
@@ -43,6 +46,8 @@ def repair(problem: MaskProblem, units: np.ndarray, rank_hint: np.ndarray, max_r
     unit_frames = problem.unit_frame(np.arange(problem.n_units))
     ok, failing = problem.check(units[None])
     for _ in range(max_rounds):
+        if on_round is not None:
+            on_round(int(np.argmax(failing[0])) if not ok[0] else problem.L)
         if ok[0]:
             return units
         orders, first_fail = _repair_orders(problem, units, failing[0], unit_frames, rank_hint)

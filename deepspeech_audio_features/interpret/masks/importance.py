@@ -2,7 +2,10 @@
 
 For MFCCs ``X [T, 26]`` with per-frame classes ``f(y(X)) = argmax_k logits[t, k]``, an
 importance mask is a binary ``M`` shaped like ``X`` such that ``f(y(M * X)) = f(y(X))``
-at every frame (or at every chosen frame), with many zeros.
+at every frame (or at every chosen frame), with many zeros. A masked entry is replaced
+by the option ``fill`` (:mod:`.fill`): 0 as in the study (``M * X``), the MFCCs of
+digital silence, or the training corpus's mean per coefficient; everything below holds
+for the masked input ``M * X + (1 - M) * F`` with the chosen fill ``F``.
 
 **What is guaranteed** (and what is not): every constrained frame keeps its class, with
 a margin of at least ``tol_t = min(tol, margin_t(X) / 2)`` logits (``tol`` = 1e-3 by
@@ -73,6 +76,7 @@ from ...speech.frames import N_CONTEXT, N_INPUT
 from ...speech.model import DeepSpeech
 from ..optim import Adam
 from .engine import PruneState, SwapStats, prune, repair, swap_search
+from .fill import fill_values
 from .incremental import IncrementalTest
 from .options import MaskOptions
 from .problem import MaskProblem, Verification, frames_to_keep, is_one_minimal, verify_mask
@@ -92,7 +96,7 @@ class MaskResult:
     """A verified importance mask and how it was found.
 
     Attributes:
-        mask: uint8 ``[T, 26]``, 1 = keep the MFCC entry, 0 = set it to zero.
+        mask: uint8 ``[T, 26]``, 1 = keep the MFCC entry, 0 = replace it by the fill (0 by default).
         zero_fraction: share of zeros in ``mask``.
         frame_agreement: share of the constrained frames whose class under ``mask * X``
             equals the class under ``X``, from a final batch-1 forward pass (1.0).
@@ -111,6 +115,9 @@ class MaskResult:
         phases: zero fractions after optimization, repair and prune, passes, etc.
         moves: the search moves made: prune passes, and the swap search's zeros tried, swaps
             kept and ones they removed (zeros when ``swap_moves`` is 0).
+        fill / fill_values: what a masked entry became: ``"zeros"``, ``"silence"`` or
+            ``"mean"``, and its float32 ``[26]`` values (the masked input is
+            ``mask * X + (1 - mask) * fill_values``).
     """
     mask: np.ndarray
     zero_fraction: float
@@ -129,6 +136,8 @@ class MaskResult:
     phases: dict = field(default_factory=dict)
     moves: dict = field(default_factory=dict)
     run_dir: Path | None = None
+    fill: str = "zeros"
+    fill_values: np.ndarray | None = None
 
     def summary(self) -> dict:
         """JSON-able facts (everything except the arrays)."""
@@ -140,6 +149,7 @@ class MaskResult:
             "variant": self.variant, "frames_constrained": int(np.sum(self.frames)) if self.frames is not None else None,
             "frames": int(self.mask.shape[0]), "seconds": self.seconds, "evaluations": self.evaluations,
             "phases": self.phases, "moves": self.moves, "snapshots": len(self.snapshot_paths),
+            "fill": self.fill, "fill_values": None if self.fill_values is None else [float(v) for v in self.fill_values],
         }
 
 
@@ -298,7 +308,8 @@ def importance_mask(model: DeepSpeech, mfccs: np.ndarray, options: MaskOptions |
     if mfccs.ndim != 2 or mfccs.shape[1] != N_INPUT or mfccs.shape[0] == 0:
         raise ParameterError(f"mfccs: expected an array shaped [T, {N_INPUT}], got {mfccs.shape}")
     frames = frames_to_keep(preserve_frames, mfccs.shape[0])
-    problem = MaskProblem(model, mfccs, frames, options.variant, options.tol, options.batch_frames)
+    problem = MaskProblem(model, mfccs, frames, options.variant, options.tol, options.batch_frames,
+                          fill=fill_values(options.fill, model, options.fill_file))
     if options.incremental:
         problem.incremental = IncrementalTest(problem)
     folder = None
@@ -333,8 +344,11 @@ def _run_identity(model: DeepSpeech, problem: MaskProblem, options: MaskOptions)
             "tau": list(o.tau), "straight_through": o.straight_through, "eval_every": o.eval_every, "tol": o.tol,
             "max_prune_passes": o.max_prune_passes, "snapshot_every": o.snapshot_every, "batch": problem.batch,
             "fingerprint": fingerprint, "shape": list(problem.x_full.shape),
-            # runs without swap moves keep the identity they had before the option existed
-            **({"swap_moves": o.swap_moves, "swap_window": o.swap_window} if o.swap_moves else {})}
+            # None for no swap moves and the study's zero fill: folders written before these options
+            # existed lack the keys (read as None), so they still resume, and only they
+            "swap_moves": o.swap_moves or None, "swap_window": o.swap_window if o.swap_moves else None,
+            "fill": None if o.fill == "zeros" else o.fill,
+            "fill_values": None if o.fill == "zeros" else problem.fill.tolist()}
 
 
 def _resume(session: _Session) -> tuple[OptimizeState, PruneStage | None]:
@@ -441,7 +455,10 @@ def _binarize_and_repair(session: _Session, optimization: OptimizeState) -> Prun
     n_failing = failing.sum(axis=1)
     eligible = np.nonzero(n_failing <= n_failing.min() + 2)[0]
     pick = eligible[np.argmin(trial[eligible].sum(axis=1))]
-    repaired = repair(problem, trial[pick], theta)
+    bar = session.bar("mask: repair (frames fixed)", total=problem.L)
+    repaired = repair(problem, trial[pick], theta, on_round=None if bar is None else lambda fixed: _advance(bar, fixed))
+    if bar is not None:
+        bar.close()
     units = repaired if repaired.sum() < best.sum() else best
     stage = PruneStage(PruneState(units=units), 1.0 - float(best.mean()), 1.0 - float(units.mean()))
     session.snapshot(Phase.REPAIR, session.optimize_snapshots, units)
@@ -460,9 +477,10 @@ class _PruneProgress:
     last_save: float
 
     def __call__(self, state: PruneState, pass_ended: bool) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix(passes=state.passes, zeros=f"{1 - state.units.mean():.3f}")
-            self.bar.update(1)
+        if self.bar is not None:  # one pass over the prune order at a time; a new pass starts from 0
+            self.bar.set_description(f"mask: prune pass {state.passes + 1}")
+            self.bar.set_postfix(ones=int(state.units.sum()), zeros=f"{1 - state.units.mean():.3f}")
+            _advance(self.bar, state.position)
         if pass_ended:
             self.session.snapshot(Phase.PRUNE, self.session.optimize_snapshots + state.passes, state.units)
         if pass_ended or time.perf_counter() - self.last_save > _PRUNE_SAVE_SECONDS:
@@ -474,12 +492,20 @@ def _prune(session: _Session, optimization: OptimizeState, stage: PruneStage) ->
     """Phase 3: prune, cheapest first (lowest ``theta``), until a pass accepts nothing."""
     options = session.options
     order = np.lexsort((np.arange(session.problem.n_units), optimization.theta))
-    progress = _PruneProgress(session, optimization, stage, session.bar("mask: prune"), time.perf_counter())
+    bar = session.bar(f"mask: prune pass {stage.prune.passes + 1}", total=len(order), initial=stage.prune.position)
+    progress = _PruneProgress(session, optimization, stage, bar, time.perf_counter())
     deadline = None if options.max_seconds is None else time.perf_counter() + options.max_seconds
     stage.prune = prune(session.problem, stage.prune, order, options.max_prune_passes, progress, deadline)
     if progress.bar is not None:
         progress.bar.close()
     return stage
+
+
+def _advance(bar, value: int) -> None:
+    """Move ``bar`` to ``value`` (back to the start when a new prune pass begins)."""
+    if value < bar.n:
+        bar.reset(total=bar.total)
+    bar.update(value - bar.n)
 
 
 def _swap(session: _Session, optimization: OptimizeState, stage: PruneStage) -> PruneStage:
@@ -521,14 +547,14 @@ def _verify(session: _Session, stage: PruneStage) -> tuple[np.ndarray, Verificat
     """
     problem = session.problem
     mask = problem.expand(stage.prune.units)
-    verification = verify_mask(problem.model, problem.x_full, mask, problem.frames_full)
+    verification = verify_mask(problem.model, problem.x_full, mask, problem.frames_full, problem.fill)
     fallbacks = 0
     while verification.agreement < 1.0:
         fallbacks += 1
         wrong = verification.wrong_frames(problem.frames_full)
         mask[:min(problem.T, int(wrong[-1]) + 1 + N_CONTEXT)] = 1
         stage.prune.one_minimal = False
-        verification = verify_mask(problem.model, problem.x_full, mask, problem.frames_full)
+        verification = verify_mask(problem.model, problem.x_full, mask, problem.frames_full, problem.fill)
     if fallbacks:
         session.snapshot(Phase.VERIFY, session.optimize_snapshots + stage.prune.passes + 1,
                          mask[:problem.L, :problem.U].reshape(-1))
@@ -542,7 +568,7 @@ def _finish(session: _Session, optimization: OptimizeState, stage: PruneStage, s
     checked = None
     if int(mask[:, :problem.U].sum()) * problem.T <= options.check_limit:  # single-flip forwards x frames
         checked = is_one_minimal(problem.model, problem.x_full, mask, problem.frames_full, options.variant,
-                                 options.tol, options.batch_frames)
+                                 options.tol, options.batch_frames, fill=problem.fill)
     result = MaskResult(
         mask=mask, zero_fraction=float(1.0 - mask.mean()), frame_agreement=verification.agreement,
         text_original=greedy_decode(verification.ref_logits, problem.model.alphabet).text,
@@ -558,6 +584,7 @@ def _finish(session: _Session, optimization: OptimizeState, stage: PruneStage, s
                 "seconds_prune": marks["prune"] - marks["repair"], "optimize_trace": optimization.trace,
                 "seconds_check": time.perf_counter() - marks["prune"],
                 **({"incremental": problem.incremental.stats.to_dict()} if problem.incremental is not None else {})},
+        fill=options.fill, fill_values=problem.fill.copy(),
         moves={"prune_passes": stage.prune.passes, **{f"swap_{key}": value for key, value in
                                                         (stage.swap or SwapStats()).to_dict().items()}},
         run_dir=session.folder.path if session.folder is not None else None)
@@ -577,4 +604,6 @@ def _result_from_disk(folder: MaskRunFolder, frames: np.ndarray) -> MaskResult:
         one_minimal_checked=info["one_minimal_checked"], variant=info["variant"], frames=frames,
         scores=folder.load_array(SCORES) if folder.exists(SCORES) else None,
         agreement_all_frames=info["agreement_all_frames"], seconds=info["seconds"],
-        evaluations=info["evaluations"], phases=info["phases"], moves=info.get("moves", {}), run_dir=folder.path)
+        evaluations=info["evaluations"], phases=info["phases"], moves=info.get("moves", {}), run_dir=folder.path,
+        fill=info.get("fill", "zeros"),
+        fill_values=np.asarray(info.get("fill_values", np.zeros(N_INPUT)), np.float32))

@@ -17,7 +17,7 @@ from ...infra.runfolder import run_name
 from ...speech.audio import load_audio, write_wav
 from ...speech.frames import N_INPUT, SAMPLE_RATE, STEP_SAMPLES, WINDOW_SAMPLES, num_frames
 from ...speech.model import DeepSpeech
-from .store import load_mask
+from .store import RESULT, load_mask, load_mask_fill
 
 #: Per-frame mask-mean thresholds of the study's masked-audio section.
 DEFAULT_THRESHOLDS: tuple[float, ...] = (0.1, 0.2, 0.3)
@@ -41,6 +41,11 @@ class MutedAudio:
         original_transcription: transcription of the unmuted file.
         figure: matplotlib ``Figure`` of the waveforms (original first).
         figure_path: where the figure was saved (PNG).
+        fill: the fill the mask was made with (``"zeros"``, ``"silence"``, ``"mean"`` or ``"custom"``).
+        feature_transcriptions: per threshold, the greedy transcription of the file's MFCCs
+            with the muted frames' 26 coefficients replaced by the fill: muting done on the
+            features, with the mask's own fill (the audio's muting is digital silence
+            whatever the fill).
     """
     thresholds: tuple[float, ...]
     paths: list[Path]
@@ -50,6 +55,8 @@ class MutedAudio:
     figure: object
     figure_path: Path | None = None
     by: str = "threshold"
+    fill: str = "zeros"
+    feature_transcriptions: list[str] | None = None
 
 
 def frames_by_rank(mask: np.ndarray, share: float) -> np.ndarray:
@@ -65,6 +72,13 @@ def frames_by_rank(mask: np.ndarray, share: float) -> np.ndarray:
     out = np.zeros(len(means), bool)
     out[np.argsort(means, kind="stable")[:int(round(share * len(means)))]] = True
     return out
+
+
+def frames_under(mask: np.ndarray, threshold: float | None = None, share: float | None = None) -> np.ndarray:
+    """bool ``[T]``: frames whose mask mean is ``< threshold``, or the ``share`` least important ones."""
+    mask = np.asarray(mask, np.float64)
+    means = mask.mean(axis=1) if mask.ndim == 2 else mask
+    return means < threshold if share is None else frames_by_rank(means, share)
 
 
 def muted_samples(mask: np.ndarray, num_samples: int, threshold: float | None = None, *,
@@ -95,7 +109,7 @@ def muted_samples(mask: np.ndarray, num_samples: int, threshold: float | None = 
         raise ParameterError(f"mask: has {means.shape[0]} frames, but {num_samples} samples make {T} frames")
     if T == 0:
         return np.zeros(num_samples, bool)
-    under = means < threshold if share is None else frames_by_rank(means, share)
+    under = frames_under(means, threshold, share)
     above = np.concatenate([[0], np.cumsum(~under)])  # frames not under threshold, prefix sums
     i = np.arange(num_samples)
     t_hi = np.minimum(i // STEP_SAMPLES, T - 1)
@@ -138,7 +152,8 @@ def _waveform_figure(title: str, clips: list[np.ndarray], labels: list[str], lin
 
 def mute_unimportant_audio(path: str | os.PathLike, mask, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
                            out_dir: str | os.PathLike | None = None, model: DeepSpeech | None = None,
-                           beam_width: int = 1, lm: str | None = None, by: str = "threshold") -> MutedAudio:
+                           beam_width: int = 1, lm: str | None = None, by: str = "threshold",
+                           fill=None) -> MutedAudio:
     """Mute the time windows whose mask mean is under each threshold, write and re-transcribe them.
 
     With ``by="rank"``, ``thresholds`` are shares of the frames instead (default
@@ -156,11 +171,19 @@ def mute_unimportant_audio(path: str | os.PathLike, mask, thresholds: Sequence[f
         model: for transcription (default: the embedded model).
         beam_width: 1 = greedy (the decoding the mask guarantees), else beam search.
         by: ``"threshold"`` (the study's absolute mask-mean thresholds) or ``"rank"``.
+        fill: the fill the mask was made with (``"zeros"``, ``"silence"``, ``"mean"`` or 26
+            values; default: a run folder's own, else zeros), used for
+            :attr:`MutedAudio.feature_transcriptions`.
     Returns:
         A :class:`MutedAudio` with the muted fractions, transcriptions and figure.
     """
     from ...speech.inference import transcribe_detailed
+    from ...speech.mfcc import mfccs
+    from .fill import fill_values
 
+    fill_name = fill if isinstance(fill, str) else "zeros" if fill is None else "custom"
+    if fill is None and isinstance(mask, (str, os.PathLike)) and (Path(mask) / RESULT).is_file():
+        fill_name, fill = load_mask_fill(mask)  # the run's own fill
     if out_dir is None:
         out_dir = (Path(mask) / "muted" if isinstance(mask, (str, os.PathLike)) and Path(mask).is_dir()
                    else Path("runs/run_mute_experiment") / run_name(path))
@@ -179,14 +202,19 @@ def mute_unimportant_audio(path: str | os.PathLike, mask, thresholds: Sequence[f
         raise ParameterError(f"by: must be 'threshold' or 'rank', got {by!r}")
     if by == "rank" and thresholds is DEFAULT_THRESHOLDS:
         thresholds = DEFAULT_SHARES
+    fill = fill_values(fill, model)
     out_dir = Path(out_dir)
     samples, rate = load_audio(path)
     thresholds = tuple(float(t) for t in thresholds)
     prefix = "muted_" if by == "threshold" else "muted_rank_"
-    paths, fractions, texts, clips = [], [], [], [samples]
+    paths, fractions, texts, clips, feature_texts = [], [], [], [samples], []
+    x = None
     for threshold in thresholds:
         muted = (muted_samples(mask, len(samples), threshold) if by == "threshold"
-                 else muted_samples(mask, len(samples), share=threshold))
+                 else muted_samples(mask, len(samples), share=threshold))  # checks the mask's length
+        x = mfccs(samples, rate, model.upper_frequency_limit) if x is None else x
+        frames = frames_under(mask, threshold) if by == "threshold" else frames_under(mask, share=threshold)
+        feature_texts.append(_greedy_text(model, np.where(frames[:, None], fill[None], x)))
         clip = np.where(muted, np.float32(0.0), samples)
         target = write_wav(out_dir / f"{prefix}{threshold:g}.wav", clip, rate)
         paths.append(target)
@@ -203,5 +231,14 @@ def mute_unimportant_audio(path: str | os.PathLike, mask, thresholds: Sequence[f
     save_json(out_dir / ("muted.json" if by == "threshold" else "muted_rank.json"),
               {"audio": str(path), "by": by, "thresholds": thresholds, "muted_fractions": fractions,
                                        "transcriptions": texts, "original_transcription": original,
-                                       "wavs": [p.name for p in paths]})
-    return MutedAudio(thresholds, paths, fractions, texts, original, figure, figure_path, by)
+                                       "wavs": [p.name for p in paths], "fill": fill_name,
+                                       "fill_values": fill.tolist(), "feature_transcriptions": feature_texts})
+    return MutedAudio(thresholds, paths, fractions, texts, original, figure, figure_path, by, fill_name, feature_texts)
+
+
+def _greedy_text(model: DeepSpeech, x: np.ndarray) -> str:
+    """Greedy transcription of MFCCs ``x [T, 26]``."""
+    from ...speech.decoding import greedy_decode
+
+    logits = model.compiled_forward("layer_6")(x[None].astype(np.float32), np.array([len(x)], np.int32))
+    return greedy_decode(logits["layer_6"].numpy()[0], model.alphabet).text

@@ -11,7 +11,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+from ...infra.errors import ParameterError
 from ...infra.options import Options, check_choice, check_int, check_range, option
+
+#: What a masked entry becomes (see :mod:`.fill`; listed here so this module stays NumPy-free).
+FILLS: tuple[str, ...] = ("zeros", "silence", "mean")
 
 #: The mask shapes: one unit per MFCC entry, or one unit per frame (whole frames on or off).
 VARIANTS: tuple[str, ...] = ("time-frequency", "time")
@@ -42,9 +46,17 @@ class MaskOptions(Options):
     swap_moves: int = option(0, "swap moves after pruning: zeros turned on, each followed by a local prune (0: none)")
     swap_window: int = option(6, "frames either side of a swapped-in unit whose ones a swap move tries to remove")
     incremental: bool = option(True, "score prune and search moves from the first frame they change (same masks)")
+    fill: Literal["zeros", "silence", "mean"] = option(
+        "zeros", "what a masked entry becomes: 0 (the study's), the MFCCs of digital silence, or the training "
+                 "corpus's mean per coefficient")
+    fill_file: str | None = option(None, "fill=mean: a JSON with \"mean\" or a .npy of 26 values "
+                                         "(none: the model's mfcc_mean.json beside its checkpoint)")
 
     def validate(self) -> None:
         check_choice("variant", self.variant, VARIANTS)
+        check_choice("fill", self.fill, FILLS)
+        if self.fill_file is not None and self.fill != "mean":
+            raise ParameterError(f"fill_file: only used with fill 'mean', got fill {self.fill!r}")
         for name in ("steps", "check_limit", "swap_moves"):
             check_int(name, getattr(self, name), 0)
         for name in ("eval_every", "snapshot_every", "batch_frames", "swap_window"):

@@ -2,7 +2,8 @@
 
 For MFCCs ``X [T, 26]`` and per-frame classes ``c_t = argmax_k logits[t, k]`` of ``X``, a
 candidate mask ``M`` *keeps* frame ``t`` when the margin ``logit[t, c_t] - max_{k != c_t}
-logit[t, k]`` of ``M * X`` is at least ``tol_t = min(tol, margin_t(X) / 2)``: float32
+logit[t, k]`` of the masked input ``M * X + (1 - M) * F`` (``F [26]`` the fill, see
+:mod:`.fill`; 0 in the study) is at least ``tol_t = min(tol, margin_t(X) / 2)``: float32
 round-off between batch sizes cannot flip a kept frame. :class:`MaskProblem` runs that
 test on many candidate masks per forward pass; :func:`verify_mask` is the final batch-1
 check and :func:`is_one_minimal` the independent single-flip check.
@@ -20,6 +21,7 @@ from ...infra.errors import ParameterError
 from ...speech.decoding import Transcription
 from ...speech.frames import N_CONTEXT, N_INPUT
 from ...speech.model import DeepSpeech
+from .fill import apply_mask, fill_values
 from .options import VARIANTS
 
 
@@ -91,19 +93,19 @@ _GRAD_FNS: "weakref.WeakKeyDictionary[DeepSpeech, Callable]" = weakref.WeakKeyDi
 
 
 def _hinge_grad_fn(model: DeepSpeech) -> Callable:
-    """tf.function ``(m [L, U], x [L, 26], labels [L], weights [L], kappa [L])`` ->
+    """tf.function ``(m [L, U], x [L, 26], fill [26], labels [L], weights [L], kappa [L])`` ->
     ``(data_loss, d data_loss / d m [L, U], margins [L])`` with
     ``data_loss = sum_t weights_t * relu(kappa_t - margin_t) / sum_t weights_t``."""
     if model not in _GRAD_FNS:
         spec = [tf.TensorSpec([None, None], tf.float32), tf.TensorSpec([None, N_INPUT], tf.float32),
-                tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.float32),
+                tf.TensorSpec([N_INPUT], tf.float32), tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.float32),
                 tf.TensorSpec([None], tf.float32)]
 
         @tf.function(input_signature=spec)
-        def fn(m, x, labels, weights, kappa):
+        def fn(m, x, fill, labels, weights, kappa):
             with tf.GradientTape() as tape:
                 tape.watch(m)
-                logits = model.forward((x * m)[None], up_to="layer_6")["layer_6"][0]
+                logits = model.forward((x * m + fill * (1.0 - m))[None], up_to="layer_6")["layer_6"][0]
                 onehot = tf.one_hot(labels, tf.shape(logits)[-1]) > 0.5
                 own = tf.reduce_max(tf.where(onehot, logits, -1e30), axis=-1)
                 other = tf.reduce_max(tf.where(onehot, -1e30, logits), axis=-1)
@@ -131,10 +133,11 @@ class MaskProblem:
         tol: acceptance margin in logits.
         batch_frames: candidates per forward pass = ``batch_frames // L`` (4 to 64).
         truncate: drop the frames that cannot reach a constrained frame (``L < T``).
+        fill: float32 ``[26]``, what a masked entry becomes (None: zeros, the study's).
     """
 
     def __init__(self, model: DeepSpeech, mfccs: np.ndarray, frames: np.ndarray, variant: str,
-                 tol: float, batch_frames: int, truncate: bool = True):
+                 tol: float, batch_frames: int, truncate: bool = True, fill: np.ndarray | None = None):
         if variant not in VARIANTS:
             raise ParameterError(f"variant: must be one of {', '.join(VARIANTS)}; got {variant!r}")
         self.model = model
@@ -149,6 +152,7 @@ class MaskProblem:
         self.frames = frames[:self.L]
         self.U = N_INPUT if variant == "time-frequency" else 1
         self.variant = variant
+        self.fill = fill_values(fill) if fill is not None else np.zeros(N_INPUT, np.float32)
         self.n_units = self.L * self.U
         self.forward = model.compiled_forward("layer_6")
         self.batch = int(max(4, min(64, batch_frames // max(self.L, 1))))
@@ -178,6 +182,10 @@ class MaskProblem:
         out[:self.L] = np.broadcast_to(np.asarray(values, np.float32).reshape(self.L, self.U), (self.L, N_INPUT))
         return out
 
+    def masked(self, units: np.ndarray) -> np.ndarray:
+        """Unit masks ``[B, L, U]`` (or ``[L, U]``) -> masked inputs ``[B, L, 26]``: ``X`` where kept, the fill elsewhere."""
+        return apply_mask(self.x, units, self.fill)
+
     def _logits(self, x: np.ndarray) -> np.ndarray:
         """``x [B, L, 26]`` -> logits ``[B, L, C]``, in chunks of ``self.batch``."""
         out = []
@@ -191,7 +199,7 @@ class MaskProblem:
         """Flat unit masks ``[B, n_units]`` -> margins ``[B, L]`` (logits of ``units * X``)."""
         units = np.asarray(units, dtype=np.float32).reshape(-1, self.L, self.U)
         self.evaluations += units.shape[0]
-        return class_margins(self._logits(self.x[None] * units), self.labels)
+        return class_margins(self._logits(self.masked(units)), self.labels)
 
     def check(self, units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact test of flat unit masks ``[B, n_units]`` -> (keeps every frame [B], failing frames [B, L])."""
@@ -210,7 +218,7 @@ class MaskProblem:
         weights = self.frames.astype(np.float32) if weights is None else weights
         data, grad, margin = _hinge_grad_fn(self.model)(
             tf.constant(np.asarray(m, np.float32).reshape(self.L, self.U)), tf.constant(self.x),
-            tf.constant(self.labels), tf.constant(weights.astype(np.float32)),
+            tf.constant(self.fill), tf.constant(self.labels), tf.constant(weights.astype(np.float32)),
             tf.constant(np.asarray(kappa, np.float32)))
         return float(data), grad.numpy().reshape(-1).astype(np.float64), margin.numpy()
 
@@ -234,21 +242,24 @@ class Verification:
         return np.nonzero((self.ref_logits.argmax(-1) != self.got_logits.argmax(-1)) & frames)[0]
 
 
-def verify_mask(model: DeepSpeech, mfccs: np.ndarray, mask: np.ndarray, frames: np.ndarray) -> Verification:
-    """Final check of ``mask [T, 26]`` on ``mfccs [T, 26]``: batch 1, full length, plain argmax."""
+def verify_mask(model: DeepSpeech, mfccs: np.ndarray, mask: np.ndarray, frames: np.ndarray,
+                fill: np.ndarray | None = None) -> Verification:
+    """Final check of ``mask [T, 26]`` on ``mfccs [T, 26]`` with ``fill [26]`` (None: zeros):
+    batch 1, full length, plain argmax."""
     forward = model.compiled_forward("layer_6")
     x = np.asarray(mfccs, np.float32)
     length = np.array([x.shape[0]], np.int32)
     ref = forward(x[None], length)["layer_6"].numpy()[0]
-    got = forward((x * mask)[None].astype(np.float32), length)["layer_6"].numpy()[0]
+    got = forward(apply_mask(x, mask, fill)[None], length)["layer_6"].numpy()[0]
     same = ref.argmax(-1) == got.argmax(-1)
     return Verification(float(same[frames].mean()), float(same.mean()), ref, got)
 
 
 def is_one_minimal(model: DeepSpeech, mfccs: np.ndarray, mask: np.ndarray, frames: np.ndarray,
-                   variant: str, tol: float, batch_frames: int = 8192) -> bool:
-    """Independent check on the full-length input: zeroing any single remaining unit fails the test."""
-    problem = MaskProblem(model, mfccs, frames, variant, tol, batch_frames, truncate=False)
+                   variant: str, tol: float, batch_frames: int = 8192, fill: np.ndarray | None = None) -> bool:
+    """Independent check on the full-length input: masking any single remaining unit (with
+    ``fill [26]``, None: zeros) fails the test."""
+    problem = MaskProblem(model, mfccs, frames, variant, tol, batch_frames, truncate=False, fill=fill)
     units = np.asarray(mask)[:, :problem.U].reshape(-1).astype(bool)
     if problem.U == 1 and not np.all(mask == mask[:, :1]):
         raise ParameterError("mask: a time-only check needs a mask constant over coefficients")
@@ -264,10 +275,12 @@ def is_one_minimal(model: DeepSpeech, mfccs: np.ndarray, mask: np.ndarray, frame
 
 
 def check_one_minimal(model: DeepSpeech, mfccs: np.ndarray, mask: np.ndarray, preserve_frames=None,
-                      variant: str = "time-frequency", tol: float = 1e-3) -> bool:
-    """True when no single one of ``mask [T, 26]`` can be zeroed keeping every constrained frame.
+                      variant: str = "time-frequency", tol: float = 1e-3, fill="zeros") -> bool:
+    """True when no single one of ``mask [T, 26]`` can be masked keeping every constrained frame.
 
     Runs ``ones`` forward passes of the full input ``mfccs [T, 26]`` (batched): for small inputs.
+    ``fill``: ``"zeros"``, ``"silence"``, ``"mean"`` or 26 values (see :func:`~.fill.fill_values`).
     """
     mfccs = np.asarray(mfccs, np.float32)
-    return is_one_minimal(model, mfccs, np.asarray(mask), frames_to_keep(preserve_frames, len(mfccs)), variant, tol)
+    return is_one_minimal(model, mfccs, np.asarray(mask), frames_to_keep(preserve_frames, len(mfccs)), variant, tol,
+                          fill=fill_values(fill, model))

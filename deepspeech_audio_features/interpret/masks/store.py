@@ -7,7 +7,8 @@ Layout (the study's)::
     <run>/<i>.npy       binary masks [T, 26] (uint8), 0, 1, 2, ...; the last is the final mask
     <run>/state.npz     where an unfinished run stands (for resuming)
     <run>/scores.npy    float32 [T, 26] relaxed mask values
-    <run>/result.json   the finished run's summary, with ``final_snapshot``
+    <run>/result.json   the finished run's summary, with ``final_snapshot`` and the ``fill``
+                        a masked entry became (name and 26 values; absent: zeros)
 
 No TensorFlow here.
 """
@@ -105,6 +106,14 @@ def load_mask_snapshots(run_dir: str | os.PathLike) -> np.ndarray:
     if not paths:
         raise FileNotFoundError(f"{run_dir}: no mask snapshots (<i>.npy)")
     return np.stack([load_array(p) for p in paths])
+
+
+def load_mask_fill(run_dir: str | os.PathLike) -> tuple[str, np.ndarray]:
+    """``(fill name, float32 [26] values)`` a finished run's masked entries became (``"zeros"`` for
+    runs written before the fill option existed)."""
+    info = MaskRunFolder(run_dir, {}).load_result()
+    values = info.get("fill_values")
+    return str(info.get("fill", "zeros")), np.asarray(values if values is not None else np.zeros(26), np.float32)
 
 
 def load_mask(path: str | os.PathLike) -> np.ndarray:
