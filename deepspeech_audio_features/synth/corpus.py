@@ -46,7 +46,9 @@ from ..infra.errors import DatasetError
 from ..speech.alphabet import ALPHABET
 from ..speech.audio import write_wav
 from ..speech.frames import SAMPLE_RATE
+from .engines import check_engine, flite_version
 from .espeak import ESpeakSynthesizer
+from .flite import FLITE_RANGES, FliteSpec, flite_split_voices, plan_flite
 from .options import CorpusOptions
 from .plan import SPLITS, UtteranceSpec, plan_corpus, split_voice_variants
 from .render import render_utterance, textgrid_path
@@ -74,6 +76,8 @@ __all__ = [
 #: Bump when the recipe changes, so a re-run never reuses wavs made by another recipe.
 CORPUS_VERSION = 1
 CSV_HEADER = ("wav_filename", "wav_filesize", "transcript")
+#: Header of ``utterances.csv``: who speaks each utterance of a corpus.
+UTTERANCES_HEADER = ("wav_filename", "split", "engine", "voice")
 
 
 _DEFAULTS = CorpusOptions()
@@ -115,29 +119,48 @@ def _write_csv(path: Path, rows: list[tuple[str, int, str]]) -> None:
 class _CorpusPlan:
     """A corpus's plan and the voices it uses."""
 
-    specs: list[UtteranceSpec]
+    specs: list[UtteranceSpec | FliteSpec]
     split_variants: dict[str, list[str]]  # the installed variants of each split
     mixed: dict[str, str]  # mixed voice name -> variant file text (train only)
     base_voices: list[str]
     vocabulary_size: int
     data_path: Path | None  # espeak-ng-data with the mixed voices; None: the installed one
     espeak_version: str
+    engine_counts: dict[str, int]  # utterances per engine (eSpeak's without extra_train)
+    flite_voices: dict[str, list[str]]  # per split ({} without flite)
+    other_versions: str = ""  # versions of the engines other than eSpeak ("" with eSpeak alone)
+
+    @property
+    def multi_engine(self) -> bool:
+        return list(self.engine_counts) != ["espeak"]
 
     @property
     def digest(self) -> str:
-        """SHA-256 of the recipe version, the eSpeak version and every spec."""
-        return _plan_digest(self.specs, self.espeak_version)
+        """SHA-256 of the recipe version, the engines' versions and every spec."""
+        return _plan_digest(self.specs, self.espeak_version, self.other_versions)
 
 
-def _plan_digest(specs: Iterable[UtteranceSpec], espeak_version: str) -> str:
-    h = hashlib.sha256(f"{CORPUS_VERSION}|{espeak_version}|".encode())
+def _plan_digest(specs: Iterable[UtteranceSpec | FliteSpec], espeak_version: str, other_versions: str = "") -> str:
+    # other_versions is "" for an eSpeak-only corpus: its digest is the one recorded before flite existed
+    h = hashlib.sha256(f"{CORPUS_VERSION}|{espeak_version}|{other_versions}".encode())
     for spec in specs:
         h.update(json.dumps(dataclasses.asdict(spec), sort_keys=True).encode())
     return h.hexdigest()
 
 
 def _make_plan(out: Path, options: CorpusOptions) -> _CorpusPlan:
-    """Plan the corpus; writes ``out/espeak-ng-data`` when it has mixed voices."""
+    """Plan the corpus; writes ``out/espeak-ng-data`` when it has mixed voices.
+
+    The eSpeak utterances (indices from 0) are exactly those of an eSpeak-only corpus of
+    their count; the other engines' follow, each avoiding the held-out sentences of those
+    before it (:func:`~.flite.plan_flite`).
+
+    Raises:
+        EngineError: an engine of ``options.engines`` is not installed.
+    """
+    counts = options.engine_counts()
+    for engine in counts:
+        check_engine(engine)
     synth = ESpeakSynthesizer()  # phonemes for the vocabulary only; the workers speak
     vocab = build_vocabulary()
     base_voices = list_english_voices(synth.data_path)
@@ -145,9 +168,26 @@ def _make_plan(out: Path, options: CorpusOptions) -> _CorpusPlan:
     split_variants = split_voice_variants(variants, options.seed)
     mixed = mix_voice_variants(split_variants["train"], options.mixed_voices, options.seed, synth.data_path)
     data_path = espeak_data_with_variants(out / "espeak-ng-data", mixed, synth.data_path) if mixed else None
-    specs = plan_corpus(options.n_utterances, options.seed, options.dev_fraction, options.test_fraction, vocab,
-                        base_voices, variants, list(mixed), options.extra_train)
-    return _CorpusPlan(specs, split_variants, mixed, base_voices, len(vocab), data_path, synth.version)
+    specs: list[UtteranceSpec | FliteSpec] = []
+    if "espeak" in counts:
+        specs += plan_corpus(counts["espeak"], options.seed, options.dev_fraction, options.test_fraction, vocab,
+                             base_voices, variants, list(mixed), options.extra_train)
+    flite_voices, other_versions = {}, ""
+    if "flite" in counts:
+        test_voices = _flite_test_voices(options)
+        flite_voices = flite_split_voices(test_voices)
+        train_texts = {s.transcript for s in specs if s.split == "train"}
+        held_out_texts = {s.transcript for s in specs if s.split != "train"}
+        specs += plan_flite(counts["flite"], options.seed, options.dev_fraction, options.test_fraction, vocab,
+                            len(specs), test_voices, train_texts, held_out_texts,
+                            width=max(6, len(str(options.n_utterances + options.extra_train - 1))))
+        other_versions = f"flite {flite_version()}"
+    return _CorpusPlan(specs, split_variants, mixed, base_voices, len(vocab), data_path, synth.version, counts,
+                       flite_voices, other_versions)
+
+
+def _flite_test_voices(options: CorpusOptions) -> list[str]:
+    return [v.strip() for v in str(options.flite_test_voices).split(",") if v.strip()]
 
 
 def _recipe_start(options: CorpusOptions, plan: _CorpusPlan, digest: str) -> dict:
@@ -164,6 +204,8 @@ def _recipe_start(options: CorpusOptions, plan: _CorpusPlan, digest: str) -> dic
         "espeak_ng_version": plan.espeak_version,
         "vocabulary_size": plan.vocabulary_size,
         "plan_sha256": digest,
+        **({"engines_option": options.engines, "engine_versions": plan.other_versions,
+            "flite_test_voices": options.flite_test_voices} if plan.multi_engine else {}),
     }
 
 
@@ -194,6 +236,32 @@ def _recipe_ranges(plan: _CorpusPlan) -> dict:
                          "formant_scale": [0.92, 1.08], "per_formant_scale": [0.96, 1.04],
                          "groups": {g: list(k) for g, k in VARIANT_GROUPS.items()}},
     }
+
+
+def _engine_of(spec: UtteranceSpec | FliteSpec) -> str:
+    return getattr(spec, "engine", "espeak")
+
+
+def _recipe_engines(plan: _CorpusPlan, tally: _Tally) -> dict:
+    """``corpus.json``'s ``engines`` (multi-engine corpora): per engine its CSVs, counts, voices and ranges."""
+    engines = {}
+    for engine, share in plan.engine_counts.items():
+        specs = [s for s in plan.specs if _engine_of(s) == engine and s.index in tally.frames]
+        entry: dict = {"utterances_planned": share,
+                       "splits": {split: {"csv": f"{split}-{engine}.csv",
+                                          "utterances": sum(1 for s in specs if s.split == split),
+                                          "hours": round(sum(tally.frames[s.index] for s in specs if s.split == split)
+                                                         / SAMPLE_RATE / 3600.0, 4)}
+                                  for split in SPLITS}}
+        if engine == "flite":
+            entry["voices"] = plan.flite_voices
+            entry["held_out_voices"] = [v for v in plan.flite_voices["test"] if v not in plan.flite_voices["train"]]
+            entry["ranges"] = FLITE_RANGES
+        else:
+            entry["voices"] = {split: plan.split_variants[split] + (list(plan.mixed) if split == "train" else [])
+                               for split in SPLITS}
+        engines[engine] = entry
+    return engines
 
 
 def _recipe_alignments(tally: _Tally) -> dict:
@@ -276,8 +344,27 @@ def _render_missing(out: Path, plan: _CorpusPlan, tally: _Tally, workers: int | 
     return len(todo)
 
 
-def _write_split_csvs(out: Path, specs: list[UtteranceSpec], tally: _Tally) -> tuple[dict[str, int], dict[str, float]]:
-    """``train.csv``, ``dev.csv``, ``test.csv`` of the written utterances; returns ``(counts, hours)`` per split."""
+def _write_split_csvs(out: Path, specs: list[UtteranceSpec | FliteSpec], tally: _Tally,
+                      multi_engine: bool = False) -> tuple[dict[str, int], dict[str, float]]:
+    """``train.csv``, ``dev.csv``, ``test.csv`` of the written utterances; returns ``(counts, hours)`` per split.
+
+    Also ``utterances.csv`` (``wav_filename,split,engine,voice`` of every written utterance,
+    what ``evaluate --corpus`` groups by) and, for several engines, ``<split>-<engine>.csv``.
+    """
+    written = [s for s in specs if s.index in tally.sizes]
+
+    def write_meta(tmp: str) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(UTTERANCES_HEADER)
+            writer.writerows((s.wav, s.split, _engine_of(s), s.voice) for s in written)
+
+    atomic_write(out / "utterances.csv", write_meta)
+    if multi_engine:
+        for engine in dict.fromkeys(_engine_of(s) for s in specs):
+            for split in SPLITS:
+                _write_csv(out / f"{split}-{engine}.csv", [(s.wav, tally.sizes[s.index], s.transcript) for s in written
+                                                           if s.split == split and _engine_of(s) == engine])
     counts: dict[str, int] = {}
     hours: dict[str, float] = {}
     for split in SPLITS:
@@ -292,7 +379,8 @@ def _write_split_csvs(out: Path, specs: list[UtteranceSpec], tally: _Tally) -> t
 def synthesize_corpus(out_dir: str | os.PathLike, n_utterances: int, seed: int = _DEFAULTS.seed,
                       dev_fraction: float = _DEFAULTS.dev_fraction, test_fraction: float = _DEFAULTS.test_fraction,
                       workers: int | None = None, progress: bool = True, mixed_voices: int = _DEFAULTS.mixed_voices,
-                      extra_train: int = _DEFAULTS.extra_train) -> dict:
+                      extra_train: int = _DEFAULTS.extra_train, engines: str = _DEFAULTS.engines,
+                      flite_test_voices: str = _DEFAULTS.flite_test_voices) -> dict:
     """Write a DeepSpeech-format corpus of ``n_utterances`` synthesized utterances to ``out_dir``.
 
     Layout: ``out_dir/wav/000000.wav`` ... (16 kHz, 16-bit PCM, mono), ``train.csv``,
@@ -324,16 +412,24 @@ def synthesize_corpus(out_dir: str | os.PathLike, n_utterances: int, seed: int =
             Dev, test and every transcript stay as without them.
         extra_train: this many more train utterances with new sentences (see
             :func:`~.plan.plan_corpus`); dev and test stay as without them.
+        engines: the engines and their shares of ``n_utterances`` (``"espeak"``,
+            ``"espeak:0.5,flite:0.5"``); see :class:`~.options.CorpusOptions`. With several,
+            the eSpeak utterances are those of an eSpeak-only corpus of their count, the
+            flite ones follow (:mod:`.flite`), no dev or test sentence of any engine is
+            trained on, and ``<split>-<engine>.csv`` and ``corpus.json``'s ``engines`` are added.
+        flite_test_voices: flite voices heard only in the test split.
 
     Returns:
         ``{"out_dir", "utterances": {split: count}, "hours": {split: hours},
         "synthesized": n, "reused": n, "failed": n, "seconds": wall time}``.
 
     Raises:
-        ParameterError: a bad count or fraction (the message names it).
+        ParameterError: a bad count, fraction or engine (the message names it).
+        EngineError: an engine is not installed (the message names its package).
     """
     options = CorpusOptions(n_utterances=n_utterances, seed=seed, dev_fraction=dev_fraction,
-                            test_fraction=test_fraction, mixed_voices=mixed_voices, extra_train=extra_train)
+                            test_fraction=test_fraction, mixed_voices=mixed_voices, extra_train=extra_train,
+                            engines=engines, flite_test_voices=flite_test_voices)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -352,7 +448,7 @@ def synthesize_corpus(out_dir: str | os.PathLike, n_utterances: int, seed: int =
     if unaligned:  # wavs of a run made before TextGrids existed
         _render_missing(out, plan, tally, workers, progress, unaligned, task="align")
     n_todo = _render_missing(out, plan, tally, workers, progress)
-    counts, hours = _write_split_csvs(out, plan.specs, tally)
+    counts, hours = _write_split_csvs(out, plan.specs, tally, plan.multi_engine)
     seconds = time.perf_counter() - t0
 
     n_synthesized = n_todo - len(tally.failures)
@@ -369,6 +465,7 @@ def synthesize_corpus(out_dir: str | os.PathLike, n_utterances: int, seed: int =
         "failed": {str(i): tally.failures[i] for i in sorted(tally.failures)},
         "seconds": round(seconds, 2),
         "alignments": _recipe_alignments(tally),
+        **({"engines": _recipe_engines(plan, tally)} if plan.multi_engine else {}),
     })
     _write_json(recipe_path, recipe)
     return {"out_dir": str(out), "utterances": counts, "hours": hours, "synthesized": n_synthesized,
@@ -401,7 +498,9 @@ def align_corpus(out_dir: str | os.PathLike, workers: int | None = None, progres
     options = CorpusOptions(n_utterances=recipe["n_utterances"], seed=recipe["seed"],
                             dev_fraction=recipe["dev_fraction"], test_fraction=recipe["test_fraction"],
                             mixed_voices=recipe.get("mixed_voices", {}).get("count", 0),
-                            extra_train=recipe.get("extra_train", 0))
+                            extra_train=recipe.get("extra_train", 0),
+                            engines=recipe.get("engines_option", "espeak"),
+                            flite_test_voices=recipe.get("flite_test_voices", _DEFAULTS.flite_test_voices))
     plan = _make_plan(out, options)
     if plan.digest != recipe.get("plan_sha256"):
         raise DatasetError(f"{recipe_path}: its plan_sha256 is not the plan this code makes from its seed and counts "
