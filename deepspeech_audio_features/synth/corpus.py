@@ -69,6 +69,7 @@ __all__ = [
     "EXAMPLE_TEXTS",
     "align_corpus",
     "read_corpus_csv",
+    "read_speakers",
     "synthesize_corpus",
     "synthesize_examples",
 ]
@@ -518,6 +519,38 @@ def align_corpus(out_dir: str | os.PathLike, workers: int | None = None, progres
 # ---------------------------------------------------------------------------
 # Reading
 # ---------------------------------------------------------------------------
+def read_speakers(corpus_dir: str | os.PathLike) -> dict[str, dict[str, str | bool]]:
+    """Who speaks each utterance of a corpus, from its ``utterances.csv`` and ``corpus.json``.
+
+    Returns:
+        ``{absolute wav path: {"split", "engine", "voice", "held_out"}}``; ``voice`` is flite's
+        voice or eSpeak's voice variant (``"en-us+m3"`` -> ``"m3"``); ``held_out`` is True for a
+        voice no train utterance of the corpus uses.
+    Raises:
+        DatasetError: no ``utterances.csv`` (a corpus made before it existed: synthesize it
+            again, which reuses every wav) or a malformed one.
+    """
+    folder = Path(corpus_dir).resolve()
+    path = folder / "utterances.csv"
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as err:
+        raise DatasetError(f"{path}: cannot read who speaks the corpus ({err}); run the corpus command on "
+                           f"{folder} again to write it") from None
+    if rows and set(UTTERANCES_HEADER) - set(rows[0]):
+        raise DatasetError(f"{path}: header lacks {sorted(set(UTTERANCES_HEADER) - set(rows[0]))}")
+    speakers = {}
+    for row in rows:
+        voice = row["voice"].split("+", 1)[-1] if row["engine"] == "espeak" else row["voice"]
+        speakers[str((folder / row["wav_filename"]).resolve())] = {"split": row["split"], "engine": row["engine"],
+                                                                   "voice": voice}
+    trained = {(v["engine"], v["voice"]) for v in speakers.values() if v["split"] == "train"}
+    for v in speakers.values():
+        v["held_out"] = (v["engine"], v["voice"]) not in trained
+    return speakers
+
+
 def read_corpus_csv(path: str | os.PathLike) -> tuple[list[tuple[str, str]], list[str]]:
     """Read a DeepSpeech CSV; returns ``(rows, problems)``.
 

@@ -68,7 +68,8 @@ def check_engine(engine: str) -> None:
 def flite_version() -> str:
     """The installed flite's version line, e.g. ``"flite-2.2-current Sep 2018"`` (EngineError if missing)."""
     check_engine("flite")
-    printed = _run(["flite", "--version"], "--version")
+    # flite --version prints the version and exits with status 1
+    printed = subprocess.run(["flite", "--version"], capture_output=True, text=True, timeout=_TIMEOUT_SECONDS).stdout
     line = next((ln for ln in printed.splitlines() if "version" in ln), printed.strip())
     return line.split("version:")[-1].strip().split(" (")[0]
 
