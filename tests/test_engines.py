@@ -169,9 +169,15 @@ def test_a_small_multi_engine_corpus_has_per_engine_splits(flite, tmp_path):
 
     from deepspeech_audio_features.synth.corpus import read_corpus_csv, read_speakers, synthesize_corpus
 
+    espeak_only = synthesize_corpus(tmp_path / "espeak", 12, seed=1, dev_fraction=0.2, test_fraction=0.3, workers=1,
+                                    progress=False)
     summary = synthesize_corpus(tmp_path, 24, seed=1, dev_fraction=0.2, test_fraction=0.3, workers=1, progress=False,
-                                engines="espeak:0.5,flite:0.5")
-    assert summary["failed"] == 0
+                                engines="espeak:0.5,flite:0.5", reuse_from=tmp_path / "espeak")
+    # the eSpeak half is the eSpeak-only corpus of 12, taken from it rather than synthesized again
+    assert summary["failed"] == 0 and summary["copied"] == 12 and summary["synthesized"] == 12
+    for split in ("train", "dev", "test"):
+        assert ((tmp_path / f"{split}-espeak.csv").read_text() == (tmp_path / "espeak" / f"{split}.csv").read_text())
+    assert espeak_only["utterances"]["test"] == 4
     recipe = json.loads((tmp_path / "corpus.json").read_text())
     assert recipe["engines"]["flite"]["held_out_voices"] == ["slt"]
     speakers = read_speakers(tmp_path)
@@ -236,3 +242,22 @@ def test_tract_length_change_scales_every_frequency_and_duration(factor):
     freqs = np.fft.rfftfreq(len(out), 1 / SAMPLE_RATE)
     peaks = sorted(freqs[np.argsort(spectrum)[-2:]])  # the two strongest bins
     np.testing.assert_allclose(peaks, [500 * factor, 2300 * factor], atol=2.0)
+
+
+def test_evaluate_groups_error_rates_by_engine_and_voice(tmp_path):
+    import jiwer
+
+    from deepspeech_audio_features.app.cli.model_commands import error_rates_by_speaker
+
+    paths = [str(tmp_path / f"{i}.wav") for i in range(4)]
+    speakers = {paths[0]: {"engine": "espeak", "voice": "m3", "held_out": True, "split": "test"},
+                paths[1]: {"engine": "flite", "voice": "slt", "held_out": True, "split": "test"},
+                paths[2]: {"engine": "flite", "voice": "slt", "held_out": True, "split": "test"},
+                paths[3]: {"engine": "flite", "voice": "kal", "held_out": False, "split": "test"}}
+    refs = ["a cat", "the dog ran", "blue sky", "one two"]
+    hyps = {"greedy": ["a cat", "the dig ran", "blue", "one tw"]}
+    out = error_rates_by_speaker(paths, refs, hyps, speakers)
+    assert out["by_engine"]["espeak"]["greedy"]["cer"] == 0.0
+    assert out["by_engine"]["flite"]["utterances"] == 3
+    assert out["by_voice"]["flite/slt"]["greedy"]["cer"] == pytest.approx(jiwer.cer(refs[1:3], hyps["greedy"][1:3]))
+    assert out["by_voice"]["flite/slt"]["held_out"] and not out["by_voice"]["flite/kal"]["held_out"]

@@ -34,6 +34,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -149,8 +150,8 @@ def _plan_digest(specs: Iterable[UtteranceSpec | FliteSpec], espeak_version: str
     return h.hexdigest()
 
 
-def _make_plan(out: Path, options: CorpusOptions) -> _CorpusPlan:
-    """Plan the corpus; writes ``out/espeak-ng-data`` when it has mixed voices.
+def _make_plan(out: Path, options: CorpusOptions, write_voices: bool = True) -> _CorpusPlan:
+    """Plan the corpus; writes ``out/espeak-ng-data`` when it has mixed voices (and ``write_voices``).
 
     The eSpeak utterances (indices from 0) are exactly those of an eSpeak-only corpus of
     their count; the other engines' follow, each avoiding the held-out sentences of those
@@ -168,7 +169,8 @@ def _make_plan(out: Path, options: CorpusOptions) -> _CorpusPlan:
     variants = list_voice_variants(synth.data_path)
     split_variants = split_voice_variants(variants, options.seed)
     mixed = mix_voice_variants(split_variants["train"], options.mixed_voices, options.seed, synth.data_path)
-    data_path = espeak_data_with_variants(out / "espeak-ng-data", mixed, synth.data_path) if mixed else None
+    data_path = (espeak_data_with_variants(out / "espeak-ng-data", mixed, synth.data_path)
+                 if mixed and write_voices else None)
     specs: list[UtteranceSpec | FliteSpec] = []
     if "espeak" in counts:
         specs += plan_corpus(counts["espeak"], options.seed, options.dev_fraction, options.test_fraction, vocab,
@@ -381,7 +383,8 @@ def synthesize_corpus(out_dir: str | os.PathLike, n_utterances: int, seed: int =
                       dev_fraction: float = _DEFAULTS.dev_fraction, test_fraction: float = _DEFAULTS.test_fraction,
                       workers: int | None = None, progress: bool = True, mixed_voices: int = _DEFAULTS.mixed_voices,
                       extra_train: int = _DEFAULTS.extra_train, engines: str = _DEFAULTS.engines,
-                      flite_test_voices: str = _DEFAULTS.flite_test_voices) -> dict:
+                      flite_test_voices: str = _DEFAULTS.flite_test_voices,
+                      reuse_from: str | os.PathLike | None = None) -> dict:
     """Write a DeepSpeech-format corpus of ``n_utterances`` synthesized utterances to ``out_dir``.
 
     Layout: ``out_dir/wav/000000.wav`` ... (16 kHz, 16-bit PCM, mono), ``train.csv``,
@@ -419,6 +422,10 @@ def synthesize_corpus(out_dir: str | os.PathLike, n_utterances: int, seed: int =
             flite ones follow (:mod:`.flite`), no dev or test sentence of any engine is
             trained on, and ``<split>-<engine>.csv`` and ``corpus.json``'s ``engines`` are added.
         flite_test_voices: flite voices heard only in the test split.
+        reuse_from: another corpus folder (complete, made by this code): every utterance whose
+            spec equals one of its own at the same index is hard-linked (or copied) from it
+            instead of synthesized, e.g. the eSpeak part of a multi-engine corpus from the
+            eSpeak-only corpus of the same seed and counts. The result is byte-identical.
 
     Returns:
         ``{"out_dir", "utterances": {split: count}, "hours": {split: hours},
@@ -445,6 +452,7 @@ def synthesize_corpus(out_dir: str | os.PathLike, n_utterances: int, seed: int =
     if reuse:
         _keep_valid_wavs(out, plan.specs, tally)
     n_reused = len(tally.frames)
+    n_copied = _reuse_from(Path(reuse_from), out, plan, tally) if reuse_from else 0
     unaligned = [spec for spec in plan.specs if spec.index in tally.frames and not textgrid_path(out, spec).exists()]
     if unaligned:  # wavs of a run made before TextGrids existed
         _render_missing(out, plan, tally, workers, progress, unaligned, task="align")
@@ -463,6 +471,7 @@ def synthesize_corpus(out_dir: str | os.PathLike, n_utterances: int, seed: int =
         **_recipe_ranges(plan),
         "synthesized": n_synthesized,
         "reused": n_reused,
+        **({"copied_from": {"corpus": str(reuse_from), "utterances": n_copied}} if reuse_from else {}),
         "failed": {str(i): tally.failures[i] for i in sorted(tally.failures)},
         "seconds": round(seconds, 2),
         "alignments": _recipe_alignments(tally),
@@ -470,7 +479,69 @@ def synthesize_corpus(out_dir: str | os.PathLike, n_utterances: int, seed: int =
     })
     _write_json(recipe_path, recipe)
     return {"out_dir": str(out), "utterances": counts, "hours": hours, "synthesized": n_synthesized,
-            "reused": n_reused, "failed": len(tally.failures), "seconds": seconds}
+            "reused": n_reused, "copied": n_copied, "failed": len(tally.failures), "seconds": seconds}
+
+
+def _options_of_recipe(recipe: dict) -> CorpusOptions:
+    """The options a complete ``corpus.json`` was made with."""
+    return CorpusOptions(n_utterances=recipe["n_utterances"], seed=recipe["seed"],
+                         dev_fraction=recipe["dev_fraction"], test_fraction=recipe["test_fraction"],
+                         mixed_voices=recipe.get("mixed_voices", {}).get("count", 0),
+                         extra_train=recipe.get("extra_train", 0),
+                         engines=recipe.get("engines_option", "espeak"),
+                         flite_test_voices=recipe.get("flite_test_voices", _DEFAULTS.flite_test_voices))
+
+
+def _complete_recipe(folder: Path) -> dict:
+    path = folder / "corpus.json"
+    try:
+        recipe = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise DatasetError(f"{path}: no readable corpus recipe ({err})") from None
+    if recipe.get("status") != "complete":
+        raise DatasetError(f"{path}: corpus is not complete; run the corpus command to finish it")
+    return recipe
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """``target`` becomes a hard link to ``source`` (a copy across file systems), atomically."""
+    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+
+
+def _reuse_from(source: Path, out: Path, plan: _CorpusPlan, tally: _Tally) -> int:
+    """Take the wavs and TextGrids of ``source`` whose utterance is the same as ours (same index, same spec).
+
+    ``source``'s plan is made again from its ``corpus.json`` and must have the recorded digest
+    (so its wavs are what that plan makes with this eSpeak); an utterance is taken only if
+    its spec equals ours field for field and its wav and TextGrid are there. Returns how many.
+    """
+    source = Path(source)
+    recipe = _complete_recipe(source)
+    theirs = _make_plan(source, _options_of_recipe(recipe), write_voices=False)
+    if theirs.digest != recipe.get("plan_sha256"):
+        raise DatasetError(f"{source / 'corpus.json'}: its plan_sha256 is not the plan this code makes from its "
+                           "recipe (another recipe or eSpeak version); its wavs cannot be reused")
+    by_index = {spec.index: spec for spec in theirs.specs}
+    taken = 0
+    for spec in plan.specs:
+        if spec.index in tally.frames or by_index.get(spec.index) != spec:
+            continue
+        wav, grid = source / spec.wav, textgrid_path(source, spec)
+        frames = _valid_wav(wav)
+        if frames is None or not grid.exists():
+            continue
+        (out / spec.wav).parent.mkdir(parents=True, exist_ok=True)
+        _link_or_copy(wav, out / spec.wav)
+        _link_or_copy(grid, textgrid_path(out, spec))
+        tally.done(spec.index, (out / spec.wav).stat().st_size, frames)
+        taken += 1
+    return taken
 
 
 def align_corpus(out_dir: str | os.PathLike, workers: int | None = None, progress: bool = True) -> dict:
@@ -496,13 +567,7 @@ def align_corpus(out_dir: str | os.PathLike, workers: int | None = None, progres
     if recipe.get("status") != "complete":
         raise DatasetError(f"{recipe_path}: corpus is not complete; run the corpus command to finish it")
     t0 = time.perf_counter()
-    options = CorpusOptions(n_utterances=recipe["n_utterances"], seed=recipe["seed"],
-                            dev_fraction=recipe["dev_fraction"], test_fraction=recipe["test_fraction"],
-                            mixed_voices=recipe.get("mixed_voices", {}).get("count", 0),
-                            extra_train=recipe.get("extra_train", 0),
-                            engines=recipe.get("engines_option", "espeak"),
-                            flite_test_voices=recipe.get("flite_test_voices", _DEFAULTS.flite_test_voices))
-    plan = _make_plan(out, options)
+    plan = _make_plan(out, _options_of_recipe(recipe))
     if plan.digest != recipe.get("plan_sha256"):
         raise DatasetError(f"{recipe_path}: its plan_sha256 is not the plan this code makes from its seed and counts "
                            "(another recipe or eSpeak version); synthesize it again instead")
