@@ -61,21 +61,26 @@ corpus: setup engines
 corpus-big: setup
 	$(PY) -m deepspeech_audio_features corpus --out $(CORPUS_BIG) --utterances 15000 --seed 0 --extra-train 30000
 
-## Issue 18 (not run yet): 15,000 eSpeak utterances, exactly those of $(CORPUS) (indices 0-14,999, so
-## its wavs can be copied in and are kept: cp -al $(CORPUS)/wav $(CORPUS_MULTI)/ before the first run is
-## NOT enough, the plan digest differs; run it and let it synthesize, about 40 min on 2 loaded cores),
-## then 15,000 flite utterances (voices kal, kal16, awb, rms; slt only in test-flite.csv), with
-## 30,000 more eSpeak train utterances with new sentences. Splits per engine: dev-espeak.csv,
-## test-espeak.csv, dev-flite.csv, test-flite.csv (and the combined dev.csv/test.csv).
-## Proposed recipe for the retrained model (2-hour CPU budget, 2 cores):
-##   1. 80 min from scratch on train.csv (15,000 eSpeak + 13,500 flite train + 30,000 extra eSpeak),
-##      dev = dev.csv (both engines), n_hidden 384;
-##   2. 25 min fine-tune at learning rate 5e-4 on the same train.csv, dev = dev-flite.csv;
-##   3. 15 min: export, LM from train.csv (it holds no dev or test sentence of any engine), tune_lm on dev.csv,
-##      evaluate --csv test.csv --corpus $(CORPUS_MULTI) (per engine and per held-out voice).
-corpus-multi: setup engines
-	$(PY) -m deepspeech_audio_features corpus --out $(CORPUS_MULTI) --utterances 30000 --seed 0 \
-		--engines espeak:0.5,flite:0.5 --flite-test-voices slt --extra-train 30000
+## Issue 18 (corpus and recipe proposed, not run yet). 60,000 utterances: the 45,000 of
+## $(CORPUS_BIG) (eSpeak, linked from it, not synthesized again: --reuse-from) and 15,000 flite ones
+## (train 13,500 with voices kal, kal16, awb, rms; dev 750; test 750 in all five voices, slt only
+## there). test-espeak.csv has the rows of $(CORPUS)/test.csv; no dev or test sentence of either
+## engine is trained on. Synthesis: about 45 minutes for the flite part on 2 loaded cores
+## (5.9 utterances/s measured; eSpeak 10.9/s, so about 70 more minutes without --reuse-from).
+## Proposed training, within today's 2-hour budget on 2 cores (train.csv: about 57,000 utterances,
+## 40 h of audio; today's stage 2 read 29.7 h in 13.7 minutes, today's stage 1 146 h in 100 minutes):
+##   1. from scratch, 100 minutes (about 3.5 epochs):
+##      train --train $(CORPUS_MULTI)/train.csv --dev $(CORPUS_MULTI)/dev.csv --out runs/train-multi \
+##            --n-hidden 384 --epochs 40 --max-minutes 100
+##   2. 20 minutes from stage 1's best at learning rate 5e-4, model chosen on the flite dev split:
+##      train --train $(CORPUS_MULTI)/train.csv --dev $(CORPUS_MULTI)/dev-flite.csv --out runs/train-multi-2 \
+##            --init-checkpoint runs/train-multi/best --learning-rate 5e-4 --epochs 2 --max-minutes 20
+##   3. export-model with --lm-csv $(CORPUS_MULTI)/train.csv, tools/tune_lm.py on $(CORPUS_MULTI)/dev.csv, then
+##      evaluate --csv $(CORPUS_MULTI)/test.csv --corpus $(CORPUS_MULTI) (CER/WER per engine and per voice).
+## Baseline of today's model (README, "Corpora from several synthesis engines"): flite CER 0.70 beam + LM.
+corpus-multi: setup engines corpus-big
+	$(PY) -m deepspeech_audio_features corpus --out $(CORPUS_MULTI) --utterances 30000 --seed 0 --extra-train 30000 \
+		--engines espeak:0.5,flite:0.5 --flite-test-voices slt --reuse-from $(CORPUS_BIG)
 
 ## Two stages, under 2 hours of training on 2 cores: 100 minutes on the corpus, then one
 ## epoch over the bigger corpus's new sentences (what helped most; see deepspeech_audio_features/assets/models/README.md).

@@ -24,7 +24,8 @@ __all__ = ["StudySettings", "ensure_corpus", "visualization_config", "ensure_vis
            "speech_scale", "real_speech_scale", "example_figure", "final_inputs_log_mel",
            "run_objectives", "neuron_title", "learned_inputs_grid", "layer_animation", "layer_curves",
            "final_input", "examples_grid", "ensure_masks", "mask_result_animation", "show_mask_summary",
-           "show_muted_audio", "ensure_dissection", "show_dissection", "ensure_probes", "probe_figure"]
+           "show_muted_audio", "ensure_dissection", "show_dissection", "ensure_probes", "probe_figure",
+           "show_engine_examples"]
 
 LAYER_TITLES = {"layer_1": "Layer 1", "layer_2": "Layer 2", "layer_3": "Layer 3", "rnn_output": "RNN output",
                 "layer_5": "Layer 5", "layer_6": "Layer 6"}
@@ -414,3 +415,35 @@ def probe_figure(result, split: str = "test"):
     ax.set_title("What a linear classifier reads from each layer, frame by frame")
     ax.legend(fontsize=8)
     return fig
+
+
+def show_engine_examples(model, settings: StudySettings, text: str = "the weather was cold and the children stayed "
+                         "inside", voices: tuple[str, ...] = ("kal16", "awb", "rms", "slt")) -> list[tuple[str, str]]:
+    """One sentence spoken by flite's voices (clean: each voice's own pitch and tempo), transcribed.
+
+    flite's voices were built from recordings of people; none is in the embedded model's corpus.
+    Writes ``runs/engine-examples/<voice>.wav`` and prints the greedy and beam + LM transcripts.
+    Without flite (``make engines``) it says so and returns ``[]``.
+
+    Returns:
+        ``[(wav path, voice)]``.
+    """
+    from ..speech.audio import write_wav
+    from ..speech.frames import SAMPLE_RATE
+    from ..speech.inference import transcribe
+    from ..synth.engines import engine_available
+    from ..synth.flite import FliteSpec, render_flite_aligned
+
+    if not engine_available("flite"):
+        print("flite is not installed (make engines, or apt-get install -y flite): no flite examples")
+        return []
+    written = []
+    for i, voice in enumerate(voices):
+        spec = FliteSpec(index=i, split="test", wav=f"{voice}.wav", transcript=text, voice=voice, duration_stretch=1.0,
+                         f0_mean=None, f0_stddev=None, tract_factor=1.0, rt60=None, peak_db=-3.0, noise="none",
+                         snr_db=None, pad_start=0.3, pad_end=0.3, seed=i)
+        audio, _ = render_flite_aligned(spec)
+        path = str(write_wav(settings.runs / "engine-examples" / spec.wav, audio, SAMPLE_RATE))
+        print(f"flite {voice:<6} beam + LM: {transcribe(path, model)!r}; greedy: {transcribe(path, model, beam_width=1)!r}")
+        written.append((path, voice))
+    return written
