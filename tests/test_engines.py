@@ -189,7 +189,14 @@ def test_a_small_multi_engine_corpus_has_per_engine_splits(flite, tmp_path):
             assert {speakers[path]["split"] for path, _ in rows} == {split}
     flite_train = [v for v in speakers.values() if v["engine"] == "flite" and v["split"] == "train"]
     assert all(not v["held_out"] for v in flite_train)
-    assert all((tmp_path / v).with_suffix(".TextGrid").exists() for v in ["wav/000012.wav", "wav/000023.wav"])
+    # the flite TextGrids read back through the project's reader: every phone folds, words are the transcript's
+    from deepspeech_audio_features.speech.alignments import read_alignments
+
+    alignments = read_alignments(tmp_path / "test-flite.csv")
+    assert not alignments.problems and not alignments.unknown
+    for alignment, transcript in zip(alignments.alignments, alignments.transcripts):
+        assert [w.label for w in alignment.words] == transcript.split()
+        assert all(c is not None for c in alignment.phone_classes)
 
 
 # ------------------------------------------------------------------ waveform augmentation vs NumPy
