@@ -17,6 +17,9 @@ downloaded speech data. Everything comes from installed packages. The steps, one
   silence padding;
 * :mod:`.phonemes`: word and phone alignments from eSpeak's events, eSpeak's mnemonics
   mapped to TIMIT's ARPAbet, written as a Praat TextGrid beside each wav;
+* :mod:`.engines`, :mod:`.flite` and :mod:`.waveform`: other synthesis engines (CMU flite,
+  Debian's ``flite`` package) with their own voices, tempo, F0, vocal tract length, rooms
+  and noise, mixed in by ``CorpusOptions.engines`` (per-engine splits ``<split>-<engine>.csv``);
 * :mod:`.workers`: rendering in parallel processes;
 * this module: the corpus folder (wavs, TextGrids, CSVs, ``corpus.json``), adding
   TextGrids to a corpus made without them (:func:`align_corpus`), and the example utterances.
