@@ -21,8 +21,8 @@ if _os.environ.get("DAF_VERBOSE_IMPORTS") != "1":
 
 _EXPORTS = {
     "infra.cluster": ["balanced_shards"],
-    "infra.errors": ["AudioError", "CheckpointError", "DAFError", "DatasetError", "ESpeakError", "FileFormatError",
-                     "ParameterError", "RunConflictError"],
+    "infra.errors": ["AudioError", "CheckpointError", "DAFError", "DatasetError", "ESpeakError", "EngineError",
+                     "FileFormatError", "ParameterError", "RunConflictError"],
     "infra.resources": ["example_audio"],
     "infra.runfolder": ["RunFolder"],
     "speech.alphabet": ["ALPHABET", "Alphabet", "BLANK_INDEX", "NUM_CLASSES", "labels_to_text", "normalize_text",

@@ -22,6 +22,7 @@ from deepspeech_audio_features import (
     CheckpointError,
     DAFError,
     DatasetError,
+    EngineError,
     FileFormatError,
     Objective,
     ParameterError,
@@ -702,6 +703,30 @@ ROWS = [
     ("corpus-dev-fraction-one", lambda d: corpus_options(dev_fraction=1.0), ParameterError, "dev_fraction"),
     ("corpus-seed-negative", lambda d: corpus_options(seed=-1), ParameterError, "seed"),
     ("corpus-mixed-voices-negative", lambda d: corpus_options(mixed_voices=-2), ParameterError, "mixed_voices"),
+    # --- synthesis engines and waveform augmentation
+    ("corpus-engine-unknown", lambda d: corpus_options(engines="espeak:0.5,festival:0.5"), ParameterError,
+     "unknown synthesis engine 'festival'"),
+    ("corpus-engine-shares-sum", lambda d: corpus_options(engines="espeak:0.5,flite:0.4"), ParameterError,
+     "add up to 1"),
+    ("corpus-engine-share-text", lambda d: corpus_options(engines="espeak:half"), ParameterError, "share 'half'"),
+    ("corpus-flite-test-voice-unknown", lambda d: corpus_options(flite_test_voices="bdl"), ParameterError,
+     "no English voice 'bdl'"),
+    ("corpus-flite-every-voice-held-out", lambda d: corpus_options(flite_test_voices="kal,kal16,awb,rms,slt"),
+     ParameterError, "train on at least one"),
+    ("waveform-snr-nan", lambda d: _waveform().add_noise_at_snr(tone(), NAN, "white", np.random.default_rng(0)),
+     ParameterError, "snr_db"),
+    ("waveform-noise-color", lambda d: _waveform().add_noise_at_snr(tone(), 10.0, "brown", np.random.default_rng(0)),
+     ParameterError, "'brown'"),
+    ("waveform-rt60-zero", lambda d: _waveform().room_impulse_response(0.0, np.random.default_rng(0)),
+     ParameterError, "rt60"),
+    ("waveform-tract-inf", lambda d: _waveform().change_tract_length(tone(), RATE, float("inf")), ParameterError,
+     "tract_factor"),
+    ("flite-voice-unknown", lambda d: _engines().flite_synthesize("hello", "bdl"), ParameterError, "'bdl'"),
+    ("flite-missing", lambda d: _without_programs(d, lambda: _engines().flite_synthesize("hello", "kal")),
+     EngineError, "apt-get install -y flite"),
+    ("cli-corpus-flite-missing", lambda d: _without_programs(d, lambda: cli(
+        "corpus", "--out", d / "c", "--utterances", "9", "--engines", "espeak:0.5,flite:0.5")),
+     EngineError, "synthesis engine 'flite' is not installed"),
     # --- command-line options (run in-process up to the handler)
     ("cli-objective-unknown-layer", lambda d: cli_model("visualize", "--objective", "layer_9:1", "--out", d / "v"),
      ParameterError, "--objective 'layer_9:1'"),
@@ -792,6 +817,32 @@ def _corpus():
     from deepspeech_audio_features.synth import corpus
 
     return corpus
+
+
+def _waveform():
+    from deepspeech_audio_features.synth import waveform
+
+    return waveform
+
+
+def _engines():
+    from deepspeech_audio_features.synth import engines
+
+    return engines
+
+
+def _without_programs(folder: Path, call):
+    """``call()`` with a PATH that holds no program (as on a machine without flite)."""
+    import os
+
+    empty = folder / "empty-path"
+    empty.mkdir(exist_ok=True)
+    saved = os.environ["PATH"]
+    os.environ["PATH"] = str(empty)
+    try:
+        return call()
+    finally:
+        os.environ["PATH"] = saved
 
 
 @pytest.mark.parametrize("call, error, fragment", [row[1:] for row in ROWS], ids=[row[0] for row in ROWS])

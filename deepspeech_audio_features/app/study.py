@@ -27,7 +27,8 @@ __all__ = ["StudySettings", "ensure_corpus", "visualization_config", "ensure_vis
            "show_muted_audio", "ensure_dissection", "show_dissection", "ensure_probes", "probe_figure",
            "best_detectors", "frame_snippet", "frame_examples_figure", "show_frame_examples", "learned_input_phones",
            "show_learned_input_phones",
-           "ensure_fill_masks", "fill_comparison", "fill_figure", "show_fill_comparison"]
+           "ensure_fill_masks", "fill_comparison", "fill_figure", "show_fill_comparison",
+           "show_engine_examples"]
 
 LAYER_TITLES = {"layer_1": "Layer 1", "layer_2": "Layer 2", "layer_3": "Layer 3", "rnn_output": "RNN output",
                 "layer_5": "Layer 5", "layer_6": "Layer 6"}
@@ -635,3 +636,33 @@ def show_fill_comparison(rows: list[dict]) -> None:
         for key, value in row.items():
             if key.startswith(("audio muted", "features filled")):
                 print(f"  {key:22s} {value!r}")
+def show_engine_examples(model, settings: StudySettings, text: str = "the weather was cold and the children stayed "
+                         "inside", voices: tuple[str, ...] = ("kal16", "awb", "rms", "slt")) -> list[tuple[str, str]]:
+    """One sentence spoken by flite's voices (clean: each voice's own pitch and tempo), transcribed.
+
+    flite's voices were built from recordings of people; none is in the embedded model's corpus.
+    Writes ``runs/engine-examples/<voice>.wav`` and prints the greedy and beam + LM transcripts.
+    Without flite (``make engines``) it says so and returns ``[]``.
+
+    Returns:
+        ``[(wav path, voice)]``.
+    """
+    from ..speech.audio import write_wav
+    from ..speech.frames import SAMPLE_RATE
+    from ..speech.inference import transcribe
+    from ..synth.engines import engine_available
+    from ..synth.flite import FliteSpec, render_flite_aligned
+
+    if not engine_available("flite"):
+        print("flite is not installed (make engines, or apt-get install -y flite): no flite examples")
+        return []
+    written = []
+    for i, voice in enumerate(voices):
+        spec = FliteSpec(index=i, split="test", wav=f"{voice}.wav", transcript=text, voice=voice, duration_stretch=1.0,
+                         f0_mean=None, f0_stddev=None, tract_factor=1.0, rt60=None, peak_db=-3.0, noise="none",
+                         snr_db=None, pad_start=0.3, pad_end=0.3, seed=i)
+        audio, _ = render_flite_aligned(spec)
+        path = str(write_wav(settings.runs / "engine-examples" / spec.wav, audio, SAMPLE_RATE))
+        print(f"flite {voice:<6} beam + LM: {transcribe(path, model)!r}; greedy: {transcribe(path, model, beam_width=1)!r}")
+        written.append((path, voice))
+    return written

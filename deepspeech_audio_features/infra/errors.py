@@ -40,3 +40,8 @@ class RunConflictError(DAFError, ValueError):
 
 class ESpeakError(DAFError, RuntimeError):
     """eSpeak NG could not be loaded or could not synthesize."""
+
+
+class EngineError(DAFError, RuntimeError):
+    """A speech synthesis engine that is not installed or could not synthesize; the message
+    names the engine (and the package that provides it)."""

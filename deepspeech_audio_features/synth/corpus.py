@@ -17,6 +17,9 @@ downloaded speech data. Everything comes from installed packages. The steps, one
   silence padding;
 * :mod:`.phonemes`: word and phone alignments from eSpeak's events, eSpeak's mnemonics
   mapped to TIMIT's ARPAbet, written as a Praat TextGrid beside each wav;
+* :mod:`.engines`, :mod:`.flite` and :mod:`.waveform`: other synthesis engines (CMU flite,
+  Debian's ``flite`` package) with their own voices, tempo, F0, vocal tract length, rooms
+  and noise, mixed in by ``CorpusOptions.engines`` (per-engine splits ``<split>-<engine>.csv``);
 * :mod:`.workers`: rendering in parallel processes;
 * this module: the corpus folder (wavs, TextGrids, CSVs, ``corpus.json``), adding
   TextGrids to a corpus made without them (:func:`align_corpus`), and the example utterances.
@@ -34,6 +37,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -46,7 +50,9 @@ from ..infra.errors import DatasetError
 from ..speech.alphabet import ALPHABET
 from ..speech.audio import write_wav
 from ..speech.frames import SAMPLE_RATE
+from .engines import check_engine, flite_version
 from .espeak import ESpeakSynthesizer
+from .flite import FLITE_RANGES, FliteSpec, flite_split_voices, plan_flite
 from .options import CorpusOptions
 from .plan import SPLITS, UtteranceSpec, plan_corpus, split_voice_variants
 from .render import render_utterance, textgrid_path
@@ -67,6 +73,7 @@ __all__ = [
     "EXAMPLE_TEXTS",
     "align_corpus",
     "read_corpus_csv",
+    "read_speakers",
     "synthesize_corpus",
     "synthesize_examples",
 ]
@@ -74,6 +81,8 @@ __all__ = [
 #: Bump when the recipe changes, so a re-run never reuses wavs made by another recipe.
 CORPUS_VERSION = 1
 CSV_HEADER = ("wav_filename", "wav_filesize", "transcript")
+#: Header of ``utterances.csv``: who speaks each utterance of a corpus.
+UTTERANCES_HEADER = ("wav_filename", "split", "engine", "voice")
 
 
 _DEFAULTS = CorpusOptions()
@@ -115,39 +124,76 @@ def _write_csv(path: Path, rows: list[tuple[str, int, str]]) -> None:
 class _CorpusPlan:
     """A corpus's plan and the voices it uses."""
 
-    specs: list[UtteranceSpec]
+    specs: list[UtteranceSpec | FliteSpec]
     split_variants: dict[str, list[str]]  # the installed variants of each split
     mixed: dict[str, str]  # mixed voice name -> variant file text (train only)
     base_voices: list[str]
     vocabulary_size: int
     data_path: Path | None  # espeak-ng-data with the mixed voices; None: the installed one
     espeak_version: str
+    engine_counts: dict[str, int]  # utterances per engine (eSpeak's without extra_train)
+    flite_voices: dict[str, list[str]]  # per split ({} without flite)
+    other_versions: str = ""  # versions of the engines other than eSpeak ("" with eSpeak alone)
+
+    @property
+    def multi_engine(self) -> bool:
+        return list(self.engine_counts) != ["espeak"]
 
     @property
     def digest(self) -> str:
-        """SHA-256 of the recipe version, the eSpeak version and every spec."""
-        return _plan_digest(self.specs, self.espeak_version)
+        """SHA-256 of the recipe version, the engines' versions and every spec."""
+        return _plan_digest(self.specs, self.espeak_version, self.other_versions)
 
 
-def _plan_digest(specs: Iterable[UtteranceSpec], espeak_version: str) -> str:
-    h = hashlib.sha256(f"{CORPUS_VERSION}|{espeak_version}|".encode())
+def _plan_digest(specs: Iterable[UtteranceSpec | FliteSpec], espeak_version: str, other_versions: str = "") -> str:
+    # other_versions is "" for an eSpeak-only corpus: its digest is the one recorded before flite existed
+    h = hashlib.sha256(f"{CORPUS_VERSION}|{espeak_version}|{other_versions}".encode())
     for spec in specs:
         h.update(json.dumps(dataclasses.asdict(spec), sort_keys=True).encode())
     return h.hexdigest()
 
 
-def _make_plan(out: Path, options: CorpusOptions) -> _CorpusPlan:
-    """Plan the corpus; writes ``out/espeak-ng-data`` when it has mixed voices."""
+def _make_plan(out: Path, options: CorpusOptions, write_voices: bool = True) -> _CorpusPlan:
+    """Plan the corpus; writes ``out/espeak-ng-data`` when it has mixed voices (and ``write_voices``).
+
+    The eSpeak utterances (indices from 0) are exactly those of an eSpeak-only corpus of
+    their count; the other engines' follow, each avoiding the held-out sentences of those
+    before it (:func:`~.flite.plan_flite`).
+
+    Raises:
+        EngineError: an engine of ``options.engines`` is not installed.
+    """
+    counts = options.engine_counts()
+    for engine in counts:
+        check_engine(engine)
     synth = ESpeakSynthesizer()  # phonemes for the vocabulary only; the workers speak
     vocab = build_vocabulary()
     base_voices = list_english_voices(synth.data_path)
     variants = list_voice_variants(synth.data_path)
     split_variants = split_voice_variants(variants, options.seed)
     mixed = mix_voice_variants(split_variants["train"], options.mixed_voices, options.seed, synth.data_path)
-    data_path = espeak_data_with_variants(out / "espeak-ng-data", mixed, synth.data_path) if mixed else None
-    specs = plan_corpus(options.n_utterances, options.seed, options.dev_fraction, options.test_fraction, vocab,
-                        base_voices, variants, list(mixed), options.extra_train)
-    return _CorpusPlan(specs, split_variants, mixed, base_voices, len(vocab), data_path, synth.version)
+    data_path = (espeak_data_with_variants(out / "espeak-ng-data", mixed, synth.data_path)
+                 if mixed and write_voices else None)
+    specs: list[UtteranceSpec | FliteSpec] = []
+    if "espeak" in counts:
+        specs += plan_corpus(counts["espeak"], options.seed, options.dev_fraction, options.test_fraction, vocab,
+                             base_voices, variants, list(mixed), options.extra_train)
+    flite_voices, other_versions = {}, ""
+    if "flite" in counts:
+        test_voices = _flite_test_voices(options)
+        flite_voices = flite_split_voices(test_voices)
+        train_texts = {s.transcript for s in specs if s.split == "train"}
+        held_out_texts = {s.transcript for s in specs if s.split != "train"}
+        specs += plan_flite(counts["flite"], options.seed, options.dev_fraction, options.test_fraction, vocab,
+                            len(specs), test_voices, train_texts, held_out_texts,
+                            width=max(6, len(str(options.n_utterances + options.extra_train - 1))))
+        other_versions = f"flite {flite_version()}"
+    return _CorpusPlan(specs, split_variants, mixed, base_voices, len(vocab), data_path, synth.version, counts,
+                       flite_voices, other_versions)
+
+
+def _flite_test_voices(options: CorpusOptions) -> list[str]:
+    return [v.strip() for v in str(options.flite_test_voices).split(",") if v.strip()]
 
 
 def _recipe_start(options: CorpusOptions, plan: _CorpusPlan, digest: str) -> dict:
@@ -164,6 +210,8 @@ def _recipe_start(options: CorpusOptions, plan: _CorpusPlan, digest: str) -> dic
         "espeak_ng_version": plan.espeak_version,
         "vocabulary_size": plan.vocabulary_size,
         "plan_sha256": digest,
+        **({"engines_option": options.engines, "engine_versions": plan.other_versions,
+            "flite_test_voices": options.flite_test_voices} if plan.multi_engine else {}),
     }
 
 
@@ -194,6 +242,32 @@ def _recipe_ranges(plan: _CorpusPlan) -> dict:
                          "formant_scale": [0.92, 1.08], "per_formant_scale": [0.96, 1.04],
                          "groups": {g: list(k) for g, k in VARIANT_GROUPS.items()}},
     }
+
+
+def _engine_of(spec: UtteranceSpec | FliteSpec) -> str:
+    return getattr(spec, "engine", "espeak")
+
+
+def _recipe_engines(plan: _CorpusPlan, tally: _Tally) -> dict:
+    """``corpus.json``'s ``engines`` (multi-engine corpora): per engine its CSVs, counts, voices and ranges."""
+    engines = {}
+    for engine, share in plan.engine_counts.items():
+        specs = [s for s in plan.specs if _engine_of(s) == engine and s.index in tally.frames]
+        entry: dict = {"utterances_planned": share,
+                       "splits": {split: {"csv": f"{split}-{engine}.csv",
+                                          "utterances": sum(1 for s in specs if s.split == split),
+                                          "hours": round(sum(tally.frames[s.index] for s in specs if s.split == split)
+                                                         / SAMPLE_RATE / 3600.0, 4)}
+                                  for split in SPLITS}}
+        if engine == "flite":
+            entry["voices"] = plan.flite_voices
+            entry["held_out_voices"] = [v for v in plan.flite_voices["test"] if v not in plan.flite_voices["train"]]
+            entry["ranges"] = FLITE_RANGES
+        else:
+            entry["voices"] = {split: plan.split_variants[split] + (list(plan.mixed) if split == "train" else [])
+                               for split in SPLITS}
+        engines[engine] = entry
+    return engines
 
 
 def _recipe_alignments(tally: _Tally) -> dict:
@@ -276,8 +350,27 @@ def _render_missing(out: Path, plan: _CorpusPlan, tally: _Tally, workers: int | 
     return len(todo)
 
 
-def _write_split_csvs(out: Path, specs: list[UtteranceSpec], tally: _Tally) -> tuple[dict[str, int], dict[str, float]]:
-    """``train.csv``, ``dev.csv``, ``test.csv`` of the written utterances; returns ``(counts, hours)`` per split."""
+def _write_split_csvs(out: Path, specs: list[UtteranceSpec | FliteSpec], tally: _Tally,
+                      multi_engine: bool = False) -> tuple[dict[str, int], dict[str, float]]:
+    """``train.csv``, ``dev.csv``, ``test.csv`` of the written utterances; returns ``(counts, hours)`` per split.
+
+    Also ``utterances.csv`` (``wav_filename,split,engine,voice`` of every written utterance,
+    what ``evaluate --corpus`` groups by) and, for several engines, ``<split>-<engine>.csv``.
+    """
+    written = [s for s in specs if s.index in tally.sizes]
+
+    def write_meta(tmp: str) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(UTTERANCES_HEADER)
+            writer.writerows((s.wav, s.split, _engine_of(s), s.voice) for s in written)
+
+    atomic_write(out / "utterances.csv", write_meta)
+    if multi_engine:
+        for engine in dict.fromkeys(_engine_of(s) for s in specs):
+            for split in SPLITS:
+                _write_csv(out / f"{split}-{engine}.csv", [(s.wav, tally.sizes[s.index], s.transcript) for s in written
+                                                           if s.split == split and _engine_of(s) == engine])
     counts: dict[str, int] = {}
     hours: dict[str, float] = {}
     for split in SPLITS:
@@ -292,7 +385,9 @@ def _write_split_csvs(out: Path, specs: list[UtteranceSpec], tally: _Tally) -> t
 def synthesize_corpus(out_dir: str | os.PathLike, n_utterances: int, seed: int = _DEFAULTS.seed,
                       dev_fraction: float = _DEFAULTS.dev_fraction, test_fraction: float = _DEFAULTS.test_fraction,
                       workers: int | None = None, progress: bool = True, mixed_voices: int = _DEFAULTS.mixed_voices,
-                      extra_train: int = _DEFAULTS.extra_train) -> dict:
+                      extra_train: int = _DEFAULTS.extra_train, engines: str = _DEFAULTS.engines,
+                      flite_test_voices: str = _DEFAULTS.flite_test_voices,
+                      reuse_from: str | os.PathLike | None = None) -> dict:
     """Write a DeepSpeech-format corpus of ``n_utterances`` synthesized utterances to ``out_dir``.
 
     Layout: ``out_dir/wav/000000.wav`` ... (16 kHz, 16-bit PCM, mono), ``train.csv``,
@@ -324,16 +419,28 @@ def synthesize_corpus(out_dir: str | os.PathLike, n_utterances: int, seed: int =
             Dev, test and every transcript stay as without them.
         extra_train: this many more train utterances with new sentences (see
             :func:`~.plan.plan_corpus`); dev and test stay as without them.
+        engines: the engines and their shares of ``n_utterances`` (``"espeak"``,
+            ``"espeak:0.5,flite:0.5"``); see :class:`~.options.CorpusOptions`. With several,
+            the eSpeak utterances are those of an eSpeak-only corpus of their count, the
+            flite ones follow (:mod:`.flite`), no dev or test sentence of any engine is
+            trained on, and ``<split>-<engine>.csv`` and ``corpus.json``'s ``engines`` are added.
+        flite_test_voices: flite voices heard only in the test split.
+        reuse_from: another corpus folder (complete, made by this code): every utterance whose
+            spec equals one of its own at the same index is hard-linked (or copied) from it
+            instead of synthesized, e.g. the eSpeak part of a multi-engine corpus from the
+            eSpeak-only corpus of the same seed and counts. The result is byte-identical.
 
     Returns:
         ``{"out_dir", "utterances": {split: count}, "hours": {split: hours},
         "synthesized": n, "reused": n, "failed": n, "seconds": wall time}``.
 
     Raises:
-        ParameterError: a bad count or fraction (the message names it).
+        ParameterError: a bad count, fraction or engine (the message names it).
+        EngineError: an engine is not installed (the message names its package).
     """
     options = CorpusOptions(n_utterances=n_utterances, seed=seed, dev_fraction=dev_fraction,
-                            test_fraction=test_fraction, mixed_voices=mixed_voices, extra_train=extra_train)
+                            test_fraction=test_fraction, mixed_voices=mixed_voices, extra_train=extra_train,
+                            engines=engines, flite_test_voices=flite_test_voices)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -348,11 +455,12 @@ def synthesize_corpus(out_dir: str | os.PathLike, n_utterances: int, seed: int =
     if reuse:
         _keep_valid_wavs(out, plan.specs, tally)
     n_reused = len(tally.frames)
+    n_copied = _reuse_from(Path(reuse_from), out, plan, tally) if reuse_from else 0
     unaligned = [spec for spec in plan.specs if spec.index in tally.frames and not textgrid_path(out, spec).exists()]
     if unaligned:  # wavs of a run made before TextGrids existed
         _render_missing(out, plan, tally, workers, progress, unaligned, task="align")
     n_todo = _render_missing(out, plan, tally, workers, progress)
-    counts, hours = _write_split_csvs(out, plan.specs, tally)
+    counts, hours = _write_split_csvs(out, plan.specs, tally, plan.multi_engine)
     seconds = time.perf_counter() - t0
 
     n_synthesized = n_todo - len(tally.failures)
@@ -366,13 +474,77 @@ def synthesize_corpus(out_dir: str | os.PathLike, n_utterances: int, seed: int =
         **_recipe_ranges(plan),
         "synthesized": n_synthesized,
         "reused": n_reused,
+        **({"copied_from": {"corpus": str(reuse_from), "utterances": n_copied}} if reuse_from else {}),
         "failed": {str(i): tally.failures[i] for i in sorted(tally.failures)},
         "seconds": round(seconds, 2),
         "alignments": _recipe_alignments(tally),
+        **({"engines": _recipe_engines(plan, tally)} if plan.multi_engine else {}),
     })
     _write_json(recipe_path, recipe)
     return {"out_dir": str(out), "utterances": counts, "hours": hours, "synthesized": n_synthesized,
-            "reused": n_reused, "failed": len(tally.failures), "seconds": seconds}
+            "reused": n_reused, "copied": n_copied, "failed": len(tally.failures), "seconds": seconds}
+
+
+def _options_of_recipe(recipe: dict) -> CorpusOptions:
+    """The options a complete ``corpus.json`` was made with."""
+    return CorpusOptions(n_utterances=recipe["n_utterances"], seed=recipe["seed"],
+                         dev_fraction=recipe["dev_fraction"], test_fraction=recipe["test_fraction"],
+                         mixed_voices=recipe.get("mixed_voices", {}).get("count", 0),
+                         extra_train=recipe.get("extra_train", 0),
+                         engines=recipe.get("engines_option", "espeak"),
+                         flite_test_voices=recipe.get("flite_test_voices", _DEFAULTS.flite_test_voices))
+
+
+def _complete_recipe(folder: Path) -> dict:
+    path = folder / "corpus.json"
+    try:
+        recipe = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise DatasetError(f"{path}: no readable corpus recipe ({err})") from None
+    if recipe.get("status") != "complete":
+        raise DatasetError(f"{path}: corpus is not complete; run the corpus command to finish it")
+    return recipe
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """``target`` becomes a hard link to ``source`` (a copy across file systems), atomically."""
+    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+
+
+def _reuse_from(source: Path, out: Path, plan: _CorpusPlan, tally: _Tally) -> int:
+    """Take the wavs and TextGrids of ``source`` whose utterance is the same as ours (same index, same spec).
+
+    ``source``'s plan is made again from its ``corpus.json`` and must have the recorded digest
+    (so its wavs are what that plan makes with this eSpeak); an utterance is taken only if
+    its spec equals ours field for field and its wav and TextGrid are there. Returns how many.
+    """
+    source = Path(source)
+    recipe = _complete_recipe(source)
+    theirs = _make_plan(source, _options_of_recipe(recipe), write_voices=False)
+    if theirs.digest != recipe.get("plan_sha256"):
+        raise DatasetError(f"{source / 'corpus.json'}: its plan_sha256 is not the plan this code makes from its "
+                           "recipe (another recipe or eSpeak version); its wavs cannot be reused")
+    by_index = {spec.index: spec for spec in theirs.specs}
+    taken = 0
+    for spec in plan.specs:
+        if spec.index in tally.frames or by_index.get(spec.index) != spec:
+            continue
+        wav, grid = source / spec.wav, textgrid_path(source, spec)
+        frames = _valid_wav(wav)
+        if frames is None or not grid.exists():
+            continue
+        (out / spec.wav).parent.mkdir(parents=True, exist_ok=True)
+        _link_or_copy(wav, out / spec.wav)
+        _link_or_copy(grid, textgrid_path(out, spec))
+        tally.done(spec.index, (out / spec.wav).stat().st_size, frames)
+        taken += 1
+    return taken
 
 
 def align_corpus(out_dir: str | os.PathLike, workers: int | None = None, progress: bool = True) -> dict:
@@ -398,11 +570,7 @@ def align_corpus(out_dir: str | os.PathLike, workers: int | None = None, progres
     if recipe.get("status") != "complete":
         raise DatasetError(f"{recipe_path}: corpus is not complete; run the corpus command to finish it")
     t0 = time.perf_counter()
-    options = CorpusOptions(n_utterances=recipe["n_utterances"], seed=recipe["seed"],
-                            dev_fraction=recipe["dev_fraction"], test_fraction=recipe["test_fraction"],
-                            mixed_voices=recipe.get("mixed_voices", {}).get("count", 0),
-                            extra_train=recipe.get("extra_train", 0))
-    plan = _make_plan(out, options)
+    plan = _make_plan(out, _options_of_recipe(recipe))
     if plan.digest != recipe.get("plan_sha256"):
         raise DatasetError(f"{recipe_path}: its plan_sha256 is not the plan this code makes from its seed and counts "
                            "(another recipe or eSpeak version); synthesize it again instead")
@@ -419,6 +587,38 @@ def align_corpus(out_dir: str | os.PathLike, workers: int | None = None, progres
 # ---------------------------------------------------------------------------
 # Reading
 # ---------------------------------------------------------------------------
+def read_speakers(corpus_dir: str | os.PathLike) -> dict[str, dict[str, str | bool]]:
+    """Who speaks each utterance of a corpus, from its ``utterances.csv`` and ``corpus.json``.
+
+    Returns:
+        ``{absolute wav path: {"split", "engine", "voice", "held_out"}}``; ``voice`` is flite's
+        voice or eSpeak's voice variant (``"en-us+m3"`` -> ``"m3"``); ``held_out`` is True for a
+        voice no train utterance of the corpus uses.
+    Raises:
+        DatasetError: no ``utterances.csv`` (a corpus made before it existed: synthesize it
+            again, which reuses every wav) or a malformed one.
+    """
+    folder = Path(corpus_dir).resolve()
+    path = folder / "utterances.csv"
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as err:
+        raise DatasetError(f"{path}: cannot read who speaks the corpus ({err}); run the corpus command on "
+                           f"{folder} again to write it") from None
+    if rows and set(UTTERANCES_HEADER) - set(rows[0]):
+        raise DatasetError(f"{path}: header lacks {sorted(set(UTTERANCES_HEADER) - set(rows[0]))}")
+    speakers = {}
+    for row in rows:
+        voice = row["voice"].split("+", 1)[-1] if row["engine"] == "espeak" else row["voice"]
+        speakers[str((folder / row["wav_filename"]).resolve())] = {"split": row["split"], "engine": row["engine"],
+                                                                   "voice": voice}
+    trained = {(v["engine"], v["voice"]) for v in speakers.values() if v["split"] == "train"}
+    for v in speakers.values():
+        v["held_out"] = (v["engine"], v["voice"]) not in trained
+    return speakers
+
+
 def read_corpus_csv(path: str | os.PathLike) -> tuple[list[tuple[str, str]], list[str]]:
     """Read a DeepSpeech CSV; returns ``(rows, problems)``.
 

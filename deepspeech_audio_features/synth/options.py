@@ -28,6 +28,38 @@ class CorpusOptions(Options):
     test_fraction: float = option(0.05, "share of the utterances for test")
     mixed_voices: int = option(0, "add this many train voices recombined from the train voice variants")
     extra_train: int = option(0, "add this many train utterances with new sentences (dev and test unchanged)")
+    engines: str = option("espeak", "synthesis engines and their shares of --utterances, e.g. espeak:0.5,flite:0.5 "
+                                    "(extra and mixed voices are eSpeak's)")
+    flite_test_voices: str = option("slt", "flite voices heard only in the test split (comma-separated)")
+
+    def engine_shares(self) -> dict[str, float]:
+        """``{engine: share}`` from :attr:`engines` (``"espeak"`` -> ``{"espeak": 1.0}``), in the given order."""
+        from .engines import ENGINES  # here: the command line's parser stays cheap
+
+        shares: dict[str, float] = {}
+        for item in str(self.engines).split(","):
+            name, _, share = item.strip().partition(":")
+            if name not in ENGINES:
+                raise ParameterError(f"engines: unknown synthesis engine {name!r} (known: {', '.join(ENGINES)})")
+            try:
+                value = float(share) if share else 1.0
+            except ValueError:
+                raise ParameterError(f"engines: share {share!r} of {name} is not a number") from None
+            if not 0 < value <= 1 or name in shares:
+                raise ParameterError(f"engines: {name} appears twice or has a share outside (0, 1]: {self.engines!r}")
+            shares[name] = value
+        if abs(sum(shares.values()) - 1.0) > 1e-6:
+            raise ParameterError(f"engines: shares must add up to 1, got {sum(shares.values()):g} in {self.engines!r}")
+        return shares
+
+    def engine_counts(self) -> dict[str, int]:
+        """Utterances per engine out of :attr:`n_utterances` (rounded; the last engine takes the remainder)."""
+        shares = self.engine_shares()
+        counts, left = {}, self.n_utterances
+        for k, (name, share) in enumerate(shares.items()):
+            counts[name] = left if k == len(shares) - 1 else min(left, round(self.n_utterances * share))
+            left -= counts[name]
+        return counts
 
     def validate(self) -> None:
         check_int("n_utterances", self.n_utterances, 1)
@@ -36,6 +68,16 @@ class CorpusOptions(Options):
         check_range("test_fraction", self.test_fraction, 0, 1, high_open=True)
         check_int("mixed_voices", self.mixed_voices, 0)
         check_int("extra_train", self.extra_train, 0)
+        counts = self.engine_counts()
+        if "espeak" not in counts and (self.mixed_voices or self.extra_train):
+            raise ParameterError("engines: mixed_voices and extra_train add eSpeak utterances; include espeak")
+        for name, count in counts.items():
+            if len(counts) > 1 and count < 3:
+                raise ParameterError(f"engines: {name} gets {count} of {self.n_utterances} utterances; "
+                                     "each engine needs at least 3 (train, dev, test)")
+        from .flite import flite_split_voices
+
+        flite_split_voices([v.strip() for v in str(self.flite_test_voices).split(",") if v.strip()])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Worker processes that render a corpus's utterances in parallel.
 
-Each worker initializes eSpeak once and renders every utterance in a freshly forked copy
-of itself (see :mod:`.espeak`), so the corpus is byte-identical for a plan whatever the
-number of workers. Jobs and replies are JSON lines on the worker's stdin and stdout.
+Each worker initializes eSpeak once and renders every eSpeak utterance in a freshly forked
+copy of itself (see :mod:`.espeak`); flite utterances run the ``flite`` program
+(:mod:`.flite`). So the corpus is byte-identical for a plan whatever the number of workers.
+Jobs and replies are JSON lines on the worker's stdin and stdout.
 
 No TensorFlow here.
 """
@@ -20,6 +21,7 @@ from typing import Callable, Iterator, Sequence
 
 from ..infra.errors import ESpeakError
 from .espeak import ESpeakSynthesizer
+from .flite import FliteSpec, flite_align_to_file, flite_render_to_file
 from .plan import UtteranceSpec
 from .render import align_to_file, render_to_file
 
@@ -62,8 +64,12 @@ def _worker_main(data_path: str | None = None) -> None:
     protocol.write(json.dumps({"ready": synth.version}) + "\n")
     for line in sys.stdin:
         job = json.loads(line)
-        spec = UtteranceSpec(**job["spec"])
-        task = align_to_file if job.get("task") == "align" else render_to_file
+        if job["spec"].get("engine") == "flite":
+            spec = FliteSpec(**job["spec"])
+            task = flite_align_to_file if job.get("task") == "align" else flite_render_to_file
+        else:
+            spec = UtteranceSpec(**job["spec"])
+            task = align_to_file if job.get("task") == "align" else render_to_file
         try:
             index, size, frames, unknown = task(spec, job["out_dir"])
             reply = {"index": index, "size": size, "frames": frames, "unknown": unknown}
@@ -84,7 +90,7 @@ class _Worker:
         self.in_flight = 0
         self.buffer = b""
 
-    def send(self, spec: UtteranceSpec, out_dir: Path) -> None:
+    def send(self, spec: UtteranceSpec | FliteSpec, out_dir: Path) -> None:
         job = {"spec": dataclasses.asdict(spec), "out_dir": str(out_dir), "task": self.task}
         self.proc.stdin.write((json.dumps(job) + "\n").encode())
         self.proc.stdin.flush()
@@ -125,7 +131,7 @@ class _Worker:
         self.proc.stdout.close()
 
 
-def render_in_workers(specs: Sequence[UtteranceSpec], out_dir: Path, n_workers: int,
+def render_in_workers(specs: Sequence[UtteranceSpec | FliteSpec], out_dir: Path, n_workers: int,
                       on_done: Callable[[int, int, int, dict], None], on_failed: Callable[[int, str], None],
                       data_path: str | os.PathLike | None = None, task: str = "render") -> None:
     """Render ``specs`` into ``out_dir`` in ``n_workers`` worker processes.
@@ -137,7 +143,7 @@ def render_in_workers(specs: Sequence[UtteranceSpec], out_dir: Path, n_workers: 
     ``"align"`` only TextGrids beside existing wavs (:func:`~.render.align_to_file`).
     """
     workers = [_Worker(data_path, task) for _ in range(n_workers)]
-    jobs: Iterator[UtteranceSpec] = iter(specs)
+    jobs: Iterator[UtteranceSpec | FliteSpec] = iter(specs)
     selector = selectors.DefaultSelector()
 
     def feed(worker: _Worker) -> None:

@@ -50,17 +50,52 @@ def cmd_evaluate(args) -> int:
         first = f"; first: {data.skipped[0]}" if data.skipped else ""
         print(f"error: {args.csv}: no readable utterances ({len(data.skipped)} skipped{first})", file=sys.stderr)
         return 2
+    speakers = None
+    if args.corpus:
+        from ...synth.corpus import read_speakers
+
+        speakers = read_speakers(args.corpus)
     probs = batched_probabilities(model, data.mfccs)
     results = {"utterances": len(data), "skipped": data.skipped}
-    greedy = [greedy_decode(p, model.alphabet).text for p in probs]
-    results["greedy"] = error_rates(data.transcripts, greedy)
+    hypotheses = {"greedy": [greedy_decode(p, model.alphabet).text for p in probs]}
     if args.beam_width > 1:
         lm = None if args.no_lm else (args.lm or model_language_model(model))
         decode = partial(beam_search_decode, beam_width=args.beam_width, lm=lm, alphabet=model.alphabet)
-        beams = [decode(p).text for p in progress_bar(probs, desc="beam search")]
-        results[f"beam{args.beam_width}" + ("+lm" if lm else "")] = error_rates(data.transcripts, beams)
+        hypotheses[f"beam{args.beam_width}" + ("+lm" if lm else "")] = [
+            decode(p).text for p in progress_bar(probs, desc="beam search")]
+    for name, texts in hypotheses.items():
+        results[name] = error_rates(data.transcripts, texts)
+    if speakers is not None:
+        results.update(error_rates_by_speaker(data.paths, data.transcripts, hypotheses, speakers))
     print(json.dumps(results, indent=2))
     return 0
+
+
+def error_rates_by_speaker(paths: list[str], references: list[str], hypotheses: dict[str, list[str]],
+                           speakers: dict[str, dict]) -> dict:
+    """``{"by_engine": {engine: {...}}, "by_voice": {"engine/voice": {...}}}``: utterances, held_out and
+    each decoder's CER/WER per group (utterances absent from ``speakers`` are grouped as ``"unknown"``)."""
+    from ...synth.training import error_rates
+
+    groups: dict[str, dict[str, list[int]]] = {"by_engine": {}, "by_voice": {}}
+    held_out: dict[str, bool] = {}
+    for i, path in enumerate(paths):
+        who = speakers.get(str(Path(path).resolve()), {"engine": "unknown", "voice": "unknown", "held_out": False})
+        voice = f"{who['engine']}/{who['voice']}"
+        groups["by_engine"].setdefault(who["engine"], []).append(i)
+        groups["by_voice"].setdefault(voice, []).append(i)
+        held_out[voice] = bool(who["held_out"])
+    out: dict = {}
+    for kind, members in groups.items():
+        out[kind] = {}
+        for key, rows in sorted(members.items()):
+            entry: dict = {"utterances": len(rows)}
+            if kind == "by_voice":
+                entry["held_out"] = held_out[key]
+            for name, texts in hypotheses.items():
+                entry[name] = error_rates([references[i] for i in rows], [texts[i] for i in rows])
+            out[kind][key] = entry
+    return out
 
 
 def cmd_lm(args) -> int:
@@ -145,11 +180,14 @@ transcribe clip.flac --checkpoint deepspeech-0.9.3-checkpoint/ --lm lm.binary"""
 def _add_evaluate(sub) -> None:
     p = with_model(add_command(sub, "evaluate", "character and word error rates on a DeepSpeech CSV", """
 evaluate --csv data/corpus/test.csv
-evaluate --csv data/corpus/test.csv --beam-width 1"""))
+evaluate --csv data/corpus/test.csv --beam-width 1
+evaluate --csv data/corpus-multi/test.csv --corpus data/corpus-multi"""))
     p.add_argument("--csv", required=True, help="DeepSpeech CSV (wav_filename, wav_filesize, transcript)")
     p.add_argument("--beam-width", type=int, default=100, help="beam width; 1 = greedy only (default: 100)")
     p.add_argument("--lm", help="KenLM file (default: the model's own LM, if it ships one)")
     p.add_argument("--no-lm", action="store_true", help="beam search without a language model")
+    p.add_argument("--corpus", help="the corpus folder the CSV comes from: also report per engine and per voice "
+                                    "(from its utterances.csv)")
     p.set_defaults(func=cmd_evaluate)
 
 

@@ -12,7 +12,7 @@ def cmd_corpus(args) -> int:
     from ...synth.options import CorpusOptions
 
     options = CorpusOptions.from_args(args)
-    summary = synthesize_corpus(args.out, workers=args.workers, **options.to_dict())
+    summary = synthesize_corpus(args.out, workers=args.workers, reuse_from=args.reuse_from, **options.to_dict())
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -49,10 +49,14 @@ def train_config_from_args(args: argparse.Namespace):
 def _add_corpus(sub) -> None:
     from ...synth.options import CorpusOptions
 
-    p = add_command(sub, "corpus", "synthesize a DeepSpeech-format speech corpus with eSpeak NG", """
+    p = add_command(sub, "corpus", "synthesize a DeepSpeech-format speech corpus with eSpeak NG (and flite)", """
 corpus --out data/corpus --utterances 15000 --seed 0
-corpus --out data/corpus-big --utterances 15000 --seed 0 --extra-train 30000""")
+corpus --out data/corpus-big --utterances 15000 --seed 0 --extra-train 30000
+corpus --out data/corpus-multi --utterances 30000 --extra-train 30000 --engines espeak:.5,flite:.5 --reuse-from data/corpus-big
+""")
     p.add_argument("--out", required=True, help="corpus folder to write (train/dev/test CSVs and WAVs)")
+    p.add_argument("--reuse-from", default=None,
+                   help="a corpus folder whose identical utterances are linked instead of synthesized")
     p.add_argument("--workers", type=int, default=None, help="synthesis processes (default: the CPUs available)")
     add_options(p, CorpusOptions, flags={"n_utterances": "--utterances"})
     p.set_defaults(func=cmd_corpus)
