@@ -26,7 +26,8 @@ NUMPY_ONLY = ["infra.atomic", "infra.runfolder", "infra.errors", "infra.resource
               "synth.voices", "synth.text", "synth.plan", "synth.noise", "synth.render", "synth.workers",
               "synth.options", "app.plots", "interpret.optim", "infra.options", "infra.quiet",
               "interpret.featurevis.options", "interpret.search_options", "interpret.content_options",
-              "interpret.masks.options", "app.cli", "speech.phones", "speech.alignments", "synth.phonemes"]
+              "interpret.masks.options", "app.cli", "speech.phones", "speech.alignments", "synth.phonemes",
+              "interpret.masks.pointing"]
 
 
 def imported_layers(path: Path) -> set[str]:
