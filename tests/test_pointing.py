@@ -6,12 +6,15 @@ mapping against the alignments' frame labels, and the whole run on the packaged 
 """
 import json
 import math
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 from test_masks import model, weights  # noqa: F401  (the tiny model, shared rather than duplicated)
 
-from deepspeech_audio_features import random_weights
+from deepspeech_audio_features import DeepSpeech, random_weights
 from deepspeech_audio_features.infra.errors import RunConflictError
 from deepspeech_audio_features.infra.resources import asset_path
 from deepspeech_audio_features.interpret.masks.pointing import (
@@ -109,19 +112,23 @@ def test_the_example_textgrids_are_espeaks_and_match_the_transcripts():
         assert alignment.words[0].start == pytest.approx(0.3)  # the examples' 0.3 s of leading silence
 
 
-def test_pointing_game_end_to_end(model, tmp_path, capsys):  # noqa: F811
-    """Word-span masks of ours keep the word's classes and lie more at the word than random
-    masks with the same number of ones placed over the frames that can reach it."""
-    from deepspeech_audio_features.interpret.masks.pointing_game import load_masks, pointing_game
-    from deepspeech_audio_features.speech.mfcc import audio_file_to_mfccs
-    from deepspeech_audio_features.speech.model import DeepSpeech
+OPTIONS = PointingOptions(methods=("ours", "random", "saliency"), variants=("time-frequency", "time"),
+                          word_rule="middle", steps=20)
 
-    options = PointingOptions(methods=("ours", "random", "saliency"), variants=("time-frequency", "time"),
-                              word_rule="middle", steps=40)
-    result = pointing_game(model, [EXAMPLES], tmp_path / "run", options)
-    assert result.skipped == [] and len(result.utterances) == 3
-    assert {(r["method"], r["variant"]) for r in result.table} == {
-        (m, v) for m in ("ours", "random", "saliency") for v in ("time-frequency", "time")}
+
+@pytest.fixture(scope="module")
+def game(model, tmp_path_factory):  # noqa: F811
+    from deepspeech_audio_features.interpret.masks.pointing_game import pointing_game
+
+    return pointing_game(model, [EXAMPLES], tmp_path_factory.mktemp("pointing") / "run", OPTIONS, max_utterances=1)
+
+
+def check_masks_point_at_the_word(model, result):  # noqa: F811
+    """Every mask keeps the word's classes (an independent forward pass); ours lies more at the
+    word than 95 % of random masks with as many ones over the frames that can reach it."""
+    from deepspeech_audio_features.interpret.masks.pointing_game import load_masks
+    from deepspeech_audio_features.speech.mfcc import audio_file_to_mfccs
+
     rng = np.random.default_rng(0)
     for utterance in result.utterances:
         masks = load_masks(result.out, utterance["path"])
@@ -145,16 +152,69 @@ def test_pointing_game_end_to_end(model, tmp_path, capsys):  # noqa: F811
             random_shares.append(pointing_score(random_mask, utterance["interval"]).share_inside)
         assert score.share_inside > np.quantile(random_shares, 0.95), (utterance["word"], score, np.mean(random_shares))
         assert np.mean(random_shares) == pytest.approx(score.chance_reachable, abs=0.03)
+
+
+def test_pointing_game_end_to_end(model, game):  # noqa: F811
+    from deepspeech_audio_features.interpret.masks.pointing_game import pointing_game
+
+    result = game
+    assert result.skipped == [] and [u["word"] for u in result.utterances] == ["proves"]  # the middle word
+    assert {(r["method"], r["variant"]) for r in result.table} == {
+        (m, v) for m in ("ours", "random", "saliency") for v in ("time-frequency", "time")}
+    check_masks_point_at_the_word(model, result)
     row = next(r for r in result.rows if r["method"] == "ours")
     assert row["frame_agreement"] == 1.0
     # resumed: read back, not recomputed (same rows, the masks' files untouched)
-    stamp = (tmp_path / "run" / "utterances").stat().st_mtime_ns
-    again = pointing_game(model, [EXAMPLES], tmp_path / "run", options)
-    assert again.rows == result.rows and (tmp_path / "run" / "utterances").stat().st_mtime_ns == stamp
+    run = Path(result.out)
+    stamp = (run / "utterances").stat().st_mtime_ns
+    again = pointing_game(model, [EXAMPLES], run, OPTIONS, max_utterances=1)
+    assert again.rows == result.rows and (run / "utterances").stat().st_mtime_ns == stamp
     with pytest.raises(RunConflictError, match="steps"):
-        pointing_game(model, [EXAMPLES], tmp_path / "run", options, steps=41)
+        pointing_game(model, [EXAMPLES], run, OPTIONS, steps=41)
     with pytest.raises(RunConflictError, match="model"):
-        pointing_game(DeepSpeech(random_weights(24, seed=4)), [EXAMPLES], tmp_path / "run", options)
+        pointing_game(DeepSpeech(random_weights(24, seed=4)), [EXAMPLES], run, OPTIONS)
+
+
+@pytest.mark.slow
+def test_pointing_game_on_every_example(model, game):  # noqa: F811
+    """The same claim on all three examples; the run grows from the one utterance it holds."""
+    from deepspeech_audio_features.interpret.masks.pointing_game import pointing_game
+
+    result = pointing_game(model, [EXAMPLES], game.out, OPTIONS)
+    assert [u["word"] for u in result.utterances] == ["proves", "sufficient", "halt"]
+    assert result.rows[:len(game.rows)] == game.rows
+    check_masks_point_at_the_word(model, result)
+
+
+def test_study_table_and_figure(game, capsys, tmp_path):
+    import matplotlib.pyplot as plt
+
+    from deepspeech_audio_features.app.study import pointing_figure, show_pointing_game
+
+    show_pointing_game(game)
+    text = capsys.readouterr().out
+    assert "ours       time-frequency" in text and "1 utterances" in text and "example-1: 'proves'" in text
+    fig = pointing_figure(game, 0, upper_frequency_limit=8000.0)
+    assert len(fig.axes) >= 3 and "'proves'" in fig.axes[0].get_title()
+    fig.savefig(tmp_path / "p.png")
+    assert (tmp_path / "p.png").stat().st_size > 10_000
+    plt.close(fig)
+
+
+def test_align_examples_rewrites_the_shipped_textgrids(tmp_path):
+    """The examples' TextGrids are eSpeak's events for exactly the shipped audio."""
+    from deepspeech_audio_features.infra.errors import AudioError
+    from deepspeech_audio_features.speech.audio import write_wav
+    from deepspeech_audio_features.synth.corpus import align_examples
+
+    for name in ("example-1", "example-2", "example-3"):
+        shutil.copy(asset_path("audio", f"{name}.wav"), tmp_path / f"{name}.wav")
+    for path in align_examples(tmp_path):
+        assert path.read_text() == asset_path("audio", path.name).read_text()
+    samples, _ = sf.read(tmp_path / "example-2.wav", dtype="float32")
+    write_wav(tmp_path / "example-2.wav", samples * 0.5)  # another level: not the audio that plan renders
+    with pytest.raises(AudioError, match="example-2.wav: not the audio example 2 renders to"):
+        align_examples(tmp_path)
 
 
 def test_cli_pointing_game_runs_and_prints_json(model, tmp_path, monkeypatch, capsys):  # noqa: F811

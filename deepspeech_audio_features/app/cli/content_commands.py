@@ -101,19 +101,8 @@ def _pointing_datasets(args) -> list[str]:
     return datasets
 
 
-def format_pointing_table(table: list[dict]) -> str:
-    """The pointing game's table as aligned text (shares as percentages)."""
-    lines = [f"{'method':<10} {'variant':<15} {'inside':>7} {'hit':>6} {'chance':>7} {'reach.':>7} {'before':>7} "
-             f"{'ones':>7} {'n':>4}"]
-    for r in table:
-        lines.append(f"{r['method']:<10} {r['variant']:<15} {100 * r['share_inside']:6.1f}% {100 * r['hit']:5.1f}% "
-                     f"{100 * r['chance']:6.1f}% {100 * r['chance_reachable']:6.1f}% {100 * r['share_before']:6.1f}% "
-                     f"{r['ones']:7.1f} {r['n']:4d}")
-    return "\n".join(lines)
-
-
 def cmd_pointing_game(args) -> int:
-    from ...interpret.masks.pointing import PointingOptions
+    from ...interpret.masks.pointing import PointingOptions, format_table
     from ...interpret.masks.pointing_game import pointing_game
 
     model = load_model_of(args)
@@ -124,13 +113,10 @@ def cmd_pointing_game(args) -> int:
         print(json.dumps({"out": result.out, "table": result.table, "utterances": result.utterances,
                           "skipped": result.skipped}, indent=2))
         return 0
-    print(format_pointing_table(result.table))
+    print(format_table(result.table))
     print(f"{len(result.utterances)} utterances, one word each; skipped: {len(result.skipped)}")
     for line in result.skipped:
         print(f"  skipped {line}")
-    print("inside: mean share of the mask's ones in the word's frames +-context; hit: the frame with the most ones "
-          "lies there;\nchance: that span's share of all frames; reach.: its share of the frames that can reach the word "
-          "(up to its last frame + context);\nbefore: share of the ones before the span (the LSTM's memory)")
     return 0
 
 

@@ -43,8 +43,8 @@ from ...infra.errors import ParameterError
 from ...infra.options import Options, check_choice, check_int, check_range, option
 from ...speech.frames import N_CONTEXT, N_INPUT, SAMPLE_RATE, STEP_SAMPLES, WINDOW_SAMPLES
 
-__all__ = ["METHODS", "WORD_RULES", "PointingOptions", "PointingScore", "choose_word", "context_span", "frame_mass",
-           "pointing_score", "summarize_scores", "word_frame_span"]
+__all__ = ["METHODS", "WORD_RULES", "PointingOptions", "PointingScore", "choose_word", "context_span", "format_table",
+           "frame_mass", "pointing_score", "summarize_scores", "word_frame_span"]
 
 #: The masks scored: our method, then the baselines of :mod:`.baselines`.
 METHODS: tuple[str, ...] = ("ours", "random", "occlusion", "saliency")
@@ -223,6 +223,20 @@ def summarize_scores(rows: Sequence[dict]) -> list[dict]:
                       "share_before": mean("share_before"), "ones": mean("ones"), "n": len(group),
                       "empty": sum(math.isnan(r["share_inside"]) for r in group)})
     return table
+
+
+def format_table(table: Sequence[dict]) -> str:
+    """:func:`summarize_scores`'s table as aligned text (shares in percent), with a legend."""
+    lines = [f"{'method':<10} {'variant':<15} {'inside':>7} {'hit':>7} {'chance':>7} {'reach.':>7} {'before':>7} "
+             f"{'ones':>7} {'n':>4}"]
+    for r in table:
+        lines.append(f"{r['method']:<10} {r['variant']:<15} {100 * r['share_inside']:6.1f}% {100 * r['hit']:6.1f}% "
+                     f"{100 * r['chance']:6.1f}% {100 * r['chance_reachable']:6.1f}% {100 * r['share_before']:6.1f}% "
+                     f"{r['ones']:7.1f} {r['n']:4d}")
+    lines += ["inside: mean share of the mask's ones in the word's frames +- the context; hit: the frame with the most",
+              "ones lies there; chance: that span's share of all frames; reach.: its share of the frames that can reach",
+              "the word (up to its last frame + context); before: share of the ones before the span (the LSTM's memory)"]
+    return "\n".join(lines)
 
 
 @dataclasses.dataclass(frozen=True)
