@@ -208,7 +208,8 @@ def summarize_scores(rows: Sequence[dict]) -> list[dict]:
     Returns:
         One dict per (method, variant) in first-seen order: ``share_inside``, ``hit``,
         ``chance``, ``chance_reachable``, ``share_before``, ``ones`` (means; NaN shares of
-        all-zero masks left out and counted in ``empty``) and ``n``.
+        all-zero masks left out and counted in ``empty``), ``n`` and ``completed`` (how many
+        searches ended on their own rather than at a time budget).
     """
     groups: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
@@ -221,6 +222,7 @@ def summarize_scores(rows: Sequence[dict]) -> list[dict]:
         table.append({"method": method, "variant": variant, "share_inside": mean("share_inside"), "hit": mean("hit"),
                       "chance": mean("chance"), "chance_reachable": mean("chance_reachable"),
                       "share_before": mean("share_before"), "ones": mean("ones"), "n": len(group),
+                      "completed": sum(bool(r.get("completed", True)) for r in group),
                       "empty": sum(math.isnan(r["share_inside"]) for r in group)})
     return table
 
@@ -228,14 +230,15 @@ def summarize_scores(rows: Sequence[dict]) -> list[dict]:
 def format_table(table: Sequence[dict]) -> str:
     """:func:`summarize_scores`'s table as aligned text (shares in percent), with a legend."""
     lines = [f"{'method':<10} {'variant':<15} {'inside':>7} {'hit':>7} {'chance':>7} {'reach.':>7} {'before':>7} "
-             f"{'ones':>7} {'n':>4}"]
+             f"{'ones':>7} {'n':>4} {'done':>4}"]
     for r in table:
         lines.append(f"{r['method']:<10} {r['variant']:<15} {100 * r['share_inside']:6.1f}% {100 * r['hit']:6.1f}% "
                      f"{100 * r['chance']:6.1f}% {100 * r['chance_reachable']:6.1f}% {100 * r['share_before']:6.1f}% "
-                     f"{r['ones']:7.1f} {r['n']:4d}")
+                     f"{r['ones']:7.1f} {r['n']:4d} {r.get('completed', r['n']):4d}")
     lines += ["inside: mean share of the mask's ones in the word's frames +- the context; hit: the frame with the most",
               "ones lies there; chance: that span's share of all frames; reach.: its share of the frames that can reach",
-              "the word (up to its last frame + context); before: share of the ones before the span (the LSTM's memory)"]
+              "the word (up to its last frame + context); before: share of the ones before the span (the LSTM's memory);",
+              "done: searches that ended on their own (ours: 1-minimal; occlusion: within --occlusion-max-seconds)"]
     return "\n".join(lines)
 
 
