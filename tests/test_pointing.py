@@ -235,3 +235,11 @@ def test_cli_pointing_game_runs_and_prints_json(model, tmp_path, monkeypatch, ca
     assert "saliency   time" in text and "1 utterances" in text
     assert main(args + ["--methods", "dance"]) == 2
     assert "methods" in capsys.readouterr().err
+
+
+def test_study_quick_setting_scores_one_example(model, tmp_path):  # noqa: F811
+    from deepspeech_audio_features.app.study import StudySettings, ensure_pointing_game
+
+    result = ensure_pointing_game(model, StudySettings(runs=tmp_path, quick=True))
+    assert len(result.utterances) == 1 and {r["method"] for r in result.table} == {"ours", "saliency"}
+    assert (tmp_path / "pointing" / "summary.json").exists()

@@ -424,14 +424,14 @@ def ensure_pointing_game(model, settings: StudySettings, held_out: int = 20):
 
     Our method, random and saliency in both variants (a few minutes on 2 cores); greedy
     occlusion is left out here because it is slow (the ``pointing-game`` command runs it).
-    The quick setting scores one example with our method and saliency at 20 steps.
+    The quick setting scores one example with time-only masks of our method (20 steps) and saliency.
     """
     from ..interpret.masks.pointing import PointingOptions
     from ..interpret.masks.pointing_game import pointing_game
 
     datasets = [settings.examples / "transcripts.csv"]
     if settings.quick:
-        options = PointingOptions(methods=("ours", "saliency"), steps=20)
+        options = PointingOptions(methods=("ours", "saliency"), variants=("time",), steps=20)
         return pointing_game(model, datasets, settings.runs / "pointing", options, max_utterances=1)
     ensure_corpus(settings)
     return pointing_game(model, datasets + [settings.corpus / "test.csv"], settings.runs / "pointing",
