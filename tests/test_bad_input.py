@@ -983,4 +983,4 @@ def test_pointing_game_skips_bad_utterances_and_scores_the_good_one(tmp_path):
     assert "late.wav: word interval: [3.000, 4.000) s lies outside the input's audio" in result.skipped[0]
     assert "unaligned.TextGrid: no such TextGrid" in result.skipped[1]
     again = pointing_game(tiny(), [csv], tmp_path / "run", methods=("saliency",), variants=("time",))
-    assert again.skipped == result.skipped and again.rows == result.rows  # read back, reasons kept
+    assert again.skipped == result.skipped and again.rows == result.rows  # the good one read back, the bad named again

@@ -18,12 +18,13 @@ by the context window. Run folder (atomic writes; resumed per utterance or refus
 
     <out>/config.json                 model fingerprint and options (the run's identity)
     <out>/utterances/<name>.json      the word, its interval and frames, per mask: the
-                                      score, ones, seconds, frame agreement (or why skipped)
+                                      score, ones, seconds, frame agreement
     <out>/utterances/<name>.npz       the masks, uint8 [T, 26], keyed ``<method>.<variant>``
     <out>/summary.json                the table of the last invocation's utterances
 
 ``<name>`` is :func:`~...infra.runfolder.run_name` of the audio path; an utterance whose
-JSON exists is read back, not recomputed.
+JSON exists is read back, not recomputed; a bad utterance (no TextGrid, unreadable
+audio, a word interval outside its audio) is skipped and named, and tried again next time.
 """
 from __future__ import annotations
 
@@ -193,16 +194,13 @@ def pointing_game(model: DeepSpeech, datasets: Sequence[str | os.PathLike], out:
                 raise FileFormatError(f"{folder.file(record_file)}: holds {record.get('path')}, not {path}; "
                                       "two inputs share a name: use another folder")
         else:
-            try:
+            try:  # bad items fail before any mask is computed, so they are not recorded: a fixed file is retried
                 record, masks = _score_utterance(model, path, alignment, options)
             except DAFError as err:
-                record = {"path": str(path), "skipped": str(err)}
-            else:
-                folder.save_arrays(f"utterances/{name}.npz", **masks)
+                skipped.append(f"{path}: {err}")
+                continue
+            folder.save_arrays(f"utterances/{name}.npz", **masks)
             folder.save_json(record_file, record)  # after the masks: a record means the utterance is done
-        if "skipped" in record:
-            skipped.append(f"{path}: {record['skipped']}")
-            continue
         utterances.append({k: record[k] for k in ("path", "word", "interval", "word_frames", "frames")}
                           | {"name": name})
         for key, facts in sorted(record["masks"].items(), key=_mask_order):  # JSON stores them sorted by name
