@@ -49,7 +49,7 @@ from ..speech.frames import SAMPLE_RATE
 from .espeak import ESpeakSynthesizer
 from .options import CorpusOptions
 from .plan import SPLITS, UtteranceSpec, plan_corpus, split_voice_variants
-from .render import render_to_file, render_utterance_aligned, textgrid_path
+from .render import render_utterance_aligned, textgrid_path
 from .text import build_vocabulary
 from .voices import (
     VARIANT_GROUPS,
@@ -481,24 +481,39 @@ def _example_specs(seed: int) -> list[UtteranceSpec]:
             for i, (name, text, base) in enumerate(EXAMPLE_TEXTS)]
 
 
+def _render_examples(seed: int) -> list[tuple[UtteranceSpec, object, object]]:
+    """``[(spec, float32 audio, RenderedAlignment)]`` of the three examples, rendered in order."""
+    return [(spec, *render_utterance_aligned(spec)) for spec in _example_specs(seed)]
+
+
+def _render_examples_fresh(seed: int) -> list[tuple[UtteranceSpec, object, object]]:
+    """:func:`_render_examples` in a new process: libespeak-ng keeps state between utterances
+    of a process (a second render of an example after other text can differ by a few
+    samples), so the examples are always made from a freshly initialized library."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_render_examples, (seed,))
+
+
 def synthesize_examples(out_dir: str | os.PathLike = "audio", seed: int = 0) -> list[tuple[str, str]]:
     """Write the three example utterances, their TextGrids and ``transcripts.csv`` (DeepSpeech CSV) into ``out_dir``.
 
     Each uses a different English voice with a voice variant held out of the training
     split of the corpus made with the same ``seed``, clean (no noise), so the examples
-    are speakers the embedded model never heard. Deterministic. The TextGrids come from
-    eSpeak's own events, as the corpus's do (:func:`~.render.render_to_file`).
+    are speakers the embedded model never heard. Deterministic: rendered in order in a
+    fresh process. The TextGrids come from eSpeak's own events, as the corpus's do.
 
     Returns:
         ``[(wav_path, transcript)]``.
     """
-
     out = Path(out_dir)
     rows, written = [], []
-    for spec in _example_specs(seed):
-        _, size, _, _ = render_to_file(spec, out)
-        rows.append((spec.wav, size, spec.transcript))
-        written.append((str(out / spec.wav), spec.transcript))
+    for spec, audio, alignment in _render_examples_fresh(seed):
+        path = write_wav(out / spec.wav, audio)
+        alignment.write(textgrid_path(out, spec))  # after the wav, as the corpus does
+        rows.append((spec.wav, path.stat().st_size, spec.transcript))
+        written.append((str(path), spec.transcript))
     _write_csv(out / "transcripts.csv", rows)
     return written
 
@@ -507,8 +522,8 @@ def align_examples(out_dir: str | os.PathLike, seed: int = 0) -> list[Path]:
     """Write the TextGrids of example WAVs made by :func:`synthesize_examples` (same ``seed``)
     beside them, leaving the WAVs alone.
 
-    Each example is synthesized again and must give exactly the WAV's samples (eSpeak is
-    deterministic for a plan), so the words' intervals are those of that audio, from
+    The examples are synthesized again (as :func:`synthesize_examples` does) and each must
+    give exactly its WAV's samples, so the words' intervals are those of that audio, from
     eSpeak's events, not from a model.
 
     Returns:
@@ -523,13 +538,12 @@ def align_examples(out_dir: str | os.PathLike, seed: int = 0) -> list[Path]:
     from ..infra.errors import AudioError
 
     out, paths = Path(out_dir), []
-    for spec in _example_specs(seed):
+    for spec, audio, alignment in _render_examples_fresh(seed):
         wav = out / spec.wav
         try:
             stored, _ = sf.read(str(wav), dtype="int16")
         except (sf.LibsndfileError, RuntimeError, OSError) as err:
             raise AudioError(f"{wav}: unreadable ({err})") from None
-        audio, alignment = render_utterance_aligned(spec)
         with tempfile.TemporaryDirectory() as tmp:  # quantized exactly as synthesize_examples wrote it
             rendered, _ = sf.read(str(write_wav(Path(tmp) / spec.wav, audio)), dtype="int16")
         if not np.array_equal(stored, rendered):
