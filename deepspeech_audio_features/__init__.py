@@ -60,6 +60,8 @@ _EXPORTS = {
     "interpret.masks.importance": ["MaskResult", "importance_mask"],
     "interpret.masks.mute": ["MutedAudio", "frames_by_rank", "mute_unimportant_audio", "muted_samples"],
     "interpret.masks.options": ["MaskOptions"],
+    "interpret.masks.pointing": ["PointingOptions", "PointingScore", "pointing_score"],
+    "interpret.masks.pointing_game": ["PointingResult", "pointing_game"],
     "interpret.masks.problem": ["check_one_minimal", "word_frames"],
     "interpret.masks.store": ["load_mask", "load_mask_fill", "load_mask_snapshots"],
     "interpret.optim": ["Adam"],

@@ -780,7 +780,60 @@ ROWS = [
                                                   "--learning-rate", "nan"), ParameterError, "learning_rate"),
     ("cli-corpus-utterances-zero", lambda d: cli("corpus", "--out", d / "c", "--utterances", "0"), ParameterError,
      "n_utterances"),
+    ("pointing-interval-outside-audio", lambda d: _pointing().pointing_score(np.ones((40, 26)), (2.0, 2.5)),
+     ParameterError, "lies outside the input's audio"),
+    ("pointing-interval-before-audio", lambda d: _pointing().pointing_score(np.ones((40, 26)), (-0.5, -0.1)),
+     ParameterError, "lies outside the input's audio"),
+    ("pointing-interval-empty", lambda d: _pointing().pointing_score(np.ones((40, 26)), (0.3, 0.3)), ParameterError,
+     "is empty"),
+    ("pointing-interval-reversed", lambda d: _pointing().pointing_score(np.ones((40, 26)), (0.5, 0.3)), ParameterError,
+     "is empty"),
+    ("pointing-interval-between-centres", lambda d: _pointing().pointing_score(np.ones((40, 26)), (0.217, 0.235)),
+     ParameterError, "holds no frame centre"),
+    ("pointing-interval-nan", lambda d: _pointing().pointing_score(np.ones((40, 26)), (float("nan"), 0.5)),
+     ParameterError, "start must be a finite number"),
+    ("pointing-interval-one-number", lambda d: _pointing().pointing_score(np.ones((40, 26)), (0.3,)), ParameterError,
+     "expected (start, end)"),
+    ("pointing-mask-13-columns", lambda d: _pointing().pointing_score(np.ones((40, 13)), (0.3, 0.5)), ParameterError,
+     "[T, 26] or time-only [T]"),
+    ("pointing-mask-3d", lambda d: _pointing().pointing_score(np.ones((2, 40, 26)), (0.3, 0.5)), ParameterError,
+     "shaped (2, 40, 26)"),
+    ("pointing-mask-no-frames", lambda d: _pointing().pointing_score(np.ones((0, 26)), (0.3, 0.5)), ParameterError,
+     "shaped (0, 26)"),
+    ("pointing-mask-text", lambda d: _pointing().pointing_score(np.array(["1"] * 40), (0.3, 0.5)), ParameterError,
+     "[T, 26] or time-only [T]"),
+    ("pointing-mask-nan", lambda d: _pointing().pointing_score(np.where(np.eye(40, 26) > 0, np.nan, 1.0), (0.3, 0.5)),
+     ParameterError, "NaN or Inf"),
+    ("pointing-mask-negative", lambda d: _pointing().pointing_score(-np.ones(40), (0.3, 0.5)), ParameterError,
+     "negative"),
+    ("pointing-context-negative", lambda d: _pointing().pointing_score(np.ones(40), (0.3, 0.5), context=-1),
+     ParameterError, "context"),
+    ("pointing-word-rule", lambda d: _pointing().choose_word([(0.0, 1.0, "a")], "first"), ParameterError, "word_rule"),
+    ("pointing-no-words", lambda d: _pointing().choose_word([], "longest"), ParameterError, "no word"),
+    ("pointing-options-method", lambda d: _pointing().PointingOptions(methods=("dance",)), ParameterError, "methods"),
+    ("pointing-options-no-variant", lambda d: _pointing().PointingOptions(variants=()), ParameterError, "variants"),
+    ("pointing-game-max-utterances-zero", lambda d: _pointing_game().pointing_game(tiny(), [dataset(d)], d / "p",
+                                                                                   max_utterances=0),
+     ParameterError, "max_utterances"),
+    ("pointing-game-no-dataset", lambda d: _pointing_game().pointing_game(tiny(), [d / "none.csv"], d / "p"),
+     DatasetError, "no such dataset"),
+    ("cli-pointing-game-per-dataset-zero", lambda d: cli_model("pointing-game", "--out", d / "p", "--dataset", dataset(d),
+                                                               "--per-dataset", "0"), ParameterError, "per_dataset"),
+    ("cli-pointing-game-steps-negative", lambda d: cli_model("pointing-game", "--out", d / "p", "--dataset", dataset(d),
+                                                             "--steps", "-1"), ParameterError, "steps"),
 ]
+
+
+def _pointing():
+    from deepspeech_audio_features.interpret.masks import pointing
+
+    return pointing
+
+
+def _pointing_game():
+    from deepspeech_audio_features.interpret.masks import pointing_game
+
+    return pointing_game
 
 
 def _alignments():
@@ -993,3 +1046,26 @@ def test_append_line_and_replace_folder(tmp_path):
     replace_folder(tmp_path / "new", tmp_path / "old")
     assert (tmp_path / "old" / "f.txt").read_text() == "b"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["log.jsonl", "old"]
+
+
+def test_pointing_game_skips_bad_utterances_and_scores_the_good_one(tmp_path):
+    """No TextGrid, a word interval past the end of its audio: skipped with the reason; the
+    aligned example is scored."""
+    from deepspeech_audio_features.infra.resources import asset_path
+    from deepspeech_audio_features.interpret.masks.pointing_game import pointing_game
+    from deepspeech_audio_features.speech.alignments import Interval, write_textgrid
+
+    shutil.copy(asset_path("audio", "example-1.wav"), tmp_path / "good.wav")
+    shutil.copy(asset_path("audio", "example-1.TextGrid"), tmp_path / "good.TextGrid")
+    wav(tmp_path, "late.wav", tone(1.0))
+    write_textgrid(tmp_path / "late.TextGrid", 5.0, [Interval(3.0, 4.0, "late")], [Interval(3.0, 4.0, "l")])
+    wav(tmp_path, "unaligned.wav", tone(1.0))
+    csv = csv_file(tmp_path, "wav_filename,transcript\ngood.wav,experience proves this\nlate.wav,late\n"
+                             "unaligned.wav,a\n")
+    result = pointing_game(tiny(), [csv], tmp_path / "run", methods=("saliency",), variants=("time",))
+    assert [u["word"] for u in result.utterances] == ["experience"]
+    assert len(result.skipped) == 2
+    assert "late.wav: word interval: [3.000, 4.000) s lies outside the input's audio" in result.skipped[0]
+    assert "unaligned.TextGrid: no such TextGrid" in result.skipped[1]
+    again = pointing_game(tiny(), [csv], tmp_path / "run", methods=("saliency",), variants=("time",))
+    assert again.skipped == result.skipped and again.rows == result.rows  # the good one read back, the bad named again

@@ -27,7 +27,7 @@ NUMPY_ONLY = ["infra.atomic", "infra.runfolder", "infra.errors", "infra.resource
               "synth.options", "app.plots", "interpret.optim", "infra.options", "infra.quiet",
               "interpret.featurevis.options", "interpret.search_options", "interpret.content_options",
               "interpret.masks.options", "app.cli", "speech.phones", "speech.alignments", "synth.phonemes",
-              "interpret.frame_examples"]
+              "interpret.frame_examples", "interpret.masks.pointing"]
 
 
 def imported_layers(path: Path) -> set[str]:

@@ -28,7 +28,8 @@ __all__ = ["StudySettings", "ensure_corpus", "visualization_config", "ensure_vis
            "best_detectors", "frame_snippet", "frame_examples_figure", "show_frame_examples", "learned_input_phones",
            "show_learned_input_phones",
            "ensure_fill_masks", "fill_comparison", "fill_figure", "show_fill_comparison",
-           "show_engine_examples"]
+           "show_engine_examples",
+           "ensure_pointing_game", "show_pointing_game", "pointing_figure"]
 
 LAYER_TITLES = {"layer_1": "Layer 1", "layer_2": "Layer 2", "layer_3": "Layer 3", "rnn_output": "RNN output",
                 "layer_5": "Layer 5", "layer_6": "Layer 6"}
@@ -666,3 +667,85 @@ def show_engine_examples(model, settings: StudySettings, text: str = "the weathe
         print(f"flite {voice:<6} beam + LM: {transcribe(path, model)!r}; greedy: {transcribe(path, model, beam_width=1)!r}")
         written.append((path, voice))
     return written
+# ---------------------------------------------------------------------------- masks against the words
+def ensure_pointing_game(model, settings: StudySettings, held_out: int = 20):
+    """The pointing game (:mod:`~..interpret.masks.pointing_game`) on the examples and the
+    first ``held_out`` utterances of the corpus's test split, resumed from ``runs/pointing``.
+
+    Our method, random and saliency in both variants (a few minutes on 2 cores); greedy
+    occlusion is left out here because it is slow (the ``pointing-game`` command runs it).
+    The quick setting scores one example with time-only masks of our method (20 steps) and saliency.
+    """
+    from ..interpret.masks.pointing import PointingOptions
+    from ..interpret.masks.pointing_game import pointing_game
+
+    datasets = [settings.examples / "transcripts.csv"]
+    if settings.quick:
+        options = PointingOptions(methods=("ours", "saliency"), variants=("time",), steps=20)
+        return pointing_game(model, datasets, settings.runs / "pointing", options, max_utterances=1)
+    ensure_corpus(settings)
+    return pointing_game(model, datasets + [settings.corpus / "test.csv"], settings.runs / "pointing",
+                         PointingOptions(methods=("ours", "random", "saliency")), per_dataset=held_out)
+
+
+def show_pointing_game(result) -> None:
+    """Print the pointing game's table (method x variant) and the words it was played on."""
+    from ..interpret.masks.pointing import format_table
+
+    print(format_table(result.table))
+    words = ", ".join(f"{Path(u['path']).stem}: {u['word']!r}" for u in result.utterances[:6])
+    rule = load_json(Path(result.out) / "config.json")["word_rule"]
+    print(f"{len(result.utterances)} utterances, one word each (the {rule}); e.g. {words}"
+          + (f"; skipped {len(result.skipped)}" if result.skipped else ""))
+
+
+def pointing_figure(result, index: int = 0, method: str = "ours", variant: str = "time-frequency",
+                    upper_frequency_limit: float = 8000.0, scale=None):
+    """One utterance of a pointing-game run: its log-mel spectrogram, ``method``'s word-span
+    mask over the MFCCs, and every method's ones per frame, with the word's frames shaded
+    dark and the context window (+-9 frames) light.
+
+    Frames are drawn as the images draw them (frame ``t`` over ``[0.02 t, 0.02 t + 0.02)`` s);
+    the dashed lines are the word's aligned interval from its TextGrid.
+    """
+    import matplotlib.pyplot as plt
+
+    from ..interpret.masks.pointing_game import load_masks
+    from ..speech.mfcc import audio_file_to_mfccs
+    from .plots import FRAME_SECONDS, plot_log_mel, plot_mfccs
+
+    utterance = result.utterances[index]
+    masks = load_masks(result.out, utterance["path"])
+    x = audio_file_to_mfccs(utterance["path"], upper_frequency_limit)
+    first, stop = utterance["word_frames"]
+    row = next(r for r in result.rows if r["path"] == utterance["path"] and r["method"] == method
+               and r["variant"] == variant)
+    span_first, span_stop = row["span_frames"]
+    fig, axes = plt.subplots(3, 1, figsize=(9, 7.5), sharex=True, layout="constrained")
+    plot_log_mel(x, f"{Path(utterance['path']).name}: the word {utterance['word']!r}", axes[0],
+                 upper_frequency_limit=upper_frequency_limit, colorbar=False)
+    plot_mfccs(x, f"{method}, {variant}: {int(masks[f'{method}.{variant}'].sum())} ones keep the word's classes "
+                  "(black: removed)",
+               axes[1], colorbar=False, scale=scale, mask=masks[f"{method}.{variant}"])
+    for key, mask in masks.items():
+        if key.endswith("." + variant):
+            per_frame = mask.sum(axis=1) / max(1, mask.sum())
+            axes[2].step(np.arange(len(x)) * FRAME_SECONDS, per_frame, where="post", label=key.split(".")[0])
+    axes[2].set_ylabel("share of the\nmask's ones", fontsize=9)
+    axes[2].legend(fontsize=8, ncol=4, loc="upper right")
+    axes[2].axvspan(span_first * FRAME_SECONDS, span_stop * FRAME_SECONDS, color="gold", alpha=0.2, lw=0)
+    axes[2].axvspan(first * FRAME_SECONDS, stop * FRAME_SECONDS, color="gold", alpha=0.45, lw=0)
+    for ax in axes:
+        for frame, style in ((first, "-"), (stop, "-"), (span_first, ":"), (span_stop, ":")):
+            ax.axvline(frame * FRAME_SECONDS, color="gold", ls=style, lw=1.5)
+        for t in utterance["interval"]:
+            ax.axvline(t, color="k", ls="--", lw=0.8)
+    for ax in axes[:2]:
+        ax.set_xlabel("")
+    axes[2].set_xlabel("time (s); gold: the word's frames (solid) and +-9 frames of context (dotted); "
+                       "dashed: its aligned interval", fontsize=9)
+    inside = {r["method"]: r["share_inside"] for r in result.rows
+              if r["path"] == utterance["path"] and r["variant"] == variant}
+    axes[2].set_title("ones inside the word \u00b1 9 frames: " + ", ".join(f"{m} {100 * v:.0f}%" for m, v in inside.items())
+                      + f" (chance {100 * row['chance_reachable']:.0f}%)", fontsize=10)
+    return fig

@@ -55,7 +55,7 @@ from .espeak import ESpeakSynthesizer
 from .flite import FLITE_RANGES, FliteSpec, flite_split_voices, plan_flite
 from .options import CorpusOptions
 from .plan import SPLITS, UtteranceSpec, plan_corpus, split_voice_variants
-from .render import render_utterance, textgrid_path
+from .render import render_utterance_aligned, textgrid_path
 from .text import build_vocabulary
 from .voices import (
     VARIANT_GROUPS,
@@ -72,6 +72,7 @@ __all__ = [
     "CorpusOptions",
     "EXAMPLE_TEXTS",
     "align_corpus",
+    "align_examples",
     "read_corpus_csv",
     "read_speakers",
     "synthesize_corpus",
@@ -669,26 +670,84 @@ EXAMPLE_TEXTS = (
 )
 
 
+def _example_specs(seed: int) -> list[UtteranceSpec]:
+    """The plans of the three examples: each a different English voice with a voice
+    variant held out of the training split of the corpus made with ``seed``, clean."""
+    test_variants = split_voice_variants(list_voice_variants(), seed)["test"]
+    return [UtteranceSpec(index=i, split="test", wav=f"{name}.wav", transcript=text,
+                          voice=f"{base}+{test_variants[i % len(test_variants)]}", rate=160, pitch=50,
+                          pitch_range=50, word_gap=0, speed=1.0, peak_db=-3.0, noise="none", snr_db=None,
+                          pad_start=0.3, pad_end=0.3, seed=seed * 1000 + i)
+            for i, (name, text, base) in enumerate(EXAMPLE_TEXTS)]
+
+
+def _render_examples(seed: int) -> list[tuple[UtteranceSpec, object, object]]:
+    """``[(spec, float32 audio, RenderedAlignment)]`` of the three examples, rendered in order."""
+    return [(spec, *render_utterance_aligned(spec)) for spec in _example_specs(seed)]
+
+
+def _render_examples_fresh(seed: int) -> list[tuple[UtteranceSpec, object, object]]:
+    """:func:`_render_examples` in a new process: libespeak-ng keeps state between utterances
+    of a process (a second render of an example after other text can differ by a few
+    samples), so the examples are always made from a freshly initialized library."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_render_examples, (seed,))
+
+
 def synthesize_examples(out_dir: str | os.PathLike = "audio", seed: int = 0) -> list[tuple[str, str]]:
-    """Write the three example utterances and ``transcripts.csv`` (DeepSpeech CSV) into ``out_dir``.
+    """Write the three example utterances, their TextGrids and ``transcripts.csv`` (DeepSpeech CSV) into ``out_dir``.
 
     Each uses a different English voice with a voice variant held out of the training
     split of the corpus made with the same ``seed``, clean (no noise), so the examples
-    are speakers the embedded model never heard. Deterministic.
+    are speakers the embedded model never heard. Deterministic: rendered in order in a
+    fresh process. The TextGrids come from eSpeak's own events, as the corpus's do.
 
     Returns:
         ``[(wav_path, transcript)]``.
     """
     out = Path(out_dir)
-    test_variants = split_voice_variants(list_voice_variants(), seed)["test"]
     rows, written = [], []
-    for i, (name, text, base) in enumerate(EXAMPLE_TEXTS):
-        spec = UtteranceSpec(index=i, split="test", wav=f"{name}.wav", transcript=text,
-                             voice=f"{base}+{test_variants[i % len(test_variants)]}", rate=160, pitch=50,
-                             pitch_range=50, word_gap=0, speed=1.0, peak_db=-3.0, noise="none", snr_db=None,
-                             pad_start=0.3, pad_end=0.3, seed=seed * 1000 + i)
-        path = write_wav(out / spec.wav, render_utterance(spec))
-        rows.append((spec.wav, path.stat().st_size, text))
-        written.append((str(path), text))
+    for spec, audio, alignment in _render_examples_fresh(seed):
+        path = write_wav(out / spec.wav, audio)
+        alignment.write(textgrid_path(out, spec))  # after the wav, as the corpus does
+        rows.append((spec.wav, path.stat().st_size, spec.transcript))
+        written.append((str(path), spec.transcript))
     _write_csv(out / "transcripts.csv", rows)
     return written
+
+
+def align_examples(out_dir: str | os.PathLike, seed: int = 0) -> list[Path]:
+    """Write the TextGrids of example WAVs made by :func:`synthesize_examples` (same ``seed``)
+    beside them, leaving the WAVs alone.
+
+    The examples are synthesized again (as :func:`synthesize_examples` does) and each must
+    give exactly its WAV's samples, so the words' intervals are those of that audio, from
+    eSpeak's events, not from a model.
+
+    Returns:
+        The TextGrid paths.
+    Raises:
+        AudioError: a WAV is missing or differs from what its plan renders.
+    """
+    import tempfile
+
+    import numpy as np
+
+    from ..infra.errors import AudioError
+
+    out, paths = Path(out_dir), []
+    for spec, audio, alignment in _render_examples_fresh(seed):
+        wav = out / spec.wav
+        try:
+            stored, _ = sf.read(str(wav), dtype="int16")
+        except (sf.LibsndfileError, RuntimeError, OSError) as err:
+            raise AudioError(f"{wav}: unreadable ({err})") from None
+        with tempfile.TemporaryDirectory() as tmp:  # quantized exactly as synthesize_examples wrote it
+            rendered, _ = sf.read(str(write_wav(Path(tmp) / spec.wav, audio)), dtype="int16")
+        if not np.array_equal(stored, rendered):
+            raise AudioError(f"{wav}: not the audio example {spec.index + 1} renders to with seed {seed} "
+                             f"({len(stored)} samples, rendered {len(rendered)})")
+        paths.append(alignment.write(textgrid_path(out, spec)))
+    return paths

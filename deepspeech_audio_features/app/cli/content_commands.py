@@ -1,4 +1,5 @@
-"""Commands that link neurons and layers to what is being said: dissection and layer probes."""
+"""Commands that link neurons, layers and masks to what is being said: dissection, layer probes and the
+pointing game."""
 from __future__ import annotations
 
 import json
@@ -149,8 +150,64 @@ probe --train data/corpus/train.csv --eval data/corpus/test.csv --inputs mfcc_co
     p.set_defaults(func=cmd_probe)
 
 
+def _pointing_datasets(args) -> list[str]:
+    from pathlib import Path
+
+    from ...infra.resources import asset_path
+
+    datasets = [] if args.no_examples else [str(asset_path("audio", "transcripts.csv"))]
+    for dataset in args.dataset if args.dataset is not None else ["data/corpus/test.csv"]:
+        if args.dataset is None and not Path(dataset).exists():
+            print(f"note: {dataset} not found; the packaged examples only")
+            continue
+        datasets.append(dataset)
+    return datasets
+
+
+def cmd_pointing_game(args) -> int:
+    from ...interpret.masks.pointing import PointingOptions, format_table
+    from ...interpret.masks.pointing_game import pointing_game
+
+    model = load_model_of(args)
+    result = pointing_game(model, _pointing_datasets(args), args.out, PointingOptions.from_args(args),
+                           per_dataset=args.per_dataset, max_utterances=args.max_utterances, overwrite=args.overwrite,
+                           progress=not args.json)
+    if args.json:
+        print(json.dumps({"out": result.out, "table": result.table, "utterances": result.utterances,
+                          "skipped": result.skipped}, indent=2))
+        return 0
+    print(format_table(result.table))
+    print(f"{len(result.utterances)} utterances, one word each; skipped: {len(result.skipped)}")
+    for line in result.skipped:
+        print(f"  skipped {line}")
+    return 0
+
+
+def _add_pointing_game(sub) -> None:
+    from ...interpret.masks.pointing import PointingOptions
+
+    p = with_model(add_command(sub, "pointing-game", "masks scored against the words: word-span masks of our method "
+                                                     "and the baselines, and how much of each lies at the word "
+                                                     "(resumable)", """
+pointing-game --out runs/pointing
+pointing-game --out runs/pointing-quick --max-utterances 3 --methods ours saliency --variants time
+pointing-game --out runs/pointing-dev --dataset data/corpus/dev.csv --per-dataset 50 --no-examples --json"""))
+    p.add_argument("--out", required=True, help="run folder; re-running resumes per utterance")
+    p.add_argument("--dataset", action="append", help="aligned DeepSpeech CSV or audio folder (TextGrids beside the "
+                                                      "wavs); repeatable (default: data/corpus/test.csv)")
+    p.add_argument("--no-examples", action="store_true", help="leave out the packaged example utterances")
+    p.add_argument("--per-dataset", type=int, default=20,
+                   help="first n utterances of each dataset (the examples are 3)")
+    p.add_argument("--max-utterances", type=int, help="at most n utterances in all (quick runs)")
+    p.add_argument("--overwrite", action="store_true", help="clear a folder holding a run with other settings")
+    p.add_argument("--json", action="store_true", help="print the table and utterances as JSON")
+    PointingOptions.add_arguments(p)
+    p.set_defaults(func=cmd_pointing_game)
+
+
 def register(sub) -> None:
     """Add this module's commands to the sub-command parsers ``sub``."""
     _add_dissect(sub)
     _add_neuron_examples(sub)
     _add_probe(sub)
+    _add_pointing_game(sub)
