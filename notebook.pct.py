@@ -78,6 +78,19 @@ for path, reference in SETTINGS.example_paths():
     print(f"transcription (greedy, as in the mask sections below): {transcribe(path, model, beam_width=1)!r}")
 
 # %% [markdown]
+# ### A voice that is not eSpeak
+#
+# The embedded model heard only eSpeak NG voices. CMU flite's voices were built from recordings of people
+# (`make engines` installs flite; none of its voices is in the model's training corpus). The same sentence
+# in four of them, transcribed with both decoders: this is how far the model is from hearing speech rather
+# than one synthesizer.
+
+# %%
+for path, voice in show_engine_examples(model, SETTINGS)[:2]:
+    print(voice)
+    display(Audio(path))
+
+# %% [markdown]
 # ## Feature visualization
 #
 # Let $y_i(X)$ be the output of layer $i$ for input $X$, a $T \times F$ matrix (time by neurons). For a
@@ -179,6 +192,32 @@ dissection = ensure_dissection(model, SETTINGS)
 show_dissection(dissection)
 
 # %% [markdown]
+# ### When a neuron fires: time-localized examples
+#
+# The dissection pass also kept, for every neuron, the test frames where it is most active, with its
+# activation ±0.5 s around each and the words and phones aligned there. Below, the best phone detectors
+# of three layers: the activation around their strongest frames (phones shaded; time 0 is the peak), then
+# what is said at those moments, playable.
+
+# %%
+for layer in ["layer_2", "layer_3", "rnn_output"]:
+    neurons = best_detectors(dissection, layer, n=2)
+    frame_examples_figure(dissection.out, layer, neurons, n=2 if SETTINGS.quick else 4)
+    plt.show()
+    show_frame_examples(dissection.out, layer, neurons[:1], n=2 if SETTINGS.quick else 3)
+
+# %% [markdown]
+# ### The learned inputs' neurons in real speech
+#
+# For each neuron the feature visualization optimized (the objectives above), the phone at the centre of
+# its eight most active test frames, then the top snippets of the first neuron of each objective.
+
+# %%
+show_learned_input_phones(dissection.out, run)
+for objective in run_objectives(run):
+    show_frame_examples(dissection.out, objective["layer"], objective["neurons"][:1], n=2)
+
+# %% [markdown]
 # **Probes** (Belinkov & Glass, 2017): a linear classifier per layer (and on the MFCC input, one frame and
 # the 19-frame window layer 1 sees, as baselines) predicts each frame's phone and character, trained on
 # training voices and scored on the held-out voices of the dev and test splits. Belinkov & Glass found
@@ -242,3 +281,43 @@ for path, result in mask_results.items():
 # %%
 for path, result in mask_results.items():
     show_muted_audio(path, result, model, SETTINGS)
+
+# %% [markdown]
+# ## Masks scored against the words
+#
+# A mask that must keep the model's output on one word only (`preserve_frames` = the frames whose centre lies in
+# the word's aligned interval, from the TextGrid eSpeak's events give) should keep the input where the word is.
+# For the examples and the first 20 test utterances the longest word is chosen; our method, random masks and
+# gradient saliency find such masks over MFCC entries and over whole frames. **inside**: the share of a mask's ones
+# in the word's frames widened by DeepSpeech's 9 context frames on each side; **hit** (the pointing game): the frame
+# with the most ones lies there. The fair reference is **reach.**: the widened span's share of the frames that can
+# influence the word at all (the LSTM runs forwards, so nothing after the word's last frame + 9 matters), which is
+# what a mask spread at random over them scores. Greedy occlusion is slow and left to the `pointing-game` command.
+
+# %%
+pointing = ensure_pointing_game(model, SETTINGS)
+show_pointing_game(pointing)
+names = [u["name"] for u in pointing.utterances]
+pointing_figure(pointing, names.index("example-2.wav") if "example-2.wav" in names else 0,
+                variant="time" if SETTINGS.quick else "time-frequency",
+                upper_frequency_limit=model.upper_frequency_limit, scale=SCALE)
+plt.show()
+
+# %% [markdown]
+# ## What "masked" means: the fill
+#
+# The study replaces a masked MFCC entry by 0. But an MFCC of 0 is not an absence: coefficient 0 is the
+# log energy, about -247 in digital silence and near 0 in loud speech, so a zeroed c0 makes a frame loud.
+# Attribution methods face the same choice of a baseline (Sturmfels et al., 2020, "Visualizing the Impact
+# of Feature Attribution Baselines", Distill). Here the first example's mask is computed again with two
+# other fills: the MFCCs of digital silence (DeepSpeech's MFCC op on a zero waveform) and the training
+# corpus's mean per coefficient. Each mask keeps every frame's class for its own fill and is 1-minimal.
+# For each fill: the mask's ones, how many of them the study's (zeros) mask shares, the per-frame mask
+# mean that ranks frames for muting, and the greedy transcription after muting the least important
+# 25 / 50 / 75 % of the frames, in the audio (digital silence) and in the features (the fill).
+
+# %%
+fill_results = ensure_fill_masks(model, SETTINGS, example=0)
+display(fill_figure(fill_results))
+plt.close("all")
+show_fill_comparison(fill_comparison(model, fill_results, SETTINGS))
