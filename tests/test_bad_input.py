@@ -517,6 +517,37 @@ ROWS = [
     ("dissection-quantile-1", lambda d: _dissection().DissectionOptions(quantile=1.0), ParameterError, "quantile"),
     ("probe-steps-0", lambda d: _probes().ProbeOptions(steps=0), ParameterError, "steps"),
     ("align-no-recipe", lambda d: _corpus().align_corpus(d, progress=False), DatasetError, "corpus.json"),
+    # the neuron atlas
+    ("atlas-missing-dataset", lambda d: cli_model("atlas", "--dataset", d / "none.csv", "--out", d / "atlas"),
+     DatasetError, "none.csv: no such dataset"),
+    ("atlas-missing-checkpoint", lambda d: cli("atlas", "--dataset", dataset(d), "--out", d / "atlas", "--checkpoint",
+                                               d / "no-model"), CheckpointError, "no such checkpoint"),
+    ("atlas-unreadable-checkpoint", lambda d: cli("atlas", "--dataset", dataset(d), "--out", d / "atlas",
+                                                  "--checkpoint", damaged_data(d, 0.5)), CheckpointError, "unreadable"),
+    ("atlas-unknown-layer", lambda d: cli_model("atlas", "--dataset", dataset(d), "--out", d / "a", "--layers", "layer_9"),
+     ParameterError, "layers: expected distinct layers"),
+    ("atlas-neurons-per-layer-0", lambda d: cli_model("atlas", "--dataset", dataset(d), "--out", d / "a",
+                                                      "--neurons-per-layer", "0"), ParameterError, "neurons_per_layer"),
+    ("atlas-audio-quality-2", lambda d: _atlas().SiteOptions(audio_quality=2.0), ParameterError, "audio_quality"),
+    ("atlas-probes-and-probe-train", lambda d: cli_model("atlas", "--dataset", dataset(d), "--out", d / "a", "--probes",
+                                                         d, "--probe-train", dataset(d)), ParameterError, "not both"),
+    ("atlas-probes-missing", lambda d: cli_model("atlas", "--dataset", dataset(d), "--out", d / "a", "--probes",
+                                                 d / "no-probes"), FileFormatError, "no probe result"),
+    ("atlas-probes-not-a-table", lambda d: cli_model("atlas", "--dataset", dataset(d), "--out", d / "a", "--probes",
+                                                     csv_file(d, "{}", name="result.json")), FileFormatError, "no table"),
+    ("atlas-other-models-folder", lambda d: cli_model("atlas", "--dataset", dataset(d), "--out", foreign_atlas(d)),
+     RunConflictError, "holds a neuron atlas with other settings"),
+    ("atlas-card-past-width", lambda d: _atlas().render_site([_atlas().LayerPage("layer_1", 2, [atlas_card(5)], [0.0, 1.0])],
+                                                            d / "site", _speech_scale(), progress=False),
+     ParameterError, "does not fit a layer of width 2"),
+    ("atlas-card-mean-shape", lambda d: _atlas().NeuronCard("layer_1", 0, np.zeros(5), np.zeros(39), 0.0),
+     ParameterError, "mean and iou must be [39]"),
+    ("atlas-histogram-edges", lambda d: _atlas_media().histogram_svg(np.ones(4), np.arange(4)), ParameterError,
+     "edges [B+1]"),
+    ("atlas-snippet-unreadable", lambda d: _atlas_media().audio_snippet(csv_file(d, "x", name="a.wav"), 0, 10),
+     AudioError, "a.wav: cannot read the audio"),
+    ("atlas-picture-nan", lambda d: _atlas_media().mfcc_picture(np.full((4, 26), np.nan), _speech_scale(), d / "x.webp"),
+     ParameterError, "NaN or Inf"),
     # --- feature visualization: options, objectives, run folders
     ("vis-steps-negative", lambda d: visualize(d, steps=-1), ParameterError, "steps: must be >= 0"),
     ("vis-snapshot-every-zero", lambda d: visualize(d, snapshot_every=0), ParameterError, "snapshot_every"),
@@ -752,6 +783,36 @@ def _probes():
     from deepspeech_audio_features.interpret import probes
 
     return probes
+
+
+def _atlas():
+    from deepspeech_audio_features.app import atlas
+
+    return atlas
+
+
+def _atlas_media():
+    from deepspeech_audio_features.app.atlas import media
+
+    return media
+
+
+def _speech_scale():
+    from deepspeech_audio_features.app.plots import MfccScale
+
+    return MfccScale(np.zeros(26), np.ones(26))
+
+
+def atlas_card(neuron: int):
+    return _atlas().NeuronCard("layer_1", neuron, np.zeros(39), np.zeros(39), 0.0)
+
+
+def foreign_atlas(d: Path) -> Path:
+    """An atlas folder whose record names another model."""
+    out = d / "atlas"
+    out.mkdir()
+    (out / "atlas.json").write_text(json.dumps({"format": 1, "model": {"fingerprint": "another model"}}))
+    return out
 
 
 def _corpus():

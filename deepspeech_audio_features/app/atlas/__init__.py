@@ -2,7 +2,8 @@
 (sonification), traced to the speech that drives it (time-localized examples, phone
 selectivity) and published as a static site that works from ``file://``."""
 from .data import AtlasExample, LayerPage, NeuronCard, choose_neurons, example_of
-from .site import SiteOptions, SiteReport, render_site
+from .options import AtlasOptions, SiteOptions
+from .site import SiteReport, render_site
 
-__all__ = ["AtlasExample", "LayerPage", "NeuronCard", "SiteOptions", "SiteReport", "choose_neurons", "example_of",
+__all__ = ["AtlasExample", "AtlasOptions", "LayerPage", "NeuronCard", "SiteOptions", "SiteReport", "choose_neurons", "example_of",
            "render_site"]

@@ -26,7 +26,6 @@ import numpy as np
 
 from ...infra.atomic import atomic_write, save_json
 from ...infra.errors import ParameterError
-from ...infra.options import Options, check_int, check_range, option
 from ...infra.resources import asset_path
 from ...speech.filters import mel_band_centers
 from ...speech.frames import SAMPLE_RATE
@@ -42,32 +41,13 @@ from .media import (
     mfcc_picture,
     trace_svg,
 )
+from .options import SiteOptions
 
 __all__ = ["SiteOptions", "SiteReport", "render_site", "LAYER_TITLES"]
 
 LAYER_TITLES = {"layer_1": "Layer 1 (clipped ReLU)", "layer_2": "Layer 2 (clipped ReLU)",
                 "layer_3": "Layer 3 (clipped ReLU)", "rnn_output": "RNN output (LSTM)",
                 "layer_5": "Layer 5 (clipped ReLU)", "layer_6": "Layer 6 (logits)"}
-
-
-@dataclasses.dataclass(frozen=True)
-class SiteOptions(Options):
-    """How the atlas site is rendered."""
-
-    examples_shown: int = option(3, "top and bottom examples shown per neuron (each)")
-    audio_quality: float = option(0.9, "Ogg Opus compression level in [0, 1] (1: smallest, lowest quality)")
-    sonification_iterations: int = option(60, "Griffin-Lim iterations of a learned input's sonification")
-    sonification_peak: float = option(0.5, "peak amplitude of the sonifications (learned inputs differ in level by "
-                                           "orders of magnitude; each is normalized)")
-    selective_threshold: float = option(1.0, "a unit counts as selective when its selectivity is at least this "
-                                             "(standard deviations)")
-
-    def validate(self) -> None:
-        check_int("examples_shown", self.examples_shown, 0)
-        check_range("audio_quality", self.audio_quality, 0.0, 1.0)
-        check_int("sonification_iterations", self.sonification_iterations, 0)
-        check_range("sonification_peak", self.sonification_peak, 0.0, 1.0, low_open=True)
-        check_range("selective_threshold", self.selective_threshold)
 
 
 @dataclasses.dataclass
