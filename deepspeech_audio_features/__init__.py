@@ -48,6 +48,7 @@ _EXPORTS = {
     "interpret.probes": ["ProbeOptions", "ProbeResult", "probe_layers"],
     "interpret.dissection": ["DissectionOptions", "DissectionResult", "LayerDissection", "dissect_dataset",
                              "load_dissection"],
+    "interpret.frame_examples": ["FrameExample", "FrameExamples", "load_frame_examples"],
     "interpret.distributed": ["worker_model"],
     "interpret.featurevis": ["DirectParam", "MfccStats", "Objective", "ScaledParam", "TimeJitter", "VisualizationOptions",
                              "VisualizationResult", "load_snapshots", "maximize_activation", "mfcc_stats", "select_neurons",

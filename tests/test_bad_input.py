@@ -515,6 +515,24 @@ ROWS = [
     ("textgrid-missing", lambda d: _alignments().read_textgrid(d / "nope.TextGrid"), FileFormatError, "no such TextGrid"),
     ("phone-unknown-label", lambda d: _phones().fold_phone("xx"), FileFormatError, "'xx' is not ARPAbet"),
     ("dissection-quantile-1", lambda d: _dissection().DissectionOptions(quantile=1.0), ParameterError, "quantile"),
+    ("dissection-top-k-0", lambda d: _dissection().DissectionOptions(top_k=0), ParameterError, "top_k: must be >= 1"),
+    ("dissection-window-negative", lambda d: _dissection().DissectionOptions(window=-1), ParameterError,
+     "window: must be >= 0"),
+    ("dissection-bins-0", lambda d: _dissection().DissectionOptions(histogram_bins=0), ParameterError,
+     "histogram_bins"),
+    ("dissection-missing-dataset", lambda d: _dissection().dissect_dataset(tiny(), d / "none.csv", d / "out",
+                                                                           progress=False),
+     DatasetError, "none.csv: no such dataset"),
+    ("dissection-no-readable-audio",
+     lambda d: _dissection().dissect_dataset(tiny(), csv_file(d, "wav_filename,transcript\nempty.wav,x\n"), d / "out",
+                                             progress=False) if (d / "empty.wav").write_bytes(b"") == 0 else None,
+     DatasetError, "no utterance with readable audio"),
+    ("frame-examples-no-run", lambda d: _dissection().load_frame_examples(d, "layer_1"), ParameterError,
+     "holds no dissection run"),
+    ("frame-examples-accumulator-k-0",
+     lambda d: _frame_examples().FrameExampleAccumulator(2, 0, 1, np.array([0.0, 1.0]), 8), ParameterError, "top_k"),
+    ("frame-examples-accumulator-window-negative",
+     lambda d: _frame_examples().FrameExampleAccumulator(2, 1, -1, np.array([0.0, 1.0]), 8), ParameterError, "window"),
     ("probe-steps-0", lambda d: _probes().ProbeOptions(steps=0), ParameterError, "steps"),
     ("align-no-recipe", lambda d: _corpus().align_corpus(d, progress=False), DatasetError, "corpus.json"),
     # the neuron atlas
@@ -777,6 +795,12 @@ def _dissection():
     from deepspeech_audio_features.interpret import dissection
 
     return dissection
+
+
+def _frame_examples():
+    from deepspeech_audio_features.interpret import frame_examples
+
+    return frame_examples
 
 
 def _probes():

@@ -204,3 +204,63 @@ def test_cli_runs_search_and_masks_on_a_scheduler_address(tiny, corpus, client, 
     assert printed["masked"] == 2 and printed["all_frames_agree"]
     # the workers loaded the model from the checkpoint the command named
     assert printed["this_session"]["distributed"]["workers"]
+
+
+DISSECT = {"layers": ["layer_2", "rnn_output", "layer_6"], "batch_size": 2, "top_k": 3, "window": 4, "quantile": 0.05,
+           "histogram_bins": 12, "progress": False}
+
+
+def _assert_same_dissection(a, b):
+    """Exact for positions and counts; sums to float tolerance."""
+    from deepspeech_audio_features.interpret.frame_examples import load_frame_examples
+
+    for layer in DISSECT["layers"]:
+        x, y = load_frame_examples(a.out, layer), load_frame_examples(b.out, layer)
+        for name in ("top_utterance", "top_frame", "bottom_utterance", "bottom_frame", "histogram_counts",
+                     "histogram_edges"):
+            np.testing.assert_array_equal(getattr(x, name), getattr(y, name), err_msg=f"{layer} {name}")
+        for name in ("top_value", "bottom_value", "top_trace", "bottom_trace"):
+            np.testing.assert_allclose(getattr(x, name), getattr(y, name), rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(a.layers[layer].counts, b.layers[layer].counts)
+        np.testing.assert_allclose(a.layers[layer].mean, b.layers[layer].mean, rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(a.layers[layer].iou, b.layers[layer].iou, atol=1e-12)
+        np.testing.assert_allclose(a.layers[layer].selectivity, b.layers[layer].selectivity, rtol=1e-5, atol=1e-9)
+    assert sorted(a.report["skipped"]) == sorted(b.report["skipped"])
+
+
+def test_dissection_on_cluster_equals_in_process(tiny, corpus, client, tmp_path):
+    from deepspeech_audio_features.interpret.dissection import dissect_dataset
+
+    local = dissect_dataset(tiny, corpus, tmp_path / "local", **DISSECT)
+    remote = dissect_dataset(tiny, corpus, tmp_path / "remote", scheduler=client, shards=3, **DISSECT)
+    _assert_same_dissection(local, remote)
+    assert len(remote.report["skipped"]) == 2 and any("corrupt.wav" in s for s in remote.report["skipped"])
+    session = remote.report["this_session"]["distributed"]
+    assert session["shards"] == 3 and session["failed_shards"] == []
+    assert all(w["model_loads"] == 1 for w in session["workers"].values())
+    assert not list((tmp_path / "remote").glob("shard_*.npz"))  # merged into state.npz
+
+
+def test_dissection_resumes_from_the_shards_that_finished(tiny, corpus, tmp_path):
+    """A Dask pass interrupted after one shard: its file is merged, the rest computed."""
+    from deepspeech_audio_features.infra.runfolder import RunFolder
+    from deepspeech_audio_features.interpret import dissection
+    from deepspeech_audio_features.interpret.distributed import model_source
+
+    local = dissection.dissect_dataset(tiny, corpus, tmp_path / "local", **DISSECT)
+    options = dissection.DissectionOptions(**{k: v for k, v in DISSECT.items() if k not in ("layers", "progress")})
+    out = tmp_path / "resumed"
+    run, index = dissection._open_run(tiny, corpus, out, DISSECT["layers"], options)
+    edges = dissection._histogram_edges(tiny, run, index, DISSECT["layers"], options)
+    checkpoint, fingerprint = model_source(tiny, tmp_path / "model-copy")
+    members = [0, 2, 3]
+    tag = dissection._shard_tag(run, members)
+    shard = {"batches": members, "tag": tag, "name": f"shard_0_{tag}.npz"}
+    k = max(1, int(np.ceil(options.quantile * index["labelled_frames"])))
+    dissection._dissect_shard([shard], str(out), checkpoint, fingerprint, DISSECT["layers"], k,
+                              {layer: e.tolist() for layer, e in edges.items()}, options.to_dict(), None)
+    (out / "shard_9_0123456789abcdef.npz").write_bytes(b"not a shard")  # a damaged file: deleted, unused
+    resumed = dissection.dissect_dataset(tiny, corpus, out, **DISSECT)
+    assert resumed.report["this_session"]["batches"] == len(index["batches"]) - 3
+    assert RunFolder(out, {}).load_arrays("state.npz")["done"].all() and not list(out.glob("shard_*"))
+    _assert_same_dissection(local, resumed)

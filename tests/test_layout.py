@@ -27,7 +27,8 @@ NUMPY_ONLY = ["infra.atomic", "infra.runfolder", "infra.errors", "infra.resource
               "synth.options", "app.plots", "interpret.optim", "infra.options", "infra.quiet",
               "app.atlas.options", "app.atlas.data", "app.atlas.media", "app.atlas.site",
               "interpret.featurevis.options", "interpret.search_options", "interpret.content_options",
-              "interpret.masks.options", "app.cli", "speech.phones", "speech.alignments", "synth.phonemes"]
+              "interpret.masks.options", "app.cli", "speech.phones", "speech.alignments", "synth.phonemes",
+              "interpret.frame_examples"]
 
 
 def imported_layers(path: Path) -> set[str]:

@@ -358,12 +358,14 @@ def show_muted_audio(path: str, result, model, settings: StudySettings,
 # ---------------------------------------------------------------------------- what neurons encode
 def ensure_dissection(model, settings: StudySettings, max_utterances: int = 300):
     """Network dissection in time of layers 1-5 over the corpus's test split (held-out
-    voices), resumed or loaded from ``runs/dissection``."""
+    voices), resumed or loaded from ``runs/dissection`` (a run with other settings, e.g. of an
+    older format, is recomputed: it is a cache). Also keeps every neuron's time-localized
+    examples and histograms (``<layer>_examples.npz``)."""
     from ..interpret.dissection import dissect_dataset
 
     ensure_corpus(settings)
     return dissect_dataset(model, settings.corpus / "test.csv", settings.runs / "dissection",
-                           max_utterances=None if settings.quick else max_utterances, progress=False)
+                           max_utterances=None if settings.quick else max_utterances, progress=False, overwrite=True)
 
 
 def show_dissection(result) -> None:

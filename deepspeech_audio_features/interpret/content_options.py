@@ -16,7 +16,8 @@ __all__ = ["DissectionOptions", "ProbeOptions"]
 class DissectionOptions(Options):
     """Options of :func:`~.dissection.dissect_dataset`.
 
-    All but ``iou_threshold`` and ``checkpoint_every`` are the run's identity.
+    All but ``iou_threshold``, ``checkpoint_every``, ``shards`` and ``worker_threads`` are
+    the run's identity.
     """
 
     batch_size: int = option(32, "utterances per forward pass")
@@ -24,10 +25,22 @@ class DissectionOptions(Options):
     quantile: float = option(0.005, "top share of frames that counts as a neuron firing (Bau et al.: 0.005)")
     iou_threshold: float = option(0.04, "IoU above which a neuron is a phone detector (Bau et al.: 0.04)")
     checkpoint_every: int = option(20, "save the accumulators every n batches (resume point)")
+    frame_examples: bool = option(True, "also keep each neuron's top/bottom frames with traces, and its histogram")
+    top_k: int = option(8, "top and bottom frames kept per neuron as time-localized examples")
+    window: int = option(25, "frames kept on each side of an example's frame in its trace (25: +-0.5 s)")
+    histogram_bins: int = option(40, "bins of each neuron's activation histogram")
+    shards: int | None = option(None, "shards on a Dask cluster (none: 4 per worker)")
+    worker_threads: int | None = option(None, "TensorFlow threads per Dask worker (none: TensorFlow's default)")
 
     def validate(self) -> None:
         check_int("batch_size", self.batch_size, 1)
         check_int("checkpoint_every", self.checkpoint_every, 1)
+        check_int("top_k", self.top_k, 1)
+        check_int("window", self.window, 0)
+        check_int("histogram_bins", self.histogram_bins, 1)
+        for name in ("shards", "worker_threads"):
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name), 1)
         if self.max_utterances is not None:
             check_int("max_utterances", self.max_utterances, 1)
         check_range("quantile", self.quantile, 0.0, 1.0, low_open=True, high_open=True)

@@ -13,37 +13,100 @@ def _layers(text: str | None, default):
 def cmd_dissect(args) -> int:
     from ...interpret.dissection import DissectionOptions, dissect_dataset
     from ...speech.model import LAYERS
+    from ...speech.phones import PHONE_CLASSES
+    from .common import cluster_of
 
     model = load_model_of(args)
-    options = DissectionOptions.from_args(args)
-    result = dissect_dataset(model, args.dataset, args.out, _layers(args.layers, LAYERS[:5]), options)
+    with cluster_of(args) as (scheduler, threads):
+        options = DissectionOptions.from_args(args).replace(shards=args.shards, worker_threads=threads)
+        result = dissect_dataset(model, args.dataset, args.out, _layers(args.layers, LAYERS[:5]), options,
+                                 scheduler=scheduler, overwrite=args.overwrite, progress=not args.no_progress)
     top = {}
     for layer, d in result.layers.items():
         order = d.best_iou.argsort()[::-1][:args.top]
-        from ...speech.phones import PHONE_CLASSES
-
         top[layer] = [{"neuron": int(j), "phone": PHONE_CLASSES[d.best_class[j]], "iou": round(float(d.best_iou[j]), 4),
                        "selectivity": round(float(d.selectivity[j]), 3),
                        "preferred": [PHONE_CLASSES[c] for c in d.preferred[j]]} for j in order]
     print(json.dumps({"out": result.out, "summary": result.summary, "report": result.report["this_session"],
-                      "skipped": len(result.report["skipped"]), "top_neurons": top}, indent=2))
+                      "unaligned": result.report["unaligned"], "skipped": len(result.report["skipped"]),
+                      "top_neurons": top}, indent=2))
     return 0
 
 
 def _add_dissect(sub) -> None:
     from ...interpret.content_options import DissectionOptions
+    from .common import with_cluster
 
     p = with_model(add_command(sub, "dissect", "network dissection in time: each neuron's mean activation per phone, "
-                                               "selectivity and IoU with the phones' frames (resumable)", """
+                                               "selectivity and IoU with the phones' frames, and its top/bottom "
+                                               "frames and activation histogram (resumable)", """
 dissect --dataset data/corpus/test.csv --out runs/dissect-test --max-utterances 300
-dissect --dataset data/corpus/dev.csv --out runs/dissect-dev --layers layer_3,rnn_output --quantile 0.01"""))
-    p.add_argument("--dataset", required=True, help="DeepSpeech CSV whose utterances have TextGrids (a textgrid column "
-                                                    "or <wav stem>.TextGrid beside each wav; see the align command)")
+dissect --dataset data/corpus/dev.csv --out runs/dissect-dev --layers layer_3,rnn_output --quantile 0.01
+dissect --dataset data/corpus/test.csv --out runs/dissect-test --top-k 16 --window 50 --workers 2"""))
+    p.add_argument("--dataset", required=True, help="DeepSpeech CSV; utterances with TextGrids (a textgrid column "
+                                                    "or <wav stem>.TextGrid beside each wav; see the align command) "
+                                                    "give the phone statistics, all of them the examples")
     p.add_argument("--out", required=True, help="run folder; re-running resumes")
     p.add_argument("--layers", help="comma-separated layers (default: layer_1,layer_2,layer_3,rnn_output,layer_5)")
     p.add_argument("--top", type=int, default=5, help="neurons to print per layer, best IoU first (default: 5)")
-    DissectionOptions.add_arguments(p)
+    p.add_argument("--overwrite", action="store_true", help="clear a run folder written with other settings")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    DissectionOptions.add_arguments(p, exclude=("shards", "worker_threads"))  # --shards: with_cluster
+    with_cluster(p)
     p.set_defaults(func=cmd_dissect)
+
+
+def cmd_neuron_examples(args) -> int:
+    import numpy as np
+
+    from ...infra.errors import ParameterError
+    from ...interpret.frame_examples import load_frame_examples
+
+    examples = load_frame_examples(args.run, args.layer)
+    if args.neurons:
+        try:
+            neurons = [int(n) for n in args.neurons.split(",") if n.strip()]
+        except ValueError:
+            raise ParameterError(f"--neurons: expected comma-separated integers, got {args.neurons!r}") from None
+    else:  # the layer's best phone detectors
+        from ...interpret.dissection import load_dissection
+
+        neurons = [int(j) for j in np.argsort(-load_dissection(args.run)[args.layer].best_iou, kind="stable")[:3]]
+    sides = ["top", "bottom"] if args.which == "both" else [args.which]
+    if args.k is not None and args.k < 1:
+        raise ParameterError(f"--k: expected at least 1, got {args.k}")
+    rows = [e.summary(args.context) for n in neurons for side in sides for e in examples.examples(n, side)[:args.k]]
+    if args.json:
+        print(json.dumps({"run": str(args.run), "layer": args.layer, "window": examples.window, "examples": rows},
+                         indent=2))
+        return 0
+    from pathlib import Path
+
+    for n in neurons:
+        for side in sides:
+            print(f"{args.layer} neuron {n}, {side} frames:")
+            print(f"  {'#':>2}  {'file':<28}{'time s':>7}{'activation':>11}  {'word':<22}phones (±{args.context:g} s)")
+            for row in (r for r in rows if r["neuron"] == n and r["which"] == side):
+                print(f"  {row['rank']:>2}  {Path(row['path']).name:<28}{row['time']:>7.2f}{row['activation']:>11.4f}  "
+                      f"{row['words'] or '-':<22}{row['phones'] or '-'}")
+    return 0
+
+
+def _add_neuron_examples(sub) -> None:
+    p = add_command(sub, "neuron-examples", "a dissection run's time-localized examples of neurons: file, time, "
+                                            "activation, and the words and phones at the peak", """
+neuron-examples --run runs/dissect-test --layer layer_2 --neurons 3,17
+neuron-examples --run runs/dissect-test --layer rnn_output --which bottom --k 3 --json
+neuron-examples --run runs/dissect-test --layer layer_3""")
+    p.add_argument("--run", required=True, help="a dissect run folder (with frame examples)")
+    p.add_argument("--layer", required=True, help="one of the run's layers")
+    p.add_argument("--neurons", help="comma-separated neuron indices (default: the layer's 3 best phone detectors)")
+    p.add_argument("--which", choices=("top", "bottom", "both"), default="both", help="which end (default: both)")
+    p.add_argument("--k", type=int, help="examples per neuron and end (default: all the run kept)")
+    p.add_argument("--context", type=float, default=0.1, help="seconds either side of the peak whose words and phones "
+                                                              "are listed (default: 0.1)")
+    p.add_argument("--json", action="store_true", help="machine-readable JSON instead of the table")
+    p.set_defaults(func=cmd_neuron_examples)
 
 
 def cmd_probe(args) -> int:
@@ -89,4 +152,5 @@ probe --train data/corpus/train.csv --eval data/corpus/test.csv --inputs mfcc_co
 def register(sub) -> None:
     """Add this module's commands to the sub-command parsers ``sub``."""
     _add_dissect(sub)
+    _add_neuron_examples(sub)
     _add_probe(sub)
