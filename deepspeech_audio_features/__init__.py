@@ -52,7 +52,7 @@ _EXPORTS = {
     "interpret.distributed": ["worker_model"],
     "interpret.featurevis": ["DirectParam", "MfccStats", "Objective", "ScaledParam", "TimeJitter", "VisualizationOptions",
                              "VisualizationResult", "load_snapshots", "maximize_activation", "mfcc_stats", "select_neurons",
-                             "total_variation"],
+                             "total_variation", "NeuronInputs", "load_neuron_inputs", "visualize_neurons"],
     "interpret.masks.batch": ["MaskDatasetResult", "mask_dataset"],
     "interpret.masks.baselines": ["BaselineResult", "deletion_curve", "greedy_occlusion_mask", "random_mask_baseline",
                                   "saliency_mask"],

@@ -776,7 +776,48 @@ ROWS = [
                                                   "--learning-rate", "nan"), ParameterError, "learning_rate"),
     ("cli-corpus-utterances-zero", lambda d: cli("corpus", "--out", d / "c", "--utterances", "0"), ParameterError,
      "n_utterances"),
+    # ------------------------------------------------------------ every neuron of a layer
+    ("neurons-unknown-layer", lambda d: _neurons().visualize_neurons(tiny(), "layer_7", d, progress=False),
+     ParameterError, "layer: unknown layer 'layer_7'"),
+    ("neurons-out-of-range", lambda d: _neurons().visualize_neurons(tiny(), "layer_6", d, neurons=[0, 29], progress=False),
+     ParameterError, "neurons: 29 out of range, layer_6 has 29 outputs"),
+    ("neurons-negative", lambda d: _neurons().visualize_neurons(tiny(), "layer_2", d, neurons=[-1], progress=False),
+     ParameterError, "neurons: -1 out of range"),
+    ("neurons-not-integers", lambda d: _neurons().visualize_neurons(tiny(), "layer_2", d, neurons=[0.5], progress=False),
+     ParameterError, "integer indices"),
+    ("neurons-duplicate", lambda d: _neurons().visualize_neurons(tiny(), "layer_2", d, neurons=[3, 3], progress=False),
+     ParameterError, "duplicate"),
+    ("neurons-empty-list", lambda d: _neurons().visualize_neurons(tiny(), "layer_2", d, neurons=[], progress=False),
+     ParameterError, "neurons: empty list"),
+    ("neurons-batch-size-zero", lambda d: _neurons().visualize_neurons(tiny(), "layer_2", d, batch_size=0, progress=False),
+     ParameterError, "batch_size: must be >= 1"),
+    ("neurons-batch-size-float", lambda d: _neurons().visualize_neurons(tiny(), "layer_2", d, batch_size=2.5, progress=False),
+     ParameterError, "batch_size: expected an integer"),
+    ("neurons-load-no-run", lambda d: _neurons().load_neuron_inputs(d, "layer_2"), FileFormatError,
+     "no neuron visualization here"),
+    ("neurons-load-unknown-layer", lambda d: _neurons().load_neuron_inputs(d, "rnn"), ParameterError,
+     "unknown layer 'rnn'"),
+    ("neurons-load-incomplete", lambda d: _neurons_cut(d) and _neurons().load_neuron_inputs(d, "layer_1"),
+     FileFormatError, "incomplete neuron visualization, 1 of 2 batches missing (batch-0001.npz)"),
+    ("neurons-load-damaged-batch", lambda d: _neurons_cut(d, truncate) and _neurons().load_neuron_inputs(d, "layer_1"),
+     FileFormatError, "batch-0001.npz: unreadable or truncated"),
 ]
+
+
+def _neurons():
+    from deepspeech_audio_features.interpret.featurevis import neurons
+
+    return neurons
+
+
+def _neurons_cut(folder: Path, damage=lambda path: path.unlink()) -> bool:
+    """A finished two-batch neuron run of layer_1 whose second batch file is then damaged."""
+    from deepspeech_audio_features import VisualizationOptions
+
+    _neurons().visualize_neurons(tiny(), "layer_1", folder, neurons=[0, 1, 2], batch_size=2, progress=False,
+                                 options=VisualizationOptions(steps=1, frames=12))
+    damage(folder / "layer_1" / "batch-0001.npz")
+    return True
 
 
 def _alignments():
