@@ -12,75 +12,42 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from deepspeech_audio_features import DeepSpeech, Objective, maximize_activation, random_weights
-from deepspeech_audio_features.app.atlas import AtlasExample, LayerPage, NeuronCard, choose_neurons, render_site
+from deepspeech_audio_features import DeepSpeech, DissectionOptions, VisualizationOptions, random_weights
+from deepspeech_audio_features.app.atlas import SiteOptions, choose_neurons
+from deepspeech_audio_features.app.atlas.build import build_atlas
 from deepspeech_audio_features.app.plots import Z_RANGE, MfccScale, mfcc_cmap
-from deepspeech_audio_features.interpret.dissection import dissect_dataset
-from deepspeech_audio_features.speech.alignments import read_alignments
-from deepspeech_audio_features.speech.mfcc import audio_file_to_mfccs
+from deepspeech_audio_features.infra.errors import RunConflictError
+from deepspeech_audio_features.interpret.dissection import load_dissection
+from deepspeech_audio_features.interpret.featurevis import load_neuron_inputs
+from deepspeech_audio_features.interpret.frame_examples import load_frame_examples
 from deepspeech_audio_features.speech.model import LAYERS
+from deepspeech_audio_features.speech.phones import PHONE_CLASSES
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import browser_probe  # noqa: E402
 
-WINDOW = 10  # frames each side of an example's peak
-K = 2  # examples per side
-
-
-def _examples(acts: list[np.ndarray], paths: list[str], aligned, j: int, top: bool) -> list[AtlasExample]:
-    """The K frames of the dataset with the highest (lowest) activation of unit ``j``: a direct
-    NumPy stand-in for the dissection's example pass, enough to feed the renderer."""
-    flat = [(float(a[t, j]), u, t) for u, a in enumerate(acts) for t in range(len(a))]
-    flat.sort(key=lambda item: -item[0] if top else item[0])
-    out = []
-    for value, u, t in flat[:K]:
-        trace = np.full(2 * WINDOW + 1, np.nan, np.float32)
-        lo, hi = max(t - WINDOW, 0), min(t + WINDOW + 1, len(acts[u]))
-        trace[lo - (t - WINDOW):hi - (t - WINDOW)] = acts[u][lo:hi, j]
-        alignment = aligned.alignments[u]
-        out.append(AtlasExample(paths[u], t, value, trace, [tuple(w) for w in alignment.words],
-                                [tuple(p) for p in alignment.phones], aligned.transcripts[u]))
-    return out
+K = 3  # examples shown per side (the default)
+STEPS, FRAMES, ITERATIONS = 3, 24, 8  # tiny feature visualization and sonification
 
 
 @pytest.fixture(scope="module")
 def tiny_site(tmp_path_factory):
-    """The atlas site of a tiny model (n_hidden 8: widths 8, 8, 8, 8, 8, 29) on 6 utterances."""
+    """The atlas of a tiny model (n_hidden 8: widths 8, 8, 8, 8, 8, 29) on 6 synthesized
+    utterances, built by build_atlas (dissection with examples, visualize_neurons, site)."""
     from deepspeech_audio_features.synth.corpus import synthesize_corpus
 
     root = tmp_path_factory.mktemp("atlas")
     synthesize_corpus(root / "c", 6, seed=2, workers=1, progress=False, dev_fraction=0.0, test_fraction=0.0)
     csv = root / "c" / "train.csv"
     model = DeepSpeech(random_weights(8, seed=4), metadata={"name": "tiny"})
-    dissection = dissect_dataset(model, csv, root / "dissection", layers=LAYERS, progress=False, quantile=0.05)
-    aligned = read_alignments(csv)
-    paths = [str(p) for p in aligned.paths]
-    xs = [audio_file_to_mfccs(p) for p in paths]
-    forward = model.compiled_forward("layer_6")
-    outputs = [forward(x[None], np.array([len(x)], np.int32)) for x in xs]
-    widths = {layer: int(outputs[0][layer].shape[-1]) for layer in LAYERS}
-    objectives = [Objective(layer, (j,), name=f"{layer}-{j}") for layer in LAYERS for j in range(widths[layer])]
-    learned = maximize_activation(model, objectives, steps=3, frames=24, progress=False)
-    pages = []
-    for layer in LAYERS:
-        d = dissection.layers[layer]
-        acts = [o[layer].numpy()[0] for o in outputs]
-        pooled = np.concatenate(acts)
-        edges = np.linspace(pooled.min(), pooled.max(), 17)
-        cards = []
-        for j in choose_neurons(d.selectivity, None):
-            counts, _ = np.histogram(pooled[:, j], edges)
-            name = f"{layer}-{j}"
-            cards.append(NeuronCard(layer, int(j), d.mean[j], d.iou[j], float(d.selectivity[j]), float(d.threshold[j]),
-                                    learned.inputs[name], float(learned.activation[name]), counts, edges,
-                                    _examples(acts, paths, aligned, j, True), _examples(acts, paths, aligned, j, False)))
-        pages.append(LayerPage(layer, widths[layer], cards, d.selectivity, dissection.summary[layer]["detectors"],
-                               0.1 * (LAYERS.index(layer) + 1)))
-    scale = MfccScale.of(xs, "real speech")
-    report = render_site(pages, root / "site", scale, model_name="tiny", dataset=str(csv), progress=False,
-                         sonification_iterations=8)
-    return {"site": root / "site", "report": report, "pages": pages, "widths": widths, "scale": scale}
+    result = build_atlas(model, csv, root / "atlas", site_options=SiteOptions(sonification_iterations=ITERATIONS),
+                         visualization_options=VisualizationOptions(steps=STEPS, frames=FRAMES),
+                         dissection_options=DissectionOptions(quantile=0.05), progress=False)
+    dissection = load_dissection(root / "atlas" / "dissection")
+    return {"root": root, "csv": csv, "model": model, "result": result, "site": root / "atlas" / "site",
+            "widths": result.widths, "dissection": dissection,
+            "scale": MfccScale.from_stats(json.loads((root / "atlas" / "scale.json").read_text()))}
 
 
 def test_every_layer_page_has_one_card_per_unit_and_a_page_per_neuron(tiny_site):
@@ -95,7 +62,35 @@ def test_every_layer_page_has_one_card_per_unit_and_a_page_per_neuron(tiny_site)
             assert (site / layer / src).stat().st_size > 0
     index = (site / "index.html").read_text(encoding="utf-8")
     assert index.count('<tr class="item"') == sum(widths.values())
-    assert tiny_site["report"].neurons == sum(widths.values())
+    assert tiny_site["result"].site.neurons == sum(widths.values()) == 8 * 5 + 29
+
+
+def test_a_resumed_build_redoes_only_what_is_missing_and_another_model_is_refused(tiny_site):
+    """Run again from the command line (the model from a checkpoint): nothing is recomputed but
+    the deleted media; another model's atlas in the folder is refused."""
+    from deepspeech_audio_features import save_checkpoint
+    from deepspeech_audio_features.app.cli import main
+
+    root = tiny_site["root"]
+    media = sorted((tiny_site["site"] / "layer_5" / "media").iterdir())[:3]
+    for path in media:
+        path.unlink()
+    save_checkpoint(tiny_site["model"], root / "tiny-checkpoint")
+    code = main([str(a) for a in ("atlas", "--dataset", tiny_site["csv"], "--out", root / "atlas", "--checkpoint",
+                                  root / "tiny-checkpoint", "--steps", STEPS, "--frames", FRAMES,
+                                  "--sonification-iterations", ITERATIONS, "--quantile", 0.05, "--no-progress")])
+    assert code == 0
+    report = json.loads((root / "atlas" / "report.json").read_text())
+    assert report["media_written"] == 3 and all(p.exists() for p in media)
+    assert json.loads((root / "atlas" / "dissection" / "report.json").read_text())["this_session"]["batches"] == 0
+    for layer in LAYERS:
+        assert json.loads((root / "atlas" / "inputs" / layer / "report.json").read_text())["this_session"]["batches"] == 0
+    other = DeepSpeech(random_weights(8, seed=5), metadata={"name": "tiny"})
+    with pytest.raises(RunConflictError, match="holds a neuron atlas with other settings.*model"):
+        build_atlas(other, tiny_site["csv"], root / "atlas", progress=False,
+                    site_options=SiteOptions(sonification_iterations=ITERATIONS),
+                    visualization_options=VisualizationOptions(steps=STEPS, frames=FRAMES),
+                    dissection_options=DissectionOptions(quantile=0.05))
 
 
 def test_no_network_reference_anywhere(tiny_site):
@@ -108,22 +103,21 @@ def test_pictures_are_the_colour_mapped_z_scores(tiny_site):
     """The lossless WebP holds exactly the MFCC colour map of the clipped z-scores, c0 at the bottom."""
     from PIL import Image
 
-    card = tiny_site["pages"][2].cards[3]
-    z = np.clip((card.learned_input - tiny_site["scale"].mean) / tiny_site["scale"].std, -Z_RANGE, Z_RANGE)
+    learned = load_neuron_inputs(tiny_site["root"] / "atlas" / "inputs", "layer_3").input_of(3)
+    z = np.clip((learned - tiny_site["scale"].mean) / tiny_site["scale"].std, -Z_RANGE, Z_RANGE)
     expected = (mfcc_cmap()((z + Z_RANGE) / (2 * Z_RANGE))[..., :3] * 255).round().astype(np.uint8)  # [T, 26, 3]
     image = np.asarray(Image.open(tiny_site["site"] / "layer_3" / "media" / "neuron-0003-mfcc.webp").convert("RGB"))
-    assert image.shape == (26, len(card.learned_input), 3)
+    assert image.shape == (26, FRAMES, 3)
     np.testing.assert_array_equal(image[::-1].transpose(1, 0, 2), expected)
 
 
 def test_snippets_are_the_audio_around_the_peak(tiny_site):
     """A top example's Opus snippet decodes to the utterance's samples under frames peak ± W."""
-    card = tiny_site["pages"][0].cards[1]
-    example = card.top[0]
+    example = load_frame_examples(tiny_site["root"] / "atlas" / "dissection", "layer_1").example(1, "top", 0)
     decoded, rate = sf.read(tiny_site["site"] / "layer_1" / "media" / "neuron-0001-top-0.opus", dtype="float32")
     original, _ = sf.read(example.path, dtype="float32")
-    start = max(example.frame - WINDOW, 0) * 320
-    stop = min((example.frame + WINDOW) * 320 + 512, len(original))
+    start = max(example.frame - example.window, 0) * 320
+    stop = min((example.frame + example.window) * 320 + 512, len(original))
     assert rate == 16000 and abs(len(decoded) - (stop - start)) <= 320
     reference = original[start:stop][:len(decoded)]
     n = min(len(reference), len(decoded))
@@ -175,38 +169,40 @@ def _drive(browser, values: dict) -> list[tuple[str, int]]:
 def test_site_in_a_real_browser(tiny_site, name):
     """Every card's media loads, no console error, sorting and filtering give the order and
     the subset NumPy gives, and a neuron's URL shows it."""
-    site, pages = tiny_site["site"], tiny_site["pages"]
+    site, widths, dissection = tiny_site["site"], tiny_site["widths"], tiny_site["dissection"]
     with _browser(name) as browser:
-        for page in pages:
-            report = browser_probe.media_report(browser, site / page.layer / "index.html")
-            n = len(page.cards)
+        for layer, n in widths.items():
+            report = browser_probe.media_report(browser, site / layer / "index.html")
             assert report["audio"] == n * (1 + 2 * K) and report["audio_loaded"] == report["audio"], report
             assert report["images"] == 2 * n and report["images_loaded"] == report["images"], report
             assert report["styled"] and report["script_ready"] and not report["errors"], report
-        page = pages[3]  # rnn_output
-        browser.open(site / page.layer / "index.html")
-        assert len(_drive(browser, {})) == page.width
+        d = dissection["rnn_output"]
+        neurons = np.arange(widths["rnn_output"])
+        selectivity = np.round(d.selectivity, 6)  # as the page writes it
+        preferred = [PHONE_CLASSES[c] for c in d.preferred[:, 0]]
+        browser.open(site / "rnn_output" / "index.html")
+        assert len(_drive(browser, {})) == widths["rnn_output"]
         by_selectivity = _drive(browser, {"sort": "selectivity"})
-        expected = sorted(page.cards, key=lambda c: (-c.selectivity, c.neuron))
-        assert [j for _, j in by_selectivity] == [c.neuron for c in expected]
-        phone = page.cards[0].preferred[0]
+        assert [j for _, j in by_selectivity] == sorted(neurons, key=lambda j: (-selectivity[j], j))
+        phone = preferred[0]
         filtered = _drive(browser, {"sort": "neuron", "phone": phone, "min_selectivity": ""})
-        assert [j for _, j in filtered] == [c.neuron for c in page.cards if c.preferred[0] == phone]
-        cut = float(np.median([c.selectivity for c in page.cards]))
+        assert [j for _, j in filtered] == [j for j in neurons if preferred[j] == phone]
+        cut = float(np.median(selectivity))
         filtered = _drive(browser, {"phone": "", "min_selectivity": f"{cut:.6f}"})
-        assert [j for _, j in filtered] == [c.neuron for c in page.cards if c.selectivity >= round(cut, 6)]
+        assert [j for _, j in filtered] == [j for j in neurons if selectivity[j] >= round(cut, 6)]
+        assert 0 < len(filtered) < len(neurons)
         # the index: every neuron in one table, filtered by layer and sorted by IoU
         browser.open(site / "index.html")
-        assert len(_drive(browser, {})) == sum(p.width for p in pages)
+        assert len(_drive(browser, {})) == sum(widths.values())
         only = _drive(browser, {"layer": "layer_6", "sort": "iou"})
-        expected = sorted(pages[5].cards, key=lambda c: (-c.best_iou, c.neuron))
-        assert only == [("layer_6", c.neuron) for c in expected]
+        best = np.round(dissection["layer_6"].best_iou, 6)
+        assert only == [("layer_6", j) for j in sorted(range(widths["layer_6"]), key=lambda j: (-best[j], j))]
         # a neuron's URL shows it, even past a filter
-        browser.open((site / page.layer / "index.html").as_uri() + "#neuron-0005")
+        browser.open((site / "rnn_output" / "index.html").as_uri() + "#neuron-0005")
         assert browser.evaluate("document.getElementById('neuron-0005').classList.contains('target') && "
                                 "!document.getElementById('neuron-0005').hidden")
-        for card in pages[1].cards[:2]:  # the stable per-neuron pages load too
-            report = browser_probe.media_report(browser, site / "layer_2" / f"{card.slug}.html")
+        for j in (0, 7):  # the stable per-neuron pages load too
+            report = browser_probe.media_report(browser, site / "layer_2" / f"neuron-{j:04d}.html")
             assert report["audio_loaded"] == report["audio"] == 1 + 2 * K and not report["errors"], report
         assert not browser.errors
 

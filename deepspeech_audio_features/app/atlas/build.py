@@ -109,11 +109,16 @@ def _scale(run: RunFolder, dataset, model: DeepSpeech):
     return MfccScale.from_stats(run.load_json("scale.json"), source="real speech")
 
 
+def _examples(examples, neuron: int, which: str, shown: int) -> list:
+    """The first ``shown`` examples of one side (fewer when the dataset has fewer frames)."""
+    available = int((getattr(examples, f"{which}_utterance")[neuron] >= 0).sum())
+    return [example_of(examples.example(neuron, which, r)) for r in range(min(shown, available))]
+
+
 def _layer_page(layer: str, dissection, examples, inputs, chosen: np.ndarray, accuracy: float | None,
-                iou_threshold: float) -> LayerPage:
+                iou_threshold: float, shown: int) -> LayerPage:
     """Cards of the ``chosen`` neurons from the dissection, its examples and the learned inputs."""
     position = {int(n): i for i, n in enumerate(inputs.neurons)} if inputs is not None else {}
-    k = examples.top_value.shape[1] if examples is not None else 0
     cards = []
     for j in chosen:
         j = int(j)
@@ -121,8 +126,8 @@ def _layer_page(layer: str, dissection, examples, inputs, chosen: np.ndarray, ac
         if j in position:
             learned = np.asarray(inputs.inputs[position[j]])
             activation = float(inputs.activation[position[j]])
-        top = [example_of(examples.example(j, "top", r)) for r in range(k)] if examples is not None else []
-        bottom = [example_of(examples.example(j, "bottom", r)) for r in range(k)] if examples is not None else []
+        top, bottom = (_examples(examples, j, "top", shown), _examples(examples, j, "bottom", shown)) \
+            if examples is not None else ([], [])
         cards.append(NeuronCard(layer, j, dissection.mean[j], dissection.iou[j], float(dissection.selectivity[j]),
                                 float(dissection.threshold[j]), learned, activation,
                                 examples.histogram_counts[j] if examples is not None else None,
@@ -170,32 +175,39 @@ def build_atlas(model: DeepSpeech, dataset: str | os.PathLike, out: str | os.Pat
         raise DatasetError(f"{probe_train}: no such probe training set (a DeepSpeech CSV with TextGrids)")
     probe_table = _load_probes(probes) if probes is not None else None  # a bad probe file fails before the long passes
     from ...interpret.content_options import DissectionOptions
+    from ...interpret.featurevis.options import VisualizationOptions
 
-    dissection_options = (dissection_options or DissectionOptions()).replace(max_utterances=options.max_utterances)
+    visualization_options = VisualizationOptions.resolve(visualization_options, {})
+    dissection_options = (dissection_options or DissectionOptions()).replace(max_utterances=options.max_utterances,
+                                                                             frame_examples=True)
+    # how the work is spread does not change the result: not part of the atlas's identity
+    dissection_identity = {k: v for k, v in dissection_options.to_dict().items()
+                           if k not in ("checkpoint_every", "shards", "worker_threads")}
     identity = {"format": ATLAS_FORMAT, "dataset": str(dataset), "layers": layers, "options": options.to_dict(),
-                "site": site_options.to_dict(), "dissection": dissection_options.to_dict(),
-                "visualization": visualization_options.to_dict() if visualization_options is not None else None,
+                "site": site_options.to_dict(), "dissection": dissection_identity,
+                "visualization": visualization_options.to_dict(),
                 "probes": str(probes) if probes is not None else None,
                 "probe_train": str(probe_train) if probe_train is not None else None,
                 "model": {"fingerprint": model.fingerprint(), "n_hidden": model.n_hidden,
                           "name": model.metadata.get("name")}}
     run = RunFolder(out, identity, record="atlas.json", overwrite=overwrite, kind="neuron atlas").open()
     seconds: dict[str, float] = {}
-    from ...interpret.dissection import dissect_dataset, load_frame_examples
-    from ...interpret.featurevis import load_neuron_inputs, visualize_neurons
+    from ...interpret.dissection import dissect_dataset
+    from ...interpret.featurevis import visualize_neurons
+    from ...interpret.frame_examples import load_frame_examples
 
     start = time.perf_counter()
-    dissection = dissect_dataset(model, dataset, run.file("dissection"), layers, dissection_options, progress=progress)
+    dissection = dissect_dataset(model, dataset, run.file("dissection"), layers, dissection_options, progress=progress,
+                                 scheduler=scheduler)
     seconds["dissection"] = time.perf_counter() - start
 
     start = time.perf_counter()
     chosen, inputs = {}, {}
     for layer in layers:
         chosen[layer] = choose_neurons(dissection.layers[layer].selectivity, options.neurons_per_layer)
-        visualize_neurons(model, layer, run.file("inputs"), neurons=[int(n) for n in chosen[layer]],
-                          options=visualization_options, batch_size=options.visualization_batch_size,
-                          scheduler=scheduler, progress=progress)
-        inputs[layer] = load_neuron_inputs(run.file("inputs"), layer)
+        inputs[layer] = visualize_neurons(model, layer, run.file("inputs"), [int(n) for n in chosen[layer]],
+                                          visualization_options, batch_size=options.visualization_batch_size,
+                                          scheduler=scheduler, progress=progress)
     seconds["visualization"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -206,7 +218,7 @@ def build_atlas(model: DeepSpeech, dataset: str | os.PathLike, out: str | os.Pat
     start = time.perf_counter()
     pages = [_layer_page(layer, dissection.layers[layer], load_frame_examples(run.file("dissection"), layer),
                          inputs[layer], chosen[layer], probe_accuracy(probe_table, layer) if probe_table else None,
-                         dissection_options.iou_threshold) for layer in layers]
+                         dissection_options.iou_threshold, site_options.examples_shown) for layer in layers]
     site = render_site(pages, run.file("site"), _scale(run, dataset, model), title="Neuron atlas",
                        model_name=str(model.metadata.get("name") or f"n_hidden {model.n_hidden}"),
                        dataset=str(dataset), upper_frequency_limit=model.upper_frequency_limit, options=site_options,

@@ -51,7 +51,7 @@ def _write_rgb(rgb: np.ndarray, path: str | os.PathLike) -> Path:
     from PIL import Image
 
     image = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
-    return atomic_write(path, lambda tmp: image.save(tmp, format="WEBP", lossless=True, quality=100, method=6))
+    return atomic_write(path, lambda tmp: image.save(tmp, format="WEBP", lossless=True, quality=100, method=4))
 
 
 def _colour(values: np.ndarray, cmap, low: float, high: float) -> np.ndarray:

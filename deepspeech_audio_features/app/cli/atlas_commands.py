@@ -12,14 +12,23 @@ def _layer_list(values) -> list[str] | None:
 
 
 def cmd_atlas(args) -> int:
+    from ...interpret.featurevis.options import VisualizationOptions
     from ...speech.model import LAYERS
     from ..atlas.build import build_atlas
     from ..atlas.options import AtlasOptions, SiteOptions
 
     model = load_model_of(args)
+    from ...interpret.content_options import DissectionOptions
+
+    dissection = DissectionOptions().replace(**{k: getattr(args, k) for k in ("quantile", "top_k", "window",
+                                                                              "histogram_bins")
+                                                if getattr(args, k) is not None})
+    visualization = VisualizationOptions().replace(**{k: getattr(args, k) for k in ("steps", "frames", "learning_rate")
+                                                      if getattr(args, k) is not None})
     with cluster_of(args) as (scheduler, _):
         result = build_atlas(model, args.dataset, args.out, _layer_list(args.layers) or LAYERS,
                              AtlasOptions.from_args(args), site_options=SiteOptions.from_args(args),
+                             visualization_options=visualization, dissection_options=dissection,
                              probes=args.probes, probe_train=args.probe_train, scheduler=scheduler,
                              overwrite=args.overwrite, progress=not args.no_progress)
     site = result.site
@@ -52,6 +61,13 @@ atlas --dataset /data/librispeech/dev-aligned.csv --checkpoint deepspeech-0.9.3-
     p.add_argument("--probe-train", help="train the layer probes here on this aligned CSV (scored on --dataset)")
     p.add_argument("--overwrite", action="store_true", help="clear OUT when it holds another atlas")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--steps", type=int, help="feature visualization: Adam updates per neuron (default: 500)")
+    p.add_argument("--frames", type=int, help="feature visualization: learned input length in 20 ms frames (default: 100)")
+    p.add_argument("--learning-rate", type=float, help="feature visualization: Adam's step size (default: 0.3)")
+    p.add_argument("--quantile", type=float, help="dissection: top share of frames that counts as firing (default: 0.005)")
+    p.add_argument("--top-k", type=int, help="dissection: top and bottom examples kept per neuron (default: 8)")
+    p.add_argument("--window", type=int, help="dissection: frames on each side of an example's peak (default: 25)")
+    p.add_argument("--histogram-bins", type=int, help="dissection: bins of each activation histogram (default: 40)")
     add_options(p, AtlasOptions)
     add_options(p, SiteOptions)
     p.set_defaults(func=cmd_atlas)
