@@ -24,7 +24,8 @@ __all__ = ["StudySettings", "ensure_corpus", "visualization_config", "ensure_vis
            "speech_scale", "real_speech_scale", "example_figure", "final_inputs_log_mel",
            "run_objectives", "neuron_title", "learned_inputs_grid", "layer_animation", "layer_curves",
            "final_input", "examples_grid", "ensure_masks", "mask_result_animation", "show_mask_summary",
-           "show_muted_audio", "ensure_dissection", "show_dissection", "ensure_probes", "probe_figure"]
+           "show_muted_audio", "ensure_dissection", "show_dissection", "ensure_probes", "probe_figure",
+           "ensure_atlas", "show_atlas"]
 
 LAYER_TITLES = {"layer_1": "Layer 1", "layer_2": "Layer 2", "layer_3": "Layer 3", "rnn_output": "RNN output",
                 "layer_5": "Layer 5", "layer_6": "Layer 6"}
@@ -416,3 +417,47 @@ def probe_figure(result, split: str = "test"):
     ax.set_title("What a linear classifier reads from each layer, frame by frame")
     ax.legend(fontsize=8)
     return fig
+
+
+# ---------------------------------------------------------------------------- the neuron atlas
+def ensure_atlas(model, settings: StudySettings, neurons_per_layer: int = 24, max_utterances: int = 300) -> Path:
+    """The small neuron atlas of ``make main``, built or resumed in ``runs/atlas``; returns
+    its ``site/index.html``.
+
+    ``neurons_per_layer`` units of each of the six layers (spread over the selectivity
+    ranking), the dataset pass over the first ``max_utterances`` of the corpus's test split
+    (held-out voices, as :func:`ensure_dissection`), feature visualization with the default
+    options (500 steps, 100 frames), and the probe accuracies of :func:`ensure_probes`. The
+    quick setting: 3 units per layer, 20 steps of 30 frames.
+    """
+    from ..interpret.featurevis.options import VisualizationOptions
+    from .atlas.build import build_atlas
+
+    ensure_corpus(settings)
+    ensure_probes(model, settings)
+    visualization = VisualizationOptions(steps=20, frames=30) if settings.quick else VisualizationOptions()
+    result = build_atlas(model, settings.corpus / "test.csv", settings.runs / "atlas",
+                         neurons_per_layer=3 if settings.quick else neurons_per_layer,
+                         max_utterances=None if settings.quick else max_utterances,
+                         visualization_options=visualization, probes=settings.runs / "probes", progress=False)
+    return result.index
+
+
+def show_atlas(index: str | os.PathLike) -> None:
+    """A link to an atlas site (relative to the current folder, so it works in the exported
+    notebook beside ``runs/``) and its summary: units shown per layer, probe accuracy, share of
+    selective units, size."""
+    from IPython.display import HTML, display
+
+    index = Path(index)
+    site = load_json(index.parent / "site.json")
+    report = load_json(index.parent.parent / "report.json")
+    link = os.path.relpath(index, Path.cwd())
+    rows = "".join(f"<tr><td>{s['layer']}</td><td>{s['shown']} of {s['width']}</td>"
+                   f"<td>{'–' if s['probe_accuracy'] is None else format(s['probe_accuracy'], '.3f')}</td>"
+                   f"<td>{100 * s['selective_share']:.1f} %</td></tr>" for s in site["layers"])
+    display(HTML(f'<p>Open the neuron atlas: <a href="{link}" target="_blank">{link}</a> '
+                 f"({site['neurons']} neurons, {report['site_bytes'] / 1e6:.1f} MB, "
+                 f"{report['bytes_per_neuron'] / 1e3:.0f} kB per neuron)</p>"
+                 f"<table><tr><th>layer</th><th>units shown</th><th>phone probe accuracy</th>"
+                 f"<th>selective units</th></tr>{rows}</table>"))

@@ -14,6 +14,7 @@ def cmd_experiments(args) -> int:
     from ...speech.checkpoints import load_model
     from ..study import (
         StudySettings,
+        ensure_atlas,
         ensure_corpus,
         ensure_masks,
         ensure_search,
@@ -29,6 +30,7 @@ def cmd_experiments(args) -> int:
     for path, result in ensure_masks(model, settings).items():
         print(f"importance mask: {path}: zero fraction {result.zero_fraction:.3f}, "
               f"frame agreement {result.frame_agreement:.3f}, 1-minimal {result.one_minimal}")
+    print(f"neuron atlas: {ensure_atlas(model, settings)}")
     return 0
 
 
