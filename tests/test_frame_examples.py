@@ -2,10 +2,13 @@
 dissection pass against brute force over every frame, in NumPy."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from deepspeech_audio_features import DeepSpeech, random_weights
+from deepspeech_audio_features.infra.atomic import load_json
 from deepspeech_audio_features.infra.errors import ParameterError
 from deepspeech_audio_features.interpret.frame_examples import (
     FrameExampleAccumulator,
@@ -14,13 +17,18 @@ from deepspeech_audio_features.interpret.frame_examples import (
 )
 
 
-def brute_force(acts: list[np.ndarray], k: int, window: int, edges: np.ndarray) -> dict[str, np.ndarray]:
-    """Every frame of every utterance in memory; Python sorts with the documented tie rule."""
+def brute_force(acts: list[np.ndarray], k: int, window: int, edges: np.ndarray, stride: int) -> dict[str, np.ndarray]:
+    """Every frame of every utterance in memory; Python sorts with the documented tie rule
+    (the multiplicative hash of the position, in Python integers)."""
     width = acts[0].shape[1]
+
+    def rank(u: int, t: int) -> int:
+        return ((u * stride + t) * 0x9E3779B1) % 2 ** 32
+
     out = {f"{side}_{name}": [] for side in ("top", "bottom") for name in ("utterance", "frame", "value", "trace")}
     for f in range(width):
         frames = [(float(a[t, f]), u, t) for u, a in enumerate(acts) for t in range(len(a))]
-        for side, key in (("top", lambda e: (-e[0], e[1], e[2])), ("bottom", lambda e: (e[0], e[1], e[2]))):
+        for side, key in (("top", lambda e: (-e[0], rank(e[1], e[2]))), ("bottom", lambda e: (e[0], rank(e[1], e[2])))):
             chosen = sorted(frames, key=key)[:k]
             out[f"{side}_utterance"].append([u for _, u, _ in chosen])
             out[f"{side}_frame"].append([t for _, _, t in chosen])
@@ -66,7 +74,7 @@ def test_accumulator_matches_brute_force_whatever_the_batching():
     acts[3][:, 4] = 0.0  # a flat neuron stretch: ties decided by position
     k, window = 6, 4
     edges = np.linspace(0.0, 2.0, 9).astype(np.float32)  # values outside fall in the end bins
-    want = brute_force(acts, k, window, edges)
+    want = brute_force(acts, k, window, edges, 64)
     for seed, batch in ((1, 4), (2, 7), (3, 23)):
         acc = FrameExampleAccumulator(5, k, window, edges, stride=64)
         stream(acts, np.random.default_rng(seed).permutation(len(acts)), batch, acc)
@@ -103,6 +111,19 @@ def test_histogram_edges_rule():
     np.testing.assert_allclose(histogram_edges("layer_6", 4, np.array([-2.0, 2.0])), [-4, -2, 0, 2, 4])
     with pytest.raises(ParameterError, match="layer_6"):
         histogram_edges("layer_6", 4)
+
+
+@pytest.mark.parametrize("layer, bins", [("rnn_output", 40), ("layer_2", 40), ("layer_6", 7)])
+def test_histogram_counts_values_on_and_next_to_every_edge(layer, bins):
+    """Values exactly on each float32 edge and one ulp either side: where rounding would put
+    an arithmetic bin index on the wrong side."""
+    edges = histogram_edges(layer, bins, np.array([-3.3, 7.1], np.float32))
+    on = np.concatenate([edges, np.nextafter(edges, np.float32(-np.inf)), np.nextafter(edges, np.float32(np.inf)),
+                         [edges[0] - 5, edges[-1] + 5]]).astype(np.float32)
+    acc = FrameExampleAccumulator(1, 1, 0, edges, stride=len(on) + 1)
+    acc.update(on[None, :, None], np.array([len(on)]), np.array([0]))
+    np.testing.assert_array_equal(acc.result()["histogram_counts"][0],
+                                  np.histogram(np.clip(on, edges[0], edges[-1]), edges)[0])
 
 
 @pytest.fixture(scope="module")
@@ -147,9 +168,10 @@ def test_dissection_pass_keeps_examples_equal_to_brute_force(aligned_corpus, tmp
                              histogram_bins=10, checkpoint_every=1, progress=False)
     assert result.report["unaligned"] == 1 and result.report["skipped"] == []
     acts = per_utterance(model, aligned_corpus, layers)
+    stride = load_json(Path(result.out) / "index.json")["position_stride"]
     for layer in layers:
         examples = load_frame_examples(result.out, layer)
-        want = brute_force(acts[layer], 4, 6, examples.histogram_edges)
+        want = brute_force(acts[layer], 4, 6, examples.histogram_edges, stride)
         got = {name: getattr(examples, name) for name in want}
         np.testing.assert_array_equal(got["top_utterance"], want["top_utterance"])
         np.testing.assert_array_equal(got["top_frame"], want["top_frame"])
@@ -254,3 +276,33 @@ def test_cli_dissect_then_neuron_examples(aligned_corpus, tmp_path, capsys):
     assert table.count("top frames:") == 3 and "bottom" not in table  # the 3 best detectors by default
     assert main(["neuron-examples", "--run", run, "--layer", "layer_2", "--neurons", "99"]) == 2
     assert "neuron: expected 0..15" in capsys.readouterr().err
+
+
+def test_study_helpers_show_the_examples_of_learned_input_neurons(aligned_corpus, tmp_path):
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from deepspeech_audio_features.app import study
+    from deepspeech_audio_features.interpret.dissection import dissect_dataset
+
+    model = DeepSpeech(random_weights(16, seed=3), metadata={"name": "tiny"})
+    result = dissect_dataset(model, aligned_corpus, tmp_path / "run", layers=["layer_1", "layer_2"], top_k=3,
+                             window=5, progress=False)
+    neurons = study.best_detectors(result, "layer_2", 2)
+    assert len(neurons) == 2 and result.layers["layer_2"].best_iou[neurons[0]] == result.layers["layer_2"].best_iou.max()
+    fig = study.frame_examples_figure(result.out, "layer_2", neurons, n=3)
+    assert len(fig.axes) == 6
+    example = load_frame_examples(result.out, "layer_2").example(neurons[0])
+    samples, rate = study.frame_snippet(example)
+    assert rate == 16000 and 0 < len(samples) <= (2 * 5 + 1) * 320 + 1
+    # a visualization run's objectives (its config.json): the phones at each optimized neuron's top frames
+    vis = tmp_path / "vis"
+    vis.mkdir()
+    (vis / "config.json").write_text(json.dumps({"objectives": [{"layer": "layer_2", "neurons": [1, 4]},
+                                                                {"layer": "layer_6", "neurons": [0]}]}))
+    rows = study.learned_input_phones(result.out, vis)
+    assert [(r["layer"], r["neuron"]) for r in rows] == [("layer_2", 1), ("layer_2", 4)]  # layer_6 not dissected
+    examples = load_frame_examples(result.out, "layer_2")
+    assert rows[0]["phones"] == [e.phone_at_peak() for e in examples.examples(1)]

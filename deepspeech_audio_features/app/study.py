@@ -25,7 +25,8 @@ __all__ = ["StudySettings", "ensure_corpus", "visualization_config", "ensure_vis
            "run_objectives", "neuron_title", "learned_inputs_grid", "layer_animation", "layer_curves",
            "final_input", "examples_grid", "ensure_masks", "mask_result_animation", "show_mask_summary",
            "show_muted_audio", "ensure_dissection", "show_dissection", "ensure_probes", "probe_figure",
-           "ensure_atlas", "show_atlas"]
+           "best_detectors", "frame_snippet", "frame_examples_figure", "show_frame_examples", "learned_input_phones",
+           "show_learned_input_phones", "ensure_atlas", "show_atlas"]
 
 LAYER_TITLES = {"layer_1": "Layer 1", "layer_2": "Layer 2", "layer_3": "Layer 3", "rnn_output": "RNN output",
                 "layer_5": "Layer 5", "layer_6": "Layer 6"}
@@ -358,14 +359,16 @@ def show_muted_audio(path: str, result, model, settings: StudySettings,
 
 # ---------------------------------------------------------------------------- what neurons encode
 def ensure_dissection(model, settings: StudySettings, max_utterances: int = 300):
-    """Network dissection in time of layers 1-5 over the corpus's test split (held-out
+    """Network dissection in time of all six layers over the corpus's test split (held-out
     voices), resumed or loaded from ``runs/dissection`` (a run with other settings, e.g. of an
     older format, is recomputed: it is a cache). Also keeps every neuron's time-localized
     examples and histograms (``<layer>_examples.npz``)."""
     from ..interpret.dissection import dissect_dataset
+    from ..speech.model import LAYERS
 
     ensure_corpus(settings)
-    return dissect_dataset(model, settings.corpus / "test.csv", settings.runs / "dissection",
+    # all six layers: the logits too, so that every neuron the visualizations optimize has examples
+    return dissect_dataset(model, settings.corpus / "test.csv", settings.runs / "dissection", layers=LAYERS,
                            max_utterances=None if settings.quick else max_utterances, progress=False, overwrite=True)
 
 
@@ -417,6 +420,114 @@ def probe_figure(result, split: str = "test"):
     ax.set_title("What a linear classifier reads from each layer, frame by frame")
     ax.legend(fontsize=8)
     return fig
+
+
+# ---------------------------------------------------------------------------- time-localized neuron examples
+def best_detectors(dissection, layer: str, n: int = 3) -> list[int]:
+    """The ``n`` neurons of ``layer`` with the highest dissection IoU (its best phone detectors)."""
+    return [int(j) for j in np.argsort(-dissection.layers[layer].best_iou, kind="stable")[:n]]
+
+
+def frame_snippet(example) -> tuple[np.ndarray, int]:
+    """The audio of an example's trace window (``±W`` frames around the peak): ``(samples, 16000)``."""
+    from ..speech.audio import load_audio
+
+    samples, rate = load_audio(example.path)
+    half = (example.window + 0.5) * 0.02
+    start, end = max(0, int((example.time - half) * rate)), int((example.time + half) * rate)
+    return samples[start:end], rate
+
+
+def frame_examples_figure(out: str | os.PathLike, layer: str, neurons, n: int = 4):
+    """One row per neuron, one column per top example: the neuron's activation around the
+    peak frame (time 0) with the aligned phones shaded and labelled, the word at the peak above."""
+    import matplotlib.pyplot as plt
+
+    from ..interpret.frame_examples import load_frame_examples
+
+    examples = load_frame_examples(out, layer)
+    neurons = list(neurons)
+    fig, axes = plt.subplots(len(neurons), n, figsize=(2.6 * n, 1.9 * len(neurons)), squeeze=False,
+                             layout="constrained", sharex=True)
+    for row, neuron in enumerate(neurons):
+        for col, example in enumerate(examples.examples(neuron, "top")[:n]):
+            ax = axes[row][col]
+            times = example.trace_times - example.time
+            for k, (start, end, phone) in enumerate(example.phones):
+                ax.axvspan(start - example.time, end - example.time, color=f"C{k % 2 + 7}", alpha=0.15, lw=0)
+                middle = (max(start, example.time + times[0]) + min(end, example.time + times[-1])) / 2
+                ax.text(middle - example.time, 1.0, phone, transform=ax.get_xaxis_transform(), ha="center",
+                        va="top", fontsize=7)
+            ax.plot(times, example.trace, color="C0", lw=1.2)
+            ax.axvline(0, color="k", lw=0.6, ls=":")
+            ax.set_title(f"#{neuron}: \"{example.word_at_peak() or '-'}\" ({example.value:.2f})", fontsize=8)
+            ax.tick_params(labelsize=7)
+            if col == 0:
+                ax.set_ylabel("activation", fontsize=7)
+            if row == len(neurons) - 1:
+                ax.set_xlabel("s from the peak", fontsize=7)
+        for col in range(len(examples.examples(neuron, "top")[:n]), n):
+            axes[row][col].axis("off")
+    fig.suptitle(f"{LAYER_TITLES.get(layer, layer)}: the frames that excite each neuron most, with their phones",
+                 fontsize=9)
+    return fig
+
+
+def show_frame_examples(out: str | os.PathLike, layer: str, neurons, n: int = 3, audio: bool = True) -> None:
+    """Per neuron, its top ``n`` time-localized examples: file, time, activation, the words and
+    phones at the peak, and (``audio``) the snippet around the peak as a player."""
+    from IPython.display import Audio, display
+
+    from ..interpret.frame_examples import load_frame_examples
+
+    examples = load_frame_examples(out, layer)
+    for neuron in neurons:
+        print(f"{LAYER_TITLES.get(layer, layer)}, neuron {neuron}:")
+        for example in examples.examples(neuron, "top")[:n]:
+            row = example.summary()
+            print(f"  {Path(row['path']).name:<26} {row['time']:6.2f} s  {row['activation']:8.3f}   "
+                  f"words: {row['words'] or '-':<24} phones: {row['phones'] or '-'}")
+            if audio:
+                samples, rate = frame_snippet(example)
+                display(Audio(samples, rate=rate))
+
+
+def learned_input_phones(out: str | os.PathLike, run: str | os.PathLike, n: int | None = None) -> list[dict]:
+    """For each neuron a visualization run optimized (its objectives' neuron sets): the phones
+    at that neuron's top frames over the dissection's dataset.
+
+    Returns:
+        one dict per neuron: ``layer``, ``neuron``, ``phones`` (at the top frames, strongest
+        first; ``None`` for a frame without alignment), ``most_common`` (phone, count), and
+        ``words``; objectives of a layer the dissection did not cover are left out.
+    """
+    from collections import Counter
+
+    from ..infra.errors import ParameterError
+    from ..interpret.frame_examples import load_frame_examples
+
+    rows = []
+    for objective in run_objectives(run):
+        try:
+            examples = load_frame_examples(out, objective["layer"])
+        except ParameterError:
+            continue
+        for neuron in objective["neurons"]:
+            top = examples.examples(int(neuron), "top")[:n]
+            phones = [e.phone_at_peak() for e in top]
+            counted = Counter(p for p in phones if p)
+            rows.append({"layer": objective["layer"], "neuron": int(neuron), "phones": phones,
+                         "most_common": counted.most_common(1)[0] if counted else None,
+                         "words": [e.word_at_peak() for e in top]})
+    return rows
+
+
+def show_learned_input_phones(out: str | os.PathLike, run: str | os.PathLike, n: int | None = None) -> None:
+    """:func:`learned_input_phones` as a table."""
+    print(f"{'layer':<12}{'neuron':>7}   {'most common':<14}phones at the top frames (strongest first)")
+    for row in learned_input_phones(out, run, n):
+        common = f"{row['most_common'][0]} x{row['most_common'][1]}" if row["most_common"] else "-"
+        print(f"{row['layer']:<12}{row['neuron']:>7}   {common:<14}{' '.join(p or '?' for p in row['phones'])}")
 
 
 # ---------------------------------------------------------------------------- the neuron atlas

@@ -82,7 +82,7 @@ from .frame_examples import LAYER_RANGES, FrameExampleAccumulator, FrameExamples
 __all__ = ["DissectionAccumulator", "DissectionOptions", "DissectionResult", "FrameExamples", "LayerDissection",
            "dissect_dataset", "layer_dissection", "load_dissection", "load_frame_examples"]
 
-INDEX_FORMAT = 2  # 2: unaligned utterances batched too (examples, histograms), textgrids in the index
+INDEX_FORMAT = 3  # 2: unaligned utterances batched too (examples, histograms), textgrids in the index; 3: hashed tie order
 N_CLASSES = len(PHONE_CLASSES)
 
 

@@ -5,10 +5,13 @@ for all layers) for every neuron ``f`` of every requested layer:
 
 * the ``k`` **top** and ``k`` **bottom** ``(utterance, frame)`` positions by activation
   over all real frames of the dataset (aligned or not), with the neuron's activation
-  trace in a window of ``±W`` frames around each (NaN outside the utterance). Ties are
-  broken by position (lower utterance index, then lower frame, first), so the lists
-  are a total order: the same whatever the batching, the resume point or the Dask
-  sharding;
+  trace in a window of ``±W`` frames around each (NaN outside the utterance). Ties
+  (common: a clipped ReLU saturates at 20, or sits at 0) are broken by a fixed
+  pseudo-random order of the positions (the 32-bit multiplicative hash of
+  ``utterance * stride + frame``, a bijection), so that a saturated neuron's examples
+  are spread over the dataset rather than taken from its first utterances, and the
+  lists are a total order: the same whatever the batching, the resume point or the
+  Dask sharding;
 * a **histogram** of the neuron's activations over ``B`` bins with edges shared by the
   layer. Bounded layers have fixed edges: ``[0, 20]`` for the clipped ReLUs (layer_1,
   layer_2, layer_3, layer_5) and ``[-1, 1]`` for the LSTM output (``o * tanh(c)``).
@@ -45,7 +48,7 @@ from ..infra.errors import FileFormatError, ParameterError
 from ..speech.alignments import frame_centres, read_textgrid
 
 __all__ = ["FrameExample", "FrameExampleAccumulator", "FrameExamples", "histogram_edges", "load_frame_examples",
-           "FRAME_SECONDS", "EXAMPLE_KEYS"]
+           "tie_rank", "FRAME_SECONDS", "EXAMPLE_KEYS"]
 
 #: Seconds between two frames' starts (DeepSpeech's 20 ms step).
 FRAME_SECONDS = 0.02
@@ -76,6 +79,14 @@ def histogram_edges(layer: str, bins: int, sample: np.ndarray | None = None) -> 
     return np.linspace(low, high, bins + 1).astype(np.float32)
 
 
+def tie_rank(utterance: np.ndarray, frame: np.ndarray, stride: int) -> np.ndarray:
+    """The order in which tied frames are kept (lower first): ``(p * 0x9E3779B1) mod 2**32``
+    of the position ``p = utterance * stride + frame`` (``p < 2**32``; an odd multiplier
+    permutes the 32-bit integers, so ranks are unique). int64."""
+    p = np.asarray(utterance).astype(np.uint64) * np.uint64(stride) + np.asarray(frame).astype(np.uint64)
+    return ((p * np.uint64(0x9E3779B1)) & np.uint64(0xFFFFFFFF)).astype(np.int64)
+
+
 def _ordered(values: np.ndarray) -> np.ndarray:
     """float32 -> int64 with the same order (IEEE bits; negatives flipped)."""
     bits = np.ascontiguousarray(values, np.float32).view(np.int32).astype(np.int64)
@@ -90,32 +101,29 @@ def _best(keys: np.ndarray, k: int, largest: bool) -> np.ndarray:
     return np.argpartition(keys, k - 1, axis=0)[:k]
 
 
-def _batch_best(a: np.ndarray, k: int, largest: bool) -> np.ndarray:
-    """``[n, F]`` mask of each neuron's ``k`` best frames of ``a`` (rows in position order:
-    a tie goes to the earlier row)."""
-    n = len(a)
-    if n <= k:
-        return np.ones(a.shape, bool)
-    kth = n - k if largest else k - 1
-    value = np.partition(a, kth, axis=0)[kth]
-    strict = (a > value) if largest else (a < value)
-    tie = a == value
-    return strict | (tie & (np.cumsum(tie, axis=0) <= k - strict.sum(axis=0)))
-
-
 def _bin_of(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Bin index of each value, as ``np.histogram(np.clip(values, edges[0], edges[-1]), edges)`` counts it.
 
-    Arithmetic guess on equal-width bins, then corrected against the edges themselves
-    (NumPy's own method for uniform bins), so rounding never moves a value across an edge.
+    Arithmetic on equal-width bins; values within a thousandth of a bin of an edge (where
+    rounding could move them across it) are then checked against the edges themselves.
     """
     e = np.asarray(edges, np.float32)  # values and edges are float32: the compares are exact
     n = len(e) - 1
     v = np.clip(np.asarray(values, np.float32), e[0], e[-1])
-    idx = ((v - e[0]) * np.float32(n / (float(e[-1]) - float(e[0])))).astype(np.int32)
-    np.clip(idx, 0, n - 1, out=idx)
-    idx -= v < e[idx]
-    idx += (v >= e[idx + 1]) & (idx != n - 1)
+    x = np.subtract(v, e[0])
+    x *= np.float32(n / (float(e[-1]) - float(e[0])))
+    idx = x.astype(np.int32)
+    np.minimum(idx, n - 1, out=idx)
+    x -= idx  # the position within the bin, [0, 1]
+    x -= np.float32(0.5)
+    np.abs(x, out=x)
+    # within a thousandth of a bin of an edge; a value exactly on the first edge (a clipped
+    # ReLU's zeros) is in bin 0 as computed
+    near = np.nonzero((x > np.float32(0.499)) & (v != e[0]))
+    v, guess = v[near], idx[near]
+    guess -= v < e[guess]
+    guess += (v >= e[guess + 1]) & (guess != n - 1)
+    idx[near] = guess
     return idx
 
 
@@ -127,8 +135,8 @@ class FrameExampleAccumulator:
         k: top and bottom positions kept per neuron (at least 1).
         window: ``W``: the trace covers frames ``t - W .. t + W``.
         edges: ``[B + 1]`` histogram edges (:func:`histogram_edges`).
-        stride: more than any utterance's frame count; ``utterance * stride + frame`` orders
-            positions, and ``utterances * stride`` must stay below ``2**32``.
+        stride: more than any utterance's frame count; ``utterance * stride + frame`` numbers
+            the positions (for :func:`tie_rank`), and ``utterances * stride`` must stay below ``2**32``.
     """
 
     def __init__(self, width: int, k: int, window: int, edges: np.ndarray, stride: int):
@@ -165,15 +173,21 @@ class FrameExampleAccumulator:
         acts = np.asarray(activations, np.float32)
         lengths = np.asarray(lengths, np.int64)
         utterances = np.asarray(utterances, np.int64)
-        by_utterance = np.argsort(utterances, kind="stable")  # so that the frames below come in position order
+        by_utterance = np.argsort(utterances, kind="stable")
+        if len(by_utterance) > 1 and (self.top_key == _WORST_TOP).any():
+            # Empty slots let every frame through to the sort below: one row first, whose
+            # frames then set the limits that filter the rest of the batch.
+            for rows_ in (by_utterance[:1], by_utterance[1:]):
+                self.update(acts[rows_], lengths[rows_], utterances[rows_])
+            return
         rows, frames = np.nonzero(np.arange(acts.shape[1])[None, :] < lengths[by_utterance, None])
         rows = by_utterance[rows]
         if not len(rows):
             return
         if int(utterances.max()) * self.stride + self.stride > _LOW32 or int(lengths.max()) > self.stride:
             raise ParameterError(f"stride: {self.stride} frames per utterance does not fit the batch's positions")
-        a = acts[rows, frames]  # [n, F]
-        position = utterances[rows] * self.stride + frames  # [n], unique, ordered by (utterance, frame)
+        a = np.concatenate([acts[r, :lengths[r]] for r in by_utterance])  # [n, F]; slices copy faster than a gather
+        position = tie_rank(utterances[rows], frames, self.stride)  # [n], unique: breaks ties
         width = a.shape[1]
         bins = _bin_of(a, self.histogram_edges) + np.arange(width)[None, :] * self.histogram_counts.shape[1]
         self.histogram_counts += np.bincount(bins.ravel(), minlength=self.histogram_counts.size
@@ -194,12 +208,10 @@ class FrameExampleAccumulator:
         empty = key[worst_slot, neurons] == (_WORST_TOP if largest else _WORST_BOTTOM)
         limit = np.where(empty, -np.inf if largest else np.inf, getattr(self, f"{side}_value")[worst_slot, neurons])
         limit_position = np.where(empty, np.iinfo(np.int64).max,
-                                  getattr(self, f"{side}_utterance")[worst_slot, neurons].astype(np.int64) * self.stride
-                                  + getattr(self, f"{side}_frame")[worst_slot, neurons])
+                                  tie_rank(getattr(self, f"{side}_utterance")[worst_slot, neurons],
+                                           getattr(self, f"{side}_frame")[worst_slot, neurons], self.stride))
         beats = (a > limit) if largest else (a < limit)
-        beats |= (a == limit) & (position[:, None] < limit_position)  # a tie goes to the earlier position
-        if beats.sum() > 4 * k * width:  # the first batches: narrow to each neuron's k best in the batch
-            beats &= _batch_best(a, k, largest)
+        beats |= (a == limit) & (position[:, None] < limit_position)  # a tie goes to the lower rank
         entry, neuron = np.nonzero(beats)
         if not len(entry):
             return
