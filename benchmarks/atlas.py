@@ -2,15 +2,15 @@
 
 Prints, measured in one run:
 
-1. this machine's matmul FLOP/s (a 4096^3 float32 ``tf.matmul``, best of 3), measured
-   between every two cases; each case is compared with the larger of the measurements
-   just before and after it (the machine is shared, so a side-by-side ratio);
+1. this machine's matmul FLOP/s (a 2048^3 float32 ``tf.matmul``, best of 10), measured
+   between every two cases, by wall time and by process CPU time (the machine is shared:
+   see :func:`measure_model` for what each share says);
 2. for the embedded model and a full-size model (n_hidden 2048, random weights in the
    release layout, ``random_weights`` as in ``benchmarks/visualize.py``), per layer and
    batch size B (``--batch-sizes 1,16,64,256``): seconds per optimization step of B
    one-neuron objectives (forward + gradient + Adam, the compiled step of
    ``maximize_activation``, tracing excluded, best of ``--repeats``), objective-steps per
-   second (B / seconds) and achieved FLOP/s as a share of the matmul ceiling;
+   second (B / seconds) and achieved FLOP/s as a share of matmul's;
 3. estimated wall times: (a) the embedded model's whole atlas (every unit of the six
    layers at ``--atlas-steps`` and ``--atlas-batch``, plus one forward pass over
    ``--dataset-utterances`` utterances of ``--dataset``, measured here), (b) a
@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 import tensorflow as tf
-from common import best_time, forward_flops_per_frame, matmul_flops
+from common import forward_flops_per_frame
 from visualize import embedded_model
 
 from deepspeech_audio_features import LAYERS, DeepSpeech, random_weights
@@ -67,33 +67,60 @@ def layer_flops(n_hidden: int, layer: str, frames: int) -> int:
     return 3 * forward_flops_per_frame(n_hidden, layer) * frames
 
 
-def measure_model(label: str, model, batch_sizes, frames: int, repeats: int, layers) -> dict:
-    """``{(layer, B): (seconds per step, matmul ceiling around it)}``; prints the table.
+def timed(fn, repeats: int, warmup: int = 1) -> tuple[float, float]:
+    """Fastest wall seconds and fastest process CPU seconds (all threads) of ``fn()``."""
+    for _ in range(warmup):
+        fn()
+    walls, cpus = [], []
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        fn()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return min(walls), min(cpus)
 
-    The machine is shared, so each case is compared with the matmul FLOP/s measured just
-    before and just after it (the larger of the two): a side-by-side ratio.
+
+def matmul_rates(n: int = 2048, repeats: int = 10) -> tuple[float, float]:
+    """FLOP per wall second and per CPU second of an n^3 float32 matmul (best of ``repeats``:
+    short calls, like the steps, so both catch the machine's quieter moments)."""
+    a, b = tf.random.normal([n, n]), tf.random.normal([n, n])
+    wall, cpu = timed(lambda: tf.matmul(a, b).numpy(), repeats)
+    return 2 * n ** 3 / wall, 2 * n ** 3 / cpu
+
+
+def measure_model(label: str, model, batch_sizes, frames: int, repeats: int, layers) -> dict:
+    """``{(layer, B): seconds per step}``; prints the table.
+
+    Two shares per case, because the machine is shared: FLOP per wall second over the
+    best matmul FLOP/s of the whole block (what a quiet machine reaches; on a loaded one
+    it understates), and FLOP per CPU second over the matmul's FLOP per CPU second
+    measured right before and after (robust to other processes, but blind to idle
+    cores: it overstates steps that leave a core waiting).
     """
     results = {}
-    before = matmul_flops(repeats=3)
+    before = matmul_rates()
+    ceilings = [before]
     for layer in layers:
         for batch in batch_sizes:
             step = step_function(model, layer, batch, frames)
-            seconds = best_time(step, repeats=repeats, warmup=1)
-            after = matmul_flops(repeats=3)
-            results[layer, batch] = (seconds, max(before, after))
+            wall, cpu = timed(step, repeats)
+            after = matmul_rates()
+            ceilings.append(after)
+            results[layer, batch] = (wall, cpu, max(before[1], after[1]))
             before = after
-    peaks = [p for _, p in results.values()]
-    print(f"\n{label}: n_hidden {model.n_hidden}, T = {frames}; matmul ceiling {min(peaks) / 1e9:.0f} to "
-          f"{max(peaks) / 1e9:.0f} GFLOP/s during this block")
-    print(f"  {'layer':10s} {'GFLOP/obj-step':>14s} " + " ".join(f"{'B=' + str(b):>22s}" for b in batch_sizes))
+    peak = max(c[0] for c in ceilings)
+    print(f"\n{label}: n_hidden {model.n_hidden}, T = {frames}; matmul {min(c[0] for c in ceilings) / 1e9:.0f} to "
+          f"{peak / 1e9:.0f} GFLOP/s (wall) during this block")
+    print("  per cell: objective-steps/s | share of matmul by wall time (best matmul of the block) | by CPU time")
+    print(f"  {'layer':10s} {'GFLOP/obj-step':>14s} " + " ".join(f"{'B=' + str(b):>27s}" for b in batch_sizes))
     for layer in layers:
         flops = layer_flops(model.n_hidden, layer, frames)
         cells = []
         for batch in batch_sizes:
-            seconds, peak = results[layer, batch]
-            cells.append(f"{batch / seconds:8.1f} obj-st/s {flops * batch / seconds / peak:4.0%}")
-        print(f"  {layer:10s} {flops / 1e9:14.3f} " + " ".join(f"{c:>22s}" for c in cells), flush=True)
-    return results
+            wall, cpu, cpu_ceiling = results[layer, batch]
+            cells.append(f"{batch / wall:8.1f} | {flops * batch / wall / peak:4.0%} | {flops * batch / cpu / cpu_ceiling:4.0%}")
+        print(f"  {layer:10s} {flops / 1e9:14.3f} " + " ".join(f"{c:>27s}" for c in cells), flush=True)
+    return {k: v[0] for k, v in results.items()}
 
 
 def dataset_pass_seconds(model, dataset: str, utterances: int) -> tuple[float, int]:
@@ -143,8 +170,7 @@ def main() -> None:
     print(f"\nestimates at {args.atlas_steps} steps, batch {batch}, T = {args.frames} "
           "(from the step times above; tracing, about a second per batch, and file writing left out)")
     if "embedded" in results and batch in batch_sizes:
-        model, measured = results["embedded"]
-        seconds = {k: v[0] for k, v in measured.items()}
+        model, seconds = results["embedded"]
         total = 0.0
         for layer in layers:
             width = layer_width(model, layer)
@@ -165,8 +191,7 @@ def main() -> None:
         print(f"  (a) embedded model's whole atlas, feature visualization + dataset pass: "
               f"{total / 60 + dataset_minutes:.0f} min on this machine")
     if "full" in results and batch in batch_sizes:
-        model, measured = results["full"]
-        seconds = {k: v[0] for k, v in measured.items()}
+        model, seconds = results["full"]
         machines = [int(m) for m in args.machines.split(",")]
         n_batches = math.ceil(2048 / batch)
         print(f"  (b) full-size layer of 2048 neurons = {n_batches} batches of {batch}; N machines like this one each "
