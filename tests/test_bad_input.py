@@ -793,6 +793,15 @@ ROWS = [
      ParameterError, "batch_size: must be >= 1"),
     ("neurons-batch-size-float", lambda d: _neurons().visualize_neurons(tiny(), "layer_2", d, batch_size=2.5, progress=False),
      ParameterError, "batch_size: expected an integer"),
+    ("neurons-clamp-without-stats", lambda d: _neurons().visualize_neurons(tiny(), "layer_2", d, progress=False,
+                                                                          options=_vis_options(clamp=True)),
+     ParameterError, "need MFCC statistics"),
+    ("cli-neurons-unknown-layer", lambda d: cli_model("visualize-neurons", "layer_9", "--out", d), ParameterError,
+     "unknown layer 'layer_9'"),
+    ("cli-neurons-bad-list", lambda d: cli_model("visualize-neurons", "layer_1", "--neurons", "0:x", "--out", d),
+     ParameterError, "--neurons: expected indices like 3,17"),
+    ("cli-neurons-batch-size-zero", lambda d: cli_model("visualize-neurons", "layer_1", "--batch-size", "0", "--out", d),
+     ParameterError, "batch_size: must be >= 1"),
     ("neurons-load-no-run", lambda d: _neurons().load_neuron_inputs(d, "layer_2"), FileFormatError,
      "no neuron visualization here"),
     ("neurons-load-unknown-layer", lambda d: _neurons().load_neuron_inputs(d, "rnn"), ParameterError,
@@ -808,6 +817,12 @@ def _neurons():
     from deepspeech_audio_features.interpret.featurevis import neurons
 
     return neurons
+
+
+def _vis_options(**fields):
+    from deepspeech_audio_features import VisualizationOptions
+
+    return VisualizationOptions(**fields)
 
 
 def _neurons_cut(folder: Path, damage=lambda path: path.unlink()) -> bool:

@@ -154,3 +154,25 @@ def test_learned_inputs_beat_real_speech(tmp_path):
         assert alive.sum() >= len(chosen) - 1
         checked += int(alive.sum())
     assert checked >= 22
+
+
+def test_command_line_summary_json_and_resume(tiny, tmp_path, capsys):
+    import json
+
+    from deepspeech_audio_features import save_checkpoint
+    from deepspeech_audio_features.app.cli import main
+
+    _, model = tiny
+    save_checkpoint(model, tmp_path / "ckpt", step=1)
+    common = ["--checkpoint", str(tmp_path / "ckpt"), "--out", str(tmp_path / "atlas"), "--steps", "4", "--frames",
+              str(FRAMES), "--batch-size", "5", "--no-progress"]
+    assert main(["visualize-neurons", "layer_2", "layer_6", "--neurons", "0:3,7", *common]) == 0
+    out = capsys.readouterr().out
+    assert "4 steps, T = 20 frames, 5 neurons per batch" in out and "layer_6" in out
+    assert main(["visualize-neurons", "layer_2", "--neurons", "0:3,7", "--json", *common]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary[0]["layer"] == "layer_2" and summary[0]["neurons"] == 4 and summary[0]["computed_batches"] == 0
+    api = load_neuron_inputs(tmp_path / "atlas", "layer_2")
+    assert api.neurons.tolist() == [0, 1, 2, 7] and api.config["options"]["steps"] == 4
+    assert main(["visualize-neurons", "layer_2", "--neurons", "0:3", *common]) == 2  # another neuron list: refused
+    assert "holds a neuron visualization with other settings (neurons)" in capsys.readouterr().err

@@ -26,7 +26,8 @@ __all__ = ["StudySettings", "ensure_corpus", "visualization_config", "ensure_vis
            "final_input", "examples_grid", "ensure_masks", "mask_result_animation", "show_mask_summary",
            "show_muted_audio", "ensure_dissection", "show_dissection", "ensure_probes", "probe_figure",
            "best_detectors", "frame_snippet", "frame_examples_figure", "show_frame_examples", "learned_input_phones",
-           "show_learned_input_phones", "ensure_atlas", "show_atlas"]
+           "show_learned_input_phones", "ensure_neuron_inputs", "neuron_inputs_grid",
+           "ensure_atlas", "show_atlas"]
 
 LAYER_TITLES = {"layer_1": "Layer 1", "layer_2": "Layer 2", "layer_3": "Layer 3", "rnn_output": "RNN output",
                 "layer_5": "Layer 5", "layer_6": "Layer 6"}
@@ -528,6 +529,35 @@ def show_learned_input_phones(out: str | os.PathLike, run: str | os.PathLike, n:
     for row in learned_input_phones(out, run, n):
         common = f"{row['most_common'][0]} x{row['most_common'][1]}" if row["most_common"] else "-"
         print(f"{row['layer']:<12}{row['neuron']:>7}   {common:<14}{' '.join(p or '?' for p in row['phones'])}")
+
+
+def ensure_neuron_inputs(model, settings: StudySettings, per_layer: int = 8) -> dict:
+    """The first ``per_layer`` neurons of every layer visualized one input per neuron
+    (:func:`~deepspeech_audio_features.interpret.featurevis.neurons.visualize_neurons`, the
+    atlas's settings; the quick setting's steps and T), in ``runs/atlas``; resumable.
+
+    Returns:
+        ``{layer: NeuronInputs}``.
+    """
+    from ..interpret.featurevis.neurons import ATLAS_BATCH_SIZE, ATLAS_OPTIONS, visualize_neurons
+    from ..interpret.featurevis.objectives import layer_width
+    from ..speech.model import LAYERS
+
+    options = ATLAS_OPTIONS.replace(**{k: v for k, v in settings.overrides.items() if k in ("steps", "frames")})
+    return {layer: visualize_neurons(model, layer, settings.runs / "atlas",
+                                     list(range(min(per_layer, layer_width(model, layer)))), options,
+                                     batch_size=ATLAS_BATCH_SIZE, progress=False)
+            for layer in LAYERS}
+
+
+def neuron_inputs_grid(results: dict, columns: int = 4, scale=None):
+    """Learned inputs of :func:`ensure_neuron_inputs`: a row per layer, its first ``columns``
+    neurons, each captioned with its mean activation; one colour scale (default: pooled)."""
+    from .plots import plot_grid
+
+    cells = [[(r.inputs[i], f"{LAYER_TITLES[layer]} #{int(r.neurons[i])}\nactivation {float(r.activation[i]):.2f}")
+              for i in range(min(columns, len(r.neurons)))] for layer, r in results.items()]
+    return plot_grid(cells, title="One learned input per neuron (the atlas's)", scale=scale)
 
 
 # ---------------------------------------------------------------------------- the neuron atlas

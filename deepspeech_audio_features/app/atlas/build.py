@@ -152,7 +152,7 @@ def build_atlas(model: DeepSpeech, dataset: str | os.PathLike, out: str | os.Pat
         dissection_options: ``DissectionOptions`` of the dataset pass (its ``max_utterances``
             is :attr:`AtlasOptions.max_utterances`).
         visualization_options: the feature-visualization options of ``visualize_neurons``
-            (default: its own).
+            (default: its atlas settings, ``ATLAS_OPTIONS``: 500 steps, 100 frames).
         probes: an existing probe run (folder or ``result.json``) whose phone accuracy the
             index shows; or ``probe_train``: an aligned CSV to train the probes on here
             (scored on ``dataset``). Neither: no probe column.
@@ -175,9 +175,10 @@ def build_atlas(model: DeepSpeech, dataset: str | os.PathLike, out: str | os.Pat
         raise DatasetError(f"{probe_train}: no such probe training set (a DeepSpeech CSV with TextGrids)")
     probe_table = _load_probes(probes) if probes is not None else None  # a bad probe file fails before the long passes
     from ...interpret.content_options import DissectionOptions
+    from ...interpret.featurevis.neurons import ATLAS_OPTIONS
     from ...interpret.featurevis.options import VisualizationOptions
 
-    visualization_options = VisualizationOptions.resolve(visualization_options, {})
+    visualization_options = VisualizationOptions.resolve(visualization_options or ATLAS_OPTIONS, {})
     dissection_options = (dissection_options or DissectionOptions()).replace(max_utterances=options.max_utterances,
                                                                              frame_examples=True)
     # how the work is spread does not change the result: not part of the atlas's identity

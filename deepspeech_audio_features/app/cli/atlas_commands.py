@@ -12,7 +12,6 @@ def _layer_list(values) -> list[str] | None:
 
 
 def cmd_atlas(args) -> int:
-    from ...interpret.featurevis.options import VisualizationOptions
     from ...speech.model import LAYERS
     from ..atlas.build import build_atlas
     from ..atlas.options import AtlasOptions, SiteOptions
@@ -23,7 +22,9 @@ def cmd_atlas(args) -> int:
     dissection = DissectionOptions().replace(**{k: getattr(args, k) for k in ("quantile", "top_k", "window",
                                                                               "histogram_bins")
                                                 if getattr(args, k) is not None})
-    visualization = VisualizationOptions().replace(**{k: getattr(args, k) for k in ("steps", "frames", "learning_rate")
+    from ...interpret.featurevis.neurons import ATLAS_OPTIONS
+
+    visualization = ATLAS_OPTIONS.replace(**{k: getattr(args, k) for k in ("steps", "frames", "learning_rate")
                                                       if getattr(args, k) is not None})
     with cluster_of(args) as (scheduler, _):
         result = build_atlas(model, args.dataset, args.out, _layer_list(args.layers) or LAYERS,

@@ -21,6 +21,7 @@ its initial noise comes from its own random stream (its objective is named
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -40,6 +41,10 @@ from .options import VisualizationOptions
 NEURONS_FORMAT = 1
 #: The arrays every batch file holds.
 BATCH_KEYS = ("neurons", "inputs", "activation", "total_variation")
+#: The atlas's settings (chosen from benchmarks/atlas.py; see the README's atlas section).
+ATLAS_OPTIONS = VisualizationOptions(steps=500, frames=100)
+#: Neurons per batched optimization for the atlas.
+ATLAS_BATCH_SIZE = 64
 
 
 @dataclass
@@ -131,12 +136,28 @@ def visualize_batch(model: DeepSpeech, layer: str, neurons: Sequence[int],
     from .render import maximize_activation
 
     objectives = [Objective(layer, (int(n),), name=neuron_objective_name(layer, int(n))) for n in neurons]
-    result = maximize_activation(model, objectives, options, progress=False)
+    with _no_retracing_warning():
+        result = maximize_activation(model, objectives, options, progress=False)
     names = [o.name for o in objectives]
     return {"neurons": np.asarray(neurons, np.int32),
             "inputs": np.stack([result.inputs[n] for n in names]).astype(np.float32),
             "activation": np.array([result.activation[n] for n in names], np.float32),
             "total_variation": np.array([result.total_variation[n] for n in names], np.float32)}
+
+
+@contextlib.contextmanager
+def _no_retracing_warning():
+    """Each batch compiles its own step (about a second, next to minutes of steps), which
+    TensorFlow would report as "excessive retracing" from the sixth batch on."""
+    import tensorflow as tf
+
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _check_batch(run: RunFolder, b: int, neurons: list[int], frames: int) -> str | None:
@@ -182,7 +203,7 @@ def _neuron_shard(shard: list[tuple[int, list[int]]], out: str, checkpoint: str,
 
 
 def visualize_neurons(model: DeepSpeech, layer: str, out: str | os.PathLike, neurons: Sequence[int] | None = None,
-                      options: VisualizationOptions | None = None, *, batch_size: int = 64, scheduler=None,
+                      options: VisualizationOptions | None = None, *, batch_size: int = ATLAS_BATCH_SIZE, scheduler=None,
                       shards: int | None = None, worker_threads: int | None = None, overwrite: bool = False,
                       progress: bool = True) -> NeuronInputs:
     """Learn an input that maximizes each neuron of ``layer``, one objective per neuron.
@@ -220,6 +241,8 @@ def visualize_neurons(model: DeepSpeech, layer: str, out: str | os.PathLike, neu
         RuntimeError: some Dask shards failed for good (the rest is saved; re-run).
     """
     options = VisualizationOptions.resolve(options, {})
+    if options.clamp or options.init == "mean":
+        raise ParameterError("options: clamp and init='mean' need MFCC statistics, which visualize_neurons does not take")
     chosen = check_neuron_request(model, layer, neurons, batch_size)
     if shards is not None:
         check_int("shards", shards, 1)
