@@ -88,7 +88,8 @@ class Browser:
         self.timeout = timeout
         self.errors: list[str] = []
         self._ids = itertools.count(1)
-        self._tmp = tempfile.TemporaryDirectory(prefix=f"atlas-{self.name}-")
+        # Chromium's helper processes may still write the profile for a moment after it exits.
+        self._tmp = tempfile.TemporaryDirectory(prefix=f"atlas-{self.name}-", ignore_cleanup_errors=True)
         self._process: subprocess.Popen | None = None
         self._ws = None
         self._stack = contextlib.ExitStack()
