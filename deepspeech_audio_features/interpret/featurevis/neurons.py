@@ -44,7 +44,7 @@ BATCH_KEYS = ("neurons", "inputs", "activation", "total_variation")
 #: The atlas's settings (chosen from benchmarks/atlas.py; see the README's atlas section).
 ATLAS_OPTIONS = VisualizationOptions(steps=500, frames=100)
 #: Neurons per batched optimization for the atlas.
-ATLAS_BATCH_SIZE = 64
+ATLAS_BATCH_SIZE = 256
 
 
 @dataclass
