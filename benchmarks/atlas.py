@@ -17,8 +17,10 @@ Prints, measured in one run:
    full-size layer of 2048 neurons on 1 machine and on a Dask cluster of N machines.
 
 FLOPs per objective-step (T frames, n = n_hidden, 2 FLOPs per multiply-add, forward +
-backward counted as three forwards): ``6 T * MACs(layer)`` with the forward's
-multiply-adds per frame up to the layer::
+backward counted as three forwards, the issue's convention): ``6 T * MACs(layer)`` with
+the forward's multiply-adds per frame up to the layer (the step computes gradients with
+respect to the input only, no weight gradients, so the arithmetic it really does is two
+forwards: its hardware utilization is 2/3 of the printed share)::
 
     layer_1 494 n | layer_2 +n^2 | layer_3 +n^2 | rnn_output +8 n^2 (input and recurrent
     kernels, n x 4n each) | layer_5 +n^2 | layer_6 +29 n
@@ -115,7 +117,8 @@ def measure_model(label: str, model, batch_sizes, frames: int, repeats: int, lay
     peak = max(c[0] for c in ceilings)
     print(f"\n{label}: n_hidden {model.n_hidden}, T = {frames}; matmul {min(c[0] for c in ceilings) / 1e9:.0f} to "
           f"{peak / 1e9:.0f} GFLOP/s (wall) during this block")
-    print("  per cell: objective-steps/s | share of matmul by wall time (best matmul of the block) | by CPU time")
+    print("  per cell: objective-steps/s | share of matmul by wall time (best matmul of the block) | by CPU time "
+          "(FLOPs: forward + backward as 3 forwards)")
     print(f"  {'layer':10s} {'GFLOP/obj-step':>14s} " + " ".join(f"{'B=' + str(b):>27s}" for b in batch_sizes))
     for layer in layers:
         flops = layer_flops(model.n_hidden, layer, frames)
