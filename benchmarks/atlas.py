@@ -17,8 +17,10 @@ Prints, measured in one run:
    full-size layer of 2048 neurons on 1 machine and on a Dask cluster of N machines.
 
 FLOPs per objective-step (T frames, n = n_hidden, 2 FLOPs per multiply-add, forward +
-backward counted as three forwards): ``6 T * MACs(layer)`` with the forward's
-multiply-adds per frame up to the layer::
+backward counted as three forwards, the issue's convention): ``6 T * MACs(layer)`` with
+the forward's multiply-adds per frame up to the layer (the step computes gradients with
+respect to the input only, no weight gradients, so the arithmetic it really does is two
+forwards: its hardware utilization is 2/3 of the printed share)::
 
     layer_1 494 n | layer_2 +n^2 | layer_3 +n^2 | rnn_output +8 n^2 (input and recurrent
     kernels, n x 4n each) | layer_5 +n^2 | layer_6 +29 n
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
 
 import numpy as np
@@ -38,8 +41,11 @@ from visualize import embedded_model
 
 from deepspeech_audio_features import LAYERS, DeepSpeech, random_weights
 from deepspeech_audio_features.interpret.featurevis import Objective, VisualizationOptions, render
+from deepspeech_audio_features.interpret.featurevis.neurons import ATLAS_BATCH_SIZE, ATLAS_OPTIONS
 from deepspeech_audio_features.interpret.featurevis.objectives import layer_width, plan_objectives
 from deepspeech_audio_features.interpret.featurevis.param import DirectParam, initial_inputs
+
+CORES = os.cpu_count() or 1
 
 
 def step_function(model, layer: str, batch: int, frames: int):
@@ -89,7 +95,7 @@ def matmul_rates(n: int = 2048, repeats: int = 10) -> tuple[float, float]:
 
 
 def measure_model(label: str, model, batch_sizes, frames: int, repeats: int, layers) -> dict:
-    """``{(layer, B): seconds per step}``; prints the table.
+    """``{(layer, B): (wall seconds, CPU seconds) per step}``; prints the table.
 
     Two shares per case, because the machine is shared: FLOP per wall second over the
     best matmul FLOP/s of the whole block (what a quiet machine reaches; on a loaded one
@@ -111,7 +117,8 @@ def measure_model(label: str, model, batch_sizes, frames: int, repeats: int, lay
     peak = max(c[0] for c in ceilings)
     print(f"\n{label}: n_hidden {model.n_hidden}, T = {frames}; matmul {min(c[0] for c in ceilings) / 1e9:.0f} to "
           f"{peak / 1e9:.0f} GFLOP/s (wall) during this block")
-    print("  per cell: objective-steps/s | share of matmul by wall time (best matmul of the block) | by CPU time")
+    print("  per cell: objective-steps/s | share of matmul by wall time (best matmul of the block) | by CPU time "
+          "(FLOPs: forward + backward as 3 forwards)")
     print(f"  {'layer':10s} {'GFLOP/obj-step':>14s} " + " ".join(f"{'B=' + str(b):>27s}" for b in batch_sizes))
     for layer in layers:
         flops = layer_flops(model.n_hidden, layer, frames)
@@ -120,7 +127,7 @@ def measure_model(label: str, model, batch_sizes, frames: int, repeats: int, lay
             wall, cpu, cpu_ceiling = results[layer, batch]
             cells.append(f"{batch / wall:8.1f} | {flops * batch / wall / peak:4.0%} | {flops * batch / cpu / cpu_ceiling:4.0%}")
         print(f"  {layer:10s} {flops / 1e9:14.3f} " + " ".join(f"{c:>27s}" for c in cells), flush=True)
-    return {k: v[0] for k, v in results.items()}
+    return {k: (v[0], v[1]) for k, v in results.items()}
 
 
 def dataset_pass_seconds(model, dataset: str, utterances: int) -> tuple[float, int]:
@@ -148,8 +155,8 @@ def main() -> None:
     parser.add_argument("--layers", default=",".join(LAYERS))
     parser.add_argument("--repeats", type=int, default=2, help="timed steps per case (best of)")
     parser.add_argument("--full-hidden", type=int, default=2048)
-    parser.add_argument("--atlas-steps", type=int, default=VisualizationOptions().steps)
-    parser.add_argument("--atlas-batch", type=int, default=64)
+    parser.add_argument("--atlas-steps", type=int, default=ATLAS_OPTIONS.steps)
+    parser.add_argument("--atlas-batch", type=int, default=ATLAS_BATCH_SIZE)
     parser.add_argument("--dataset", default="data/corpus/test.csv")
     parser.add_argument("--dataset-utterances", type=int, default=750)
     parser.add_argument("--machines", default="1,4,16,32")
@@ -171,14 +178,16 @@ def main() -> None:
           "(from the step times above; tracing, about a second per batch, and file writing left out)")
     if "embedded" in results and batch in batch_sizes:
         model, seconds = results["embedded"]
-        total = 0.0
+        total = dedicated = 0.0
         for layer in layers:
             width = layer_width(model, layer)
             n_batches = math.ceil(width / batch)
             # the last batch is smaller; count it at its share of a full batch's rows
-            layer_seconds = seconds[layer, batch] * args.atlas_steps * width / batch
-            total += layer_seconds
-            print(f"  embedded {layer:10s} {width:4d} units, {n_batches:2d} batches: {layer_seconds / 60:6.1f} min")
+            layer_seconds = seconds[layer, batch][0] * args.atlas_steps * width / batch
+            cpu_seconds = seconds[layer, batch][1] * args.atlas_steps * width / batch / CORES
+            total, dedicated = total + layer_seconds, dedicated + cpu_seconds
+            print(f"  embedded {layer:10s} {width:4d} units, {n_batches:2d} batches: {layer_seconds / 60:6.1f} min "
+                  f"here, {cpu_seconds / 60:6.1f} min on {CORES} dedicated cores")
         try:
             pass_seconds, n = dataset_pass_seconds(model, args.dataset, args.dataset_utterances)
             rate = n / pass_seconds
@@ -189,18 +198,24 @@ def main() -> None:
             dataset_minutes = 0.0
             print(f"  dataset pass: not measured ({err})")
         print(f"  (a) embedded model's whole atlas, feature visualization + dataset pass: "
-              f"{total / 60 + dataset_minutes:.0f} min on this machine")
-    if "full" in results and batch in batch_sizes:
+              f"{total / 60 + dataset_minutes:.0f} min on this machine as loaded now, "
+              f"{dedicated / 60 + dataset_minutes:.0f} min on {CORES} dedicated cores (CPU seconds / cores: "
+              "assumes the step keeps every core busy, as its CPU-time share says)")
+    if "full" in results:
         model, seconds = results["full"]
         machines = [int(m) for m in args.machines.split(",")]
-        n_batches = math.ceil(2048 / batch)
-        print(f"  (b) full-size layer of 2048 neurons = {n_batches} batches of {batch}; N machines like this one each "
-              "run whole batches (Dask shards), so wall = ceil(batches / N) x batch time, plus one model load "
-              "and trace per worker; the dataset pass comes on top (see benchmarks/search.py)")
-        for layer in layers:
-            per_batch = seconds[layer, batch] * args.atlas_steps
-            cells = [f"N={m}: {math.ceil(n_batches / m) * per_batch / 3600:6.2f} h" for m in machines]
-            print(f"      {layer:10s} batch {per_batch / 60:6.1f} min | " + " | ".join(cells))
+        print(f"  (b) a full-size layer of 2048 neurons at {args.atlas_steps} steps: N machines like this one each run "
+              "whole batches (Dask shards of batches), so wall = ceil(batches / N) x batch time, plus one model load "
+              "and one trace per batch (seconds) per worker; assumes identical machines, each with its "
+              f"{CORES} cores to itself (CPU seconds / cores, as (a)), and a shared file system; the dataset pass "
+              "comes on top (benchmarks/search.py projects it)")
+        for b in [b for b in batch_sizes if b >= 16]:
+            n_batches = math.ceil(2048 / b)
+            print(f"      batch {b}: {n_batches} batches")
+            for layer in layers:
+                per_batch = seconds[layer, b][1] / CORES * args.atlas_steps
+                cells = [f"N={m}: {math.ceil(n_batches / m) * per_batch / 3600:7.2f} h" for m in machines]
+                print(f"      {layer:10s} {per_batch / 60:7.1f} min per batch | " + " | ".join(cells))
 
 
 if __name__ == "__main__":

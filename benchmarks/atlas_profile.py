@@ -1,6 +1,7 @@
 """Where the time of one atlas step goes (embedded model, one-neuron objectives of layer_6).
 
-Times, side by side in one run, the compiled pieces of one optimization step of B rows
+Times (process CPU seconds, so other processes on a shared machine matter less), side
+by side in one run, the compiled pieces of one optimization step of B rows
 (T frames): the whole step (``maximize_activation``'s evaluate + Adam update), the
 gradient alone, the forward alone, the LSTM's time loop forward and forward + backward,
 layers 1-3 forward + backward, and the same FLOPs as plain matmuls: the LSTM recurrent
@@ -14,8 +15,7 @@ import argparse
 
 import numpy as np
 import tensorflow as tf
-from atlas import step_function
-from common import best_time, matmul_flops
+from atlas import matmul_rates, step_function, timed
 from visualize import embedded_model
 
 from deepspeech_audio_features import DeepSpeech, random_weights
@@ -70,7 +70,7 @@ def main() -> None:
         return tf.matmul(flat, kernel)
 
     step = step_function(model, args.layer, b, t)
-    peak = matmul_flops(repeats=3)
+    peak = matmul_rates()[1]
     cases = [("whole step (evaluate + Adam)", step, None),
              ("LSTM forward (tf.scan)", lambda: lstm_forward().numpy(), 2 * b * t * 8 * n * n),
              ("LSTM forward + backward", lambda: lstm_both().numpy(), 6 * b * t * 8 * n * n),
@@ -78,12 +78,14 @@ def main() -> None:
              (f"recurrent matmul chained {t}x [{b},{n}]x[{n},{4 * n}]", lambda: recurrent_chain().numpy(),
               2 * b * t * 4 * n * n),
              (f"one matmul [{b * t},{n}]x[{n},{4 * n}]", lambda: flat_matmul().numpy(), 2 * b * t * 4 * n * n)]
-    print(f"n_hidden {n}, B = {b}, T = {t}; 4096^3 matmul {peak / 1e9:.0f} GFLOP/s")
+    print(f"n_hidden {n}, B = {b}, T = {t}; 2048^3 matmul {peak / 1e9:.0f} GFLOP per CPU second (all threads)")
+    print("  CPU seconds of each piece (best of 3; robust to other processes on a shared machine), and its FLOP "
+          "per CPU second as a share of the matmul's")
     for label, fn, flops in cases:
-        seconds = best_time(fn, repeats=3)
-        extra = f"  {flops / seconds / 1e9:6.0f} GFLOP/s = {flops / seconds / peak:4.0%}" if flops else ""
-        print(f"  {label:45s} {seconds * 1e3:8.1f} ms{extra}", flush=True)
-    print(f"  4096^3 matmul again {matmul_flops(repeats=3) / 1e9:.0f} GFLOP/s")
+        _, cpu = timed(fn, repeats=3)
+        extra = f"  {flops / cpu / 1e9:6.0f} GFLOP/cpu-s = {flops / cpu / peak:4.0%}" if flops else ""
+        print(f"  {label:50s} {cpu * 1e3:8.1f} cpu-ms{extra}", flush=True)
+    print(f"  2048^3 matmul again {matmul_rates()[1] / 1e9:.0f} GFLOP per CPU second")
 
 
 if __name__ == "__main__":

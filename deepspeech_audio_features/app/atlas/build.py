@@ -175,8 +175,7 @@ def build_atlas(model: DeepSpeech, dataset: str | os.PathLike, out: str | os.Pat
         raise DatasetError(f"{probe_train}: no such probe training set (a DeepSpeech CSV with TextGrids)")
     probe_table = _load_probes(probes) if probes is not None else None  # a bad probe file fails before the long passes
     from ...interpret.content_options import DissectionOptions
-    from ...interpret.featurevis.neurons import ATLAS_OPTIONS
-    from ...interpret.featurevis.options import VisualizationOptions
+    from ...interpret.featurevis.options import ATLAS_BATCH_SIZE, ATLAS_OPTIONS, VisualizationOptions
 
     visualization_options = VisualizationOptions.resolve(visualization_options or ATLAS_OPTIONS, {})
     dissection_options = (dissection_options or DissectionOptions()).replace(max_utterances=options.max_utterances,
@@ -207,7 +206,7 @@ def build_atlas(model: DeepSpeech, dataset: str | os.PathLike, out: str | os.Pat
     for layer in layers:
         chosen[layer] = choose_neurons(dissection.layers[layer].selectivity, options.neurons_per_layer)
         inputs[layer] = visualize_neurons(model, layer, run.file("inputs"), [int(n) for n in chosen[layer]],
-                                          visualization_options, batch_size=options.visualization_batch_size,
+                                          visualization_options, batch_size=options.visualization_batch_size or ATLAS_BATCH_SIZE,
                                           scheduler=scheduler, progress=progress)
     seconds["visualization"] = time.perf_counter() - start
 

@@ -17,13 +17,13 @@ class AtlasOptions(Options):
     neurons_per_layer: int | None = option(None, "neurons shown per layer, spread over the selectivity ranking "
                                                  "(none: every unit)")
     max_utterances: int | None = option(None, "utterances of the dataset in the dissection pass (none: all)")
-    visualization_batch_size: int = option(64, "neurons optimized together in one feature-visualization batch")
+    visualization_batch_size: int | None = option(None, "neurons optimized together in one feature-visualization "
+                                                        "batch (none: visualize_neurons's atlas default, 256)")
 
     def validate(self) -> None:
-        for name in ("neurons_per_layer", "max_utterances"):
+        for name in ("neurons_per_layer", "max_utterances", "visualization_batch_size"):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), 1)
-        check_int("visualization_batch_size", self.visualization_batch_size, 1)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,7 +22,7 @@ def cmd_atlas(args) -> int:
     dissection = DissectionOptions().replace(**{k: getattr(args, k) for k in ("quantile", "top_k", "window",
                                                                               "histogram_bins")
                                                 if getattr(args, k) is not None})
-    from ...interpret.featurevis.neurons import ATLAS_OPTIONS
+    from ...interpret.featurevis.options import ATLAS_OPTIONS
 
     visualization = ATLAS_OPTIONS.replace(**{k: getattr(args, k) for k in ("steps", "frames", "learning_rate")
                                                       if getattr(args, k) is not None})
