@@ -364,6 +364,7 @@ class FrameExamples:
     textgrids: list[str | None]
     window: int
     frame_seconds: float = FRAME_SECONDS
+    _alignments: dict = dataclasses.field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def k(self) -> int:
@@ -406,7 +407,9 @@ class FrameExamples:
         grid = self.textgrids[u]
         if not grid:
             return [], []
-        alignment = read_textgrid(grid)
+        if u not in self._alignments:  # read once per utterance: a neuron's examples often share one
+            self._alignments[u] = read_textgrid(grid)
+        alignment = self._alignments[u]
         half = (self.window + 0.5) * self.frame_seconds
         low, high = time - half, time + half
         words = [(w.start, w.end, w.label) for w in alignment.words if w.start < high and w.end > low]
