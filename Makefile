@@ -28,11 +28,16 @@ main: setup
 	$(PY) -m deepspeech_audio_features experiments
 	$(PY) tools/run_notebook.py notebook.ipynb --html notebook.html
 
-## Headless Chromium for the tests that open HTML outputs (Debian's package, installed once).
+## Headless Chromium and Firefox for the tests that open HTML outputs (Debian's packages, installed once;
+## the tests drive them over their own debugging ports: no driver download).
 browser:
 	@command -v chromium >/dev/null || (test "$$(id -u)" = 0 && command -v apt-get >/dev/null && \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)) || \
 		echo "note: chromium is missing and could not be installed: the browser tests will be skipped"
+	@command -v firefox-esr >/dev/null || command -v firefox >/dev/null || (test "$$(id -u)" = 0 && \
+		command -v apt-get >/dev/null && (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq firefox-esr >/dev/null)) || \
+		echo "note: firefox-esr is missing and could not be installed: the Firefox tests will be skipped"
 
 ## Speech synthesis engines that are system programs (flite: Debian's package, installed once).
 ## eSpeak NG comes with the Python requirements.

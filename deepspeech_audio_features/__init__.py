@@ -52,7 +52,7 @@ _EXPORTS = {
     "interpret.distributed": ["worker_model"],
     "interpret.featurevis": ["DirectParam", "MfccStats", "Objective", "ScaledParam", "TimeJitter", "VisualizationOptions",
                              "VisualizationResult", "load_snapshots", "maximize_activation", "mfcc_stats", "select_neurons",
-                             "total_variation"],
+                             "total_variation", "NeuronInputs", "load_neuron_inputs", "visualize_neurons"],
     "interpret.masks.batch": ["MaskDatasetResult", "mask_dataset"],
     "interpret.masks.baselines": ["BaselineResult", "deletion_curve", "greedy_occlusion_mask", "random_mask_baseline",
                                   "saliency_mask"],
@@ -68,6 +68,8 @@ _EXPORTS = {
     "synth.augmentation": ["VoicePerturbation", "add_echo", "equalizer_offset", "frequency_warp_matrix"],
     "app.experiments": ["run_mask_experiment", "run_search_dataset_experiment", "run_train_inputs_experiment",
                         "run_train_inputs_experiment_more_noise"],
+    "app.atlas.build": ["AtlasResult", "build_atlas"],
+    "app.atlas": ["AtlasOptions", "LayerPage", "NeuronCard", "SiteOptions", "render_site"],
     "app.plots": ["mask_animation", "plot_curves", "plot_grid", "plot_mfccs", "plot_waveforms", "write_animation"],
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}

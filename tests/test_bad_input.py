@@ -536,6 +536,37 @@ ROWS = [
      lambda d: _frame_examples().FrameExampleAccumulator(2, 1, -1, np.array([0.0, 1.0]), 8), ParameterError, "window"),
     ("probe-steps-0", lambda d: _probes().ProbeOptions(steps=0), ParameterError, "steps"),
     ("align-no-recipe", lambda d: _corpus().align_corpus(d, progress=False), DatasetError, "corpus.json"),
+    # the neuron atlas
+    ("atlas-missing-dataset", lambda d: cli_model("atlas", "--dataset", d / "none.csv", "--out", d / "atlas"),
+     DatasetError, "none.csv: no such dataset"),
+    ("atlas-missing-checkpoint", lambda d: cli("atlas", "--dataset", dataset(d), "--out", d / "atlas", "--checkpoint",
+                                               d / "no-model"), CheckpointError, "no such checkpoint"),
+    ("atlas-unreadable-checkpoint", lambda d: cli("atlas", "--dataset", dataset(d), "--out", d / "atlas",
+                                                  "--checkpoint", damaged_data(d, 0.5)), CheckpointError, "unreadable"),
+    ("atlas-unknown-layer", lambda d: cli_model("atlas", "--dataset", dataset(d), "--out", d / "a", "--layers", "layer_9"),
+     ParameterError, "layers: expected distinct layers"),
+    ("atlas-neurons-per-layer-0", lambda d: cli_model("atlas", "--dataset", dataset(d), "--out", d / "a",
+                                                      "--neurons-per-layer", "0"), ParameterError, "neurons_per_layer"),
+    ("atlas-audio-quality-2", lambda d: _atlas().SiteOptions(audio_quality=2.0), ParameterError, "audio_quality"),
+    ("atlas-probes-and-probe-train", lambda d: cli_model("atlas", "--dataset", dataset(d), "--out", d / "a", "--probes",
+                                                         d, "--probe-train", dataset(d)), ParameterError, "not both"),
+    ("atlas-probes-missing", lambda d: cli_model("atlas", "--dataset", dataset(d), "--out", d / "a", "--probes",
+                                                 d / "no-probes"), FileFormatError, "no probe result"),
+    ("atlas-probes-not-a-table", lambda d: cli_model("atlas", "--dataset", dataset(d), "--out", d / "a", "--probes",
+                                                     csv_file(d, "{}", name="result.json")), FileFormatError, "no table"),
+    ("atlas-other-models-folder", lambda d: cli_model("atlas", "--dataset", dataset(d), "--out", foreign_atlas(d)),
+     RunConflictError, "holds a neuron atlas with other settings"),
+    ("atlas-card-past-width", lambda d: _atlas().render_site([_atlas().LayerPage("layer_1", 2, [atlas_card(5)], [0.0, 1.0])],
+                                                            d / "site", _speech_scale(), progress=False),
+     ParameterError, "does not fit a layer of width 2"),
+    ("atlas-card-mean-shape", lambda d: _atlas().NeuronCard("layer_1", 0, np.zeros(5), np.zeros(39), 0.0),
+     ParameterError, "mean and iou must be [39]"),
+    ("atlas-histogram-edges", lambda d: _atlas_media().histogram_svg(np.ones(4), np.arange(4)), ParameterError,
+     "edges [B+1]"),
+    ("atlas-snippet-unreadable", lambda d: _atlas_media().audio_snippet(csv_file(d, "x", name="a.wav"), 0, 10),
+     AudioError, "a.wav: cannot read the audio"),
+    ("atlas-picture-nan", lambda d: _atlas_media().mfcc_picture(np.full((4, 26), np.nan), _speech_scale(), d / "x.webp"),
+     ParameterError, "NaN or Inf"),
     # --- feature visualization: options, objectives, run folders
     ("vis-steps-negative", lambda d: visualize(d, steps=-1), ParameterError, "steps: must be >= 0"),
     ("vis-snapshot-every-zero", lambda d: visualize(d, snapshot_every=0), ParameterError, "snapshot_every"),
@@ -821,6 +852,40 @@ ROWS = [
                                                                "--per-dataset", "0"), ParameterError, "per_dataset"),
     ("cli-pointing-game-steps-negative", lambda d: cli_model("pointing-game", "--out", d / "p", "--dataset", dataset(d),
                                                              "--steps", "-1"), ParameterError, "steps"),
+    # ------------------------------------------------------------ every neuron of a layer
+    ("neurons-unknown-layer", lambda d: _neurons().visualize_neurons(tiny(), "layer_7", d, progress=False),
+     ParameterError, "layer: unknown layer 'layer_7'"),
+    ("neurons-out-of-range", lambda d: _neurons().visualize_neurons(tiny(), "layer_6", d, neurons=[0, 29], progress=False),
+     ParameterError, "neurons: 29 out of range, layer_6 has 29 outputs"),
+    ("neurons-negative", lambda d: _neurons().visualize_neurons(tiny(), "layer_2", d, neurons=[-1], progress=False),
+     ParameterError, "neurons: -1 out of range"),
+    ("neurons-not-integers", lambda d: _neurons().visualize_neurons(tiny(), "layer_2", d, neurons=[0.5], progress=False),
+     ParameterError, "integer indices"),
+    ("neurons-duplicate", lambda d: _neurons().visualize_neurons(tiny(), "layer_2", d, neurons=[3, 3], progress=False),
+     ParameterError, "duplicate"),
+    ("neurons-empty-list", lambda d: _neurons().visualize_neurons(tiny(), "layer_2", d, neurons=[], progress=False),
+     ParameterError, "neurons: empty list"),
+    ("neurons-batch-size-zero", lambda d: _neurons().visualize_neurons(tiny(), "layer_2", d, batch_size=0, progress=False),
+     ParameterError, "batch_size: must be >= 1"),
+    ("neurons-batch-size-float", lambda d: _neurons().visualize_neurons(tiny(), "layer_2", d, batch_size=2.5, progress=False),
+     ParameterError, "batch_size: expected an integer"),
+    ("neurons-clamp-without-stats", lambda d: _neurons().visualize_neurons(tiny(), "layer_2", d, progress=False,
+                                                                          options=_vis_options(clamp=True)),
+     ParameterError, "need MFCC statistics"),
+    ("cli-neurons-unknown-layer", lambda d: cli_model("visualize-neurons", "layer_9", "--out", d), ParameterError,
+     "unknown layer 'layer_9'"),
+    ("cli-neurons-bad-list", lambda d: cli_model("visualize-neurons", "layer_1", "--neurons", "0:x", "--out", d),
+     ParameterError, "--neurons: expected indices like 3,17"),
+    ("cli-neurons-batch-size-zero", lambda d: cli_model("visualize-neurons", "layer_1", "--batch-size", "0", "--out", d),
+     ParameterError, "batch_size: must be >= 1"),
+    ("neurons-load-no-run", lambda d: _neurons().load_neuron_inputs(d, "layer_2"), FileFormatError,
+     "no neuron visualization here"),
+    ("neurons-load-unknown-layer", lambda d: _neurons().load_neuron_inputs(d, "rnn"), ParameterError,
+     "unknown layer 'rnn'"),
+    ("neurons-load-incomplete", lambda d: _neurons_cut(d) and _neurons().load_neuron_inputs(d, "layer_1"),
+     FileFormatError, "incomplete neuron visualization, 1 of 2 batches missing (batch-0001.npz)"),
+    ("neurons-load-damaged-batch", lambda d: _neurons_cut(d, truncate) and _neurons().load_neuron_inputs(d, "layer_1"),
+     FileFormatError, "batch-0001.npz: unreadable or truncated"),
 ]
 
 
@@ -834,6 +899,28 @@ def _pointing_game():
     from deepspeech_audio_features.interpret.masks import pointing_game
 
     return pointing_game
+
+
+def _neurons():
+    from deepspeech_audio_features.interpret.featurevis import neurons
+
+    return neurons
+
+
+def _vis_options(**fields):
+    from deepspeech_audio_features import VisualizationOptions
+
+    return VisualizationOptions(**fields)
+
+
+def _neurons_cut(folder: Path, damage=lambda path: path.unlink()) -> bool:
+    """A finished two-batch neuron run of layer_1 whose second batch file is then damaged."""
+    from deepspeech_audio_features import VisualizationOptions
+
+    _neurons().visualize_neurons(tiny(), "layer_1", folder, neurons=[0, 1, 2], batch_size=2, progress=False,
+                                 options=VisualizationOptions(steps=1, frames=12))
+    damage(folder / "layer_1" / "batch-0001.npz")
+    return True
 
 
 def _alignments():
@@ -864,6 +951,36 @@ def _probes():
     from deepspeech_audio_features.interpret import probes
 
     return probes
+
+
+def _atlas():
+    from deepspeech_audio_features.app import atlas
+
+    return atlas
+
+
+def _atlas_media():
+    from deepspeech_audio_features.app.atlas import media
+
+    return media
+
+
+def _speech_scale():
+    from deepspeech_audio_features.app.plots import MfccScale
+
+    return MfccScale(np.zeros(26), np.ones(26))
+
+
+def atlas_card(neuron: int):
+    return _atlas().NeuronCard("layer_1", neuron, np.zeros(39), np.zeros(39), 0.0)
+
+
+def foreign_atlas(d: Path) -> Path:
+    """An atlas folder whose record names another model."""
+    out = d / "atlas"
+    out.mkdir()
+    (out / "atlas.json").write_text(json.dumps({"format": 1, "model": {"fingerprint": "another model"}}))
+    return out
 
 
 def _corpus():

@@ -25,6 +25,7 @@ NUMPY_ONLY = ["infra.atomic", "infra.runfolder", "infra.errors", "infra.resource
               "speech.datasets", "speech.language_model", "synth.augmentation", "synth.corpus", "synth.espeak",
               "synth.voices", "synth.text", "synth.plan", "synth.noise", "synth.render", "synth.workers",
               "synth.options", "app.plots", "interpret.optim", "infra.options", "infra.quiet",
+              "app.atlas.options", "app.atlas.data", "app.atlas.media", "app.atlas.site",
               "interpret.featurevis.options", "interpret.search_options", "interpret.content_options",
               "interpret.masks.options", "app.cli", "speech.phones", "speech.alignments", "synth.phonemes",
               "interpret.frame_examples", "interpret.masks.pointing"]

@@ -29,7 +29,8 @@ __all__ = ["StudySettings", "ensure_corpus", "visualization_config", "ensure_vis
            "show_learned_input_phones",
            "ensure_fill_masks", "fill_comparison", "fill_figure", "show_fill_comparison",
            "show_engine_examples",
-           "ensure_pointing_game", "show_pointing_game", "pointing_figure"]
+           "ensure_pointing_game", "show_pointing_game", "pointing_figure",
+           "ensure_neuron_inputs", "neuron_inputs_grid", "ensure_atlas", "show_atlas"]
 
 LAYER_TITLES = {"layer_1": "Layer 1", "layer_2": "Layer 2", "layer_3": "Layer 3", "rnn_output": "RNN output",
                 "layer_5": "Layer 5", "layer_6": "Layer 6"}
@@ -749,3 +750,76 @@ def pointing_figure(result, index: int = 0, method: str = "ours", variant: str =
     axes[2].set_title("ones inside the word \u00b1 9 frames: " + ", ".join(f"{m} {100 * v:.0f}%" for m, v in inside.items())
                       + f" (chance {100 * row['chance_reachable']:.0f}%)", fontsize=10)
     return fig
+
+
+def ensure_neuron_inputs(model, settings: StudySettings, per_layer: int = 8) -> dict:
+    """The first ``per_layer`` neurons of every layer visualized one input per neuron
+    (:func:`~deepspeech_audio_features.interpret.featurevis.neurons.visualize_neurons`, the
+    atlas's settings; the quick setting's steps and T), in ``runs/atlas``; resumable.
+
+    Returns:
+        ``{layer: NeuronInputs}``.
+    """
+    from ..interpret.featurevis.neurons import ATLAS_BATCH_SIZE, ATLAS_OPTIONS, visualize_neurons
+    from ..interpret.featurevis.objectives import layer_width
+    from ..speech.model import LAYERS
+
+    options = ATLAS_OPTIONS.replace(**{k: v for k, v in settings.overrides.items() if k in ("steps", "frames")})
+    return {layer: visualize_neurons(model, layer, settings.runs / "atlas",
+                                     list(range(min(per_layer, layer_width(model, layer)))), options,
+                                     batch_size=ATLAS_BATCH_SIZE, progress=False)
+            for layer in LAYERS}
+
+
+def neuron_inputs_grid(results: dict, columns: int = 4, scale=None):
+    """Learned inputs of :func:`ensure_neuron_inputs`: a row per layer, its first ``columns``
+    neurons, each captioned with its mean activation; one colour scale (default: pooled)."""
+    from .plots import plot_grid
+
+    cells = [[(r.inputs[i], f"{LAYER_TITLES[layer]} #{int(r.neurons[i])}\nactivation {float(r.activation[i]):.2f}")
+              for i in range(min(columns, len(r.neurons)))] for layer, r in results.items()]
+    return plot_grid(cells, title="One learned input per neuron (the atlas's)", scale=scale)
+
+
+# ---------------------------------------------------------------------------- the neuron atlas
+def ensure_atlas(model, settings: StudySettings, neurons_per_layer: int = 24, max_utterances: int = 300) -> Path:
+    """The small neuron atlas of ``make main``, built or resumed in ``runs/atlas``; returns
+    its ``site/index.html``.
+
+    ``neurons_per_layer`` units of each of the six layers (spread over the selectivity
+    ranking), the dataset pass over the first ``max_utterances`` of the corpus's test split
+    (held-out voices, as :func:`ensure_dissection`), feature visualization with the default
+    options (500 steps, 100 frames), and the probe accuracies of :func:`ensure_probes`. The
+    quick setting: 3 units per layer, 20 steps of 30 frames.
+    """
+    from ..interpret.featurevis.options import VisualizationOptions
+    from .atlas.build import build_atlas
+
+    ensure_corpus(settings)
+    ensure_probes(model, settings)
+    visualization = VisualizationOptions(steps=20, frames=30) if settings.quick else VisualizationOptions()
+    result = build_atlas(model, settings.corpus / "test.csv", settings.runs / "atlas",
+                         neurons_per_layer=3 if settings.quick else neurons_per_layer,
+                         max_utterances=None if settings.quick else max_utterances,
+                         visualization_options=visualization, probes=settings.runs / "probes", progress=False)
+    return result.index
+
+
+def show_atlas(index: str | os.PathLike) -> None:
+    """A link to an atlas site (relative to the current folder, so it works in the exported
+    notebook beside ``runs/``) and its summary: units shown per layer, probe accuracy, share of
+    selective units, size."""
+    from IPython.display import HTML, display
+
+    index = Path(index)
+    site = load_json(index.parent / "site.json")
+    report = load_json(index.parent.parent / "report.json")
+    link = os.path.relpath(index, Path.cwd())
+    rows = "".join(f"<tr><td>{s['layer']}</td><td>{s['shown']} of {s['width']}</td>"
+                   f"<td>{'–' if s['probe_accuracy'] is None else format(s['probe_accuracy'], '.3f')}</td>"
+                   f"<td>{100 * s['selective_share']:.1f} %</td></tr>" for s in site["layers"])
+    display(HTML(f'<p>Open the neuron atlas: <a href="{link}" target="_blank">{link}</a> '
+                 f"({site['neurons']} neurons, {report['site_bytes'] / 1e6:.1f} MB, "
+                 f"{report['bytes_per_neuron'] / 1e3:.0f} kB per neuron)</p>"
+                 f"<table><tr><th>layer</th><th>units shown</th><th>phone probe accuracy</th>"
+                 f"<th>selective units</th></tr>{rows}</table>"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import content_commands, model_commands, study_commands, synth_commands
+from . import atlas_commands, content_commands, model_commands, study_commands, synth_commands
 from .common import HelpFormatter
 from .synth_commands import train_config_from_args
 
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run a command with --help for its options and examples.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (model_commands, synth_commands, study_commands, content_commands):
+    for module in (model_commands, synth_commands, study_commands, content_commands, atlas_commands):
         module.register(sub)
     return parser
 

@@ -14,6 +14,7 @@ def cmd_experiments(args) -> int:
     from ...speech.checkpoints import load_model
     from ..study import (
         StudySettings,
+        ensure_atlas,
         ensure_corpus,
         ensure_masks,
         ensure_search,
@@ -29,6 +30,7 @@ def cmd_experiments(args) -> int:
     for path, result in ensure_masks(model, settings).items():
         print(f"importance mask: {path}: zero fraction {result.zero_fraction:.3f}, "
               f"frame agreement {result.frame_agreement:.3f}, 1-minimal {result.one_minimal}")
+    print(f"neuron atlas: {ensure_atlas(model, settings)}")
     return 0
 
 
@@ -122,6 +124,69 @@ def cmd_visualize(args) -> int:
 
         cells = [[(np.asarray(x).reshape(-1, np.shape(x)[-1]), name) for name, x in r.inputs.items()] for r in results]
         _save_figure(plot_grid(cells, title="Learned inputs (z-scores over all of them)"), args.plot)
+    return 0
+
+
+def _neuron_list(text: str | None) -> list[int] | None:
+    """``--neurons`` as indices: ``3,17,40`` or ``0:64`` (end excluded) or both mixed; None for all."""
+    if text is None:
+        return None
+    chosen: list[int] = []
+    for part in text.split(","):
+        try:
+            if ":" in part:
+                start, end = (int(v) for v in part.split(":"))
+                chosen.extend(range(start, end))
+            else:
+                chosen.append(int(part))
+        except ValueError:
+            raise ParameterError(f"--neurons: expected indices like 3,17 or a range 0:64, got {text!r}") from None
+    return chosen
+
+
+def cmd_visualize_neurons(args) -> int:
+    import numpy as np
+
+    from ...interpret.featurevis.neurons import ATLAS_BATCH_SIZE, ATLAS_OPTIONS, visualize_neurons
+    from ...interpret.featurevis.options import VisualizationOptions
+    from ...speech.model import LAYERS
+
+    layers = list(LAYERS) if args.layers == ["all"] else args.layers
+    for layer in layers:
+        if layer not in LAYERS:
+            raise ParameterError(f"layer: unknown layer {layer!r}; layers are {', '.join(LAYERS)} or all")
+    neurons = _neuron_list(args.neurons)
+    options = VisualizationOptions.from_args(args, ATLAS_OPTIONS)
+    batch_size = args.batch_size if args.batch_size is not None else ATLAS_BATCH_SIZE
+    model = load_model_of(args)
+    summaries = []
+    with cluster_of(args) as (scheduler, threads):
+        for layer in layers:
+            result = visualize_neurons(model, layer, args.out, neurons, options, batch_size=batch_size,
+                                       scheduler=scheduler, shards=args.shards, worker_threads=threads,
+                                       overwrite=args.overwrite, progress=not args.no_progress)
+            session = result.report["this_session"]
+            summaries.append({"layer": layer, "folder": str(Path(args.out) / layer), "neurons": len(result.neurons),
+                              "batches": result.report["batches"], "computed_batches": session["batches"],
+                              "recomputed_batches": result.report["recomputed_batches"],
+                              "seconds": session["seconds"],
+                              "objective_steps_per_second": session["objective_steps_per_second"],
+                              "mean_activation": round(float(np.mean(result.activation)), 4),
+                              "zero_activation": int(np.sum(result.activation == 0)),
+                              "steps": options.steps, "frames": options.frames, "batch_size": batch_size})
+    if args.json:
+        print(json.dumps(summaries, indent=2))
+        return 0
+    print(f"{args.out}: {options.steps} steps, T = {options.frames} frames, {batch_size} neurons per batch")
+    print(f"  {'layer':<12}{'neurons':>8}{'batches':>9}{'computed':>10}{'seconds':>10}{'obj-steps/s':>13}"
+          f"{'mean act.':>11}{'at zero':>9}")
+    for s in summaries:
+        rate = s["objective_steps_per_second"]
+        print(f"  {s['layer']:<12}{s['neurons']:>8}{s['batches']:>9}{s['computed_batches']:>10}{s['seconds']:>10.1f}"
+              f"{rate if rate is not None else '-':>13}{s['mean_activation']:>11.3f}{s['zero_activation']:>9}")
+    for s in summaries:
+        for problem in s["recomputed_batches"]:
+            print(f"recomputed: {problem}", file=sys.stderr)
     return 0
 
 
@@ -344,6 +409,29 @@ visualize --objective layer_3:4,17:1.0 --objective layer_6:9 --out runs/my-vis -
     p.set_defaults(func=cmd_visualize)
 
 
+def _add_visualize_neurons(sub) -> None:
+    from ...interpret.featurevis.options import ATLAS_BATCH_SIZE, ATLAS_OPTIONS, VisualizationOptions
+
+    p = with_model(add_command(sub, "visualize-neurons", "feature visualization of every neuron of a layer, one input "
+                                                         "per neuron (the atlas's; resumable, optionally on Dask)", """
+visualize-neurons layer_3 --out runs/atlas
+visualize-neurons all --out runs/atlas --json
+visualize-neurons rnn_output --neurons 0:64 --steps 200 --out runs/atlas-small
+visualize-neurons layer_5 --checkpoint /shared/deepspeech-0.9.3-checkpoint --out /shared/atlas --scheduler tcp://HOST:8786"""))
+    p.add_argument("layers", nargs="+", help="layer_1, layer_2, layer_3, rnn_output, layer_5, layer_6, or all")
+    p.add_argument("--out", default="runs/atlas", help="atlas folder; each layer's run is OUT/LAYER (default: runs/atlas)")
+    p.add_argument("--neurons", help="only these neurons: 3,17,40 or 0:64 (end excluded) (default: all of each layer)")
+    p.add_argument("--batch-size", type=int, help=f"neurons per batched optimization (default: {ATLAS_BATCH_SIZE})")
+    VisualizationOptions.add_arguments(p, exclude=("snapshot_every", "clamp"))
+    p.add_argument("--overwrite", action="store_true", help="clear a layer folder written with other settings")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="machine-readable JSON instead of the summary")
+    with_cluster(p)
+    p.description = (f"{p.description}. Defaults for the atlas: {ATLAS_OPTIONS.steps} steps, T = {ATLAS_OPTIONS.frames} "
+                     f"frames, batches of {ATLAS_BATCH_SIZE} (see benchmarks/atlas.py).")
+    p.set_defaults(func=cmd_visualize_neurons)
+
+
 def _add_search(sub) -> None:
     from ...interpret.search_options import SearchOptions
 
@@ -426,6 +514,7 @@ def register(sub) -> None:
     """Add this module's commands to the sub-command parsers ``sub``."""
     _add_experiments(sub)
     _add_visualize(sub)
+    _add_visualize_neurons(sub)
     _add_search(sub)
     _add_mask(sub)
     _add_mask_dataset(sub)

@@ -10,7 +10,9 @@
 - :mod:`.options` -- :class:`VisualizationOptions`, every setting's default once (no
   TensorFlow: the command line builds its parser from it);
 - :mod:`.snapshots` -- the run folder's files;
-- :mod:`.render` -- :func:`maximize_activation`, the batched optimization loop.
+- :mod:`.render` -- :func:`maximize_activation`, the batched optimization loop;
+- :mod:`.neurons` -- :func:`visualize_neurons`, every neuron of a layer in resumable batches
+  (in-process or on Dask), and :func:`load_neuron_inputs`.
 
 The names below load their module on first use (PEP 562), so importing
 :mod:`.options` alone does not start TensorFlow.
@@ -22,6 +24,7 @@ import importlib
 _EXPORTS = {
     "objectives": ["Objective", "Plan", "diversity_penalty", "layer_width", "plan_objectives", "select_neurons",
                    "staged_activations", "total_variation"],
+    "neurons": ["NeuronInputs", "load_neuron_inputs", "visualize_neurons"],
     "options": ["VisualizationOptions"],
     "param": ["DirectParam", "ParamFactory", "ParamSpec", "Parameterization", "ScaledParam", "initial_inputs"],
     "render": ["VisualizationResult", "maximize_activation"],

@@ -54,3 +54,9 @@ class VisualizationOptions(Options):
         check_range("beta2", self.beta2, 0, 1, high_open=True)
         check_range("epsilon", self.epsilon, 0, low_open=True)
 
+
+# In this NumPy-only module so the command line's parser can show them without starting TensorFlow.
+#: The atlas's settings (chosen from benchmarks/atlas.py; see the README's atlas section).
+ATLAS_OPTIONS = VisualizationOptions(steps=500, frames=100)
+#: Neurons per batched optimization for the atlas.
+ATLAS_BATCH_SIZE = 256
