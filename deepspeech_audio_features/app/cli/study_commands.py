@@ -145,8 +145,8 @@ def _neuron_list(text: str | None) -> list[int] | None:
 def cmd_visualize_neurons(args) -> int:
     import numpy as np
 
-    from ...interpret.featurevis.neurons import ATLAS_BATCH_SIZE, ATLAS_OPTIONS, visualize_neurons
-    from ...interpret.featurevis.options import VisualizationOptions
+    from ...interpret.featurevis.neurons import visualize_neurons
+    from ...interpret.featurevis.options import ATLAS_BATCH_SIZE, ATLAS_OPTIONS, VisualizationOptions
     from ...speech.model import LAYERS
 
     layers = list(LAYERS) if args.layers == ["all"] else args.layers
@@ -408,8 +408,7 @@ visualize --objective layer_3:4,17:1.0 --objective layer_6:9 --out runs/my-vis -
 
 
 def _add_visualize_neurons(sub) -> None:
-    from ...interpret.featurevis.neurons import ATLAS_BATCH_SIZE, ATLAS_OPTIONS
-    from ...interpret.featurevis.options import VisualizationOptions
+    from ...interpret.featurevis.options import ATLAS_BATCH_SIZE, ATLAS_OPTIONS, VisualizationOptions
 
     p = with_model(add_command(sub, "visualize-neurons", "feature visualization of every neuron of a layer, one input "
                                                          "per neuron (the atlas's; resumable, optionally on Dask)", """

@@ -35,16 +35,13 @@ from ...infra.errors import FileFormatError, ParameterError
 from ...infra.options import check_int
 from ...infra.runfolder import RunFolder
 from ...speech.model import LAYERS, DeepSpeech
-from .options import VisualizationOptions
+from .options import ATLAS_BATCH_SIZE, VisualizationOptions
 
 #: Bumped when the meaning of a neuron run's files changes; resuming checks it.
 NEURONS_FORMAT = 1
 #: The arrays every batch file holds.
 BATCH_KEYS = ("neurons", "inputs", "activation", "total_variation")
-#: The atlas's settings (chosen from benchmarks/atlas.py; see the README's atlas section).
-ATLAS_OPTIONS = VisualizationOptions(steps=500, frames=100)
-#: Neurons per batched optimization for the atlas.
-ATLAS_BATCH_SIZE = 256
+
 
 
 @dataclass
