@@ -41,8 +41,8 @@ from visualize import embedded_model
 
 from deepspeech_audio_features import LAYERS, DeepSpeech, random_weights
 from deepspeech_audio_features.interpret.featurevis import Objective, VisualizationOptions, render
-from deepspeech_audio_features.interpret.featurevis.neurons import ATLAS_BATCH_SIZE, ATLAS_OPTIONS
 from deepspeech_audio_features.interpret.featurevis.objectives import layer_width, plan_objectives
+from deepspeech_audio_features.interpret.featurevis.options import ATLAS_BATCH_SIZE, ATLAS_OPTIONS
 from deepspeech_audio_features.interpret.featurevis.param import DirectParam, initial_inputs
 
 CORES = os.cpu_count() or 1
@@ -114,6 +114,9 @@ def measure_model(label: str, model, batch_sizes, frames: int, repeats: int, lay
             ceilings.append(after)
             results[layer, batch] = (wall, cpu, max(before[1], after[1]))
             before = after
+            flops = layer_flops(model.n_hidden, layer, frames) * batch
+            print(f"  measured {layer} B={batch}: {wall:.3f} s, {cpu:.3f} CPU s per step, "
+                  f"{flops / cpu / results[layer, batch][2]:.0%} of matmul by CPU time", flush=True)
     peak = max(c[0] for c in ceilings)
     print(f"\n{label}: n_hidden {model.n_hidden}, T = {frames}; matmul {min(c[0] for c in ceilings) / 1e9:.0f} to "
           f"{peak / 1e9:.0f} GFLOP/s (wall) during this block")

@@ -760,8 +760,9 @@ def ensure_neuron_inputs(model, settings: StudySettings, per_layer: int = 8) -> 
     Returns:
         ``{layer: NeuronInputs}``.
     """
-    from ..interpret.featurevis.neurons import ATLAS_BATCH_SIZE, ATLAS_OPTIONS, visualize_neurons
+    from ..interpret.featurevis.neurons import visualize_neurons
     from ..interpret.featurevis.objectives import layer_width
+    from ..interpret.featurevis.options import ATLAS_BATCH_SIZE, ATLAS_OPTIONS
     from ..speech.model import LAYERS
 
     options = ATLAS_OPTIONS.replace(**{k: v for k, v in settings.overrides.items() if k in ("steps", "frames")})

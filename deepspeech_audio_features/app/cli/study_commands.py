@@ -147,8 +147,8 @@ def _neuron_list(text: str | None) -> list[int] | None:
 def cmd_visualize_neurons(args) -> int:
     import numpy as np
 
-    from ...interpret.featurevis.neurons import ATLAS_BATCH_SIZE, ATLAS_OPTIONS, visualize_neurons
-    from ...interpret.featurevis.options import VisualizationOptions
+    from ...interpret.featurevis.neurons import visualize_neurons
+    from ...interpret.featurevis.options import ATLAS_BATCH_SIZE, ATLAS_OPTIONS, VisualizationOptions
     from ...speech.model import LAYERS
 
     layers = list(LAYERS) if args.layers == ["all"] else args.layers

@@ -43,6 +43,7 @@ NEURONS_FORMAT = 1
 BATCH_KEYS = ("neurons", "inputs", "activation", "total_variation")
 
 
+
 @dataclass
 class NeuronInputs:
     """Learned inputs of a layer's neurons, read back by :func:`load_neuron_inputs`.
