@@ -231,6 +231,19 @@ for target, rows in probes.table.items():
     print(target, "  ".join(f"{name} {row['test']:.3f}" for name, row in rows.items()))
 
 # %% [markdown]
+# ## The neuron atlas
+#
+# All of this for every neuron, as a static site: each neuron's learned input (MFCC z-scores and the log-mel view
+# they imply), its sonification, its preferred phones (selectivity, IoU), its activation histogram, and its top and
+# bottom moments of the test split as playable one-second snippets with the aligned words and phones. `make main`
+# builds a small one (24 units per layer, spread over each layer's selectivity ranking); the whole atlas of the 1,949
+# units is one command (README, "The neuron atlas"). It opens from the link below, with no server and no network.
+
+# %%
+atlas = ensure_atlas(model, SETTINGS)
+show_atlas(atlas)
+
+# %% [markdown]
 # ## Importance masks
 #
 # Let $f$ map a $T \times K$ matrix to the vector of its row-wise argmaxes,

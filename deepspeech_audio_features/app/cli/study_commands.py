@@ -16,7 +16,11 @@ def cmd_experiments(args) -> int:
         StudySettings,
         ensure_atlas,
         ensure_corpus,
+        ensure_dissection,
+        ensure_fill_masks,
         ensure_masks,
+        ensure_pointing_game,
+        ensure_probes,
         ensure_search,
         ensure_visualization,
     )
@@ -30,6 +34,11 @@ def cmd_experiments(args) -> int:
     for path, result in ensure_masks(model, settings).items():
         print(f"importance mask: {path}: zero fraction {result.zero_fraction:.3f}, "
               f"frame agreement {result.frame_agreement:.3f}, 1-minimal {result.one_minimal}")
+    print(f"dissection: {ensure_dissection(model, settings).out}")
+    ensure_probes(model, settings)
+    print(f"probes: {settings.runs / 'probes'}")
+    print(f"pointing game: {len(ensure_pointing_game(model, settings).utterances)} utterances")
+    print(f"masks with other fills: {', '.join(ensure_fill_masks(model, settings, example=0))}")
     print(f"neuron atlas: {ensure_atlas(model, settings)}")
     return 0
 
