@@ -22,7 +22,7 @@ $(STAMP): $(REQUIREMENTS) requirements-base.txt pyproject.toml
 	touch $(STAMP)
 
 ## The main job: all experiments on the embedded model, then the executed notebook (+ HTML).
-main: setup
+main: setup engines
 	$(PY) tools/build_notebook.py
 	$(PY) -m deepspeech_audio_features transcribe deepspeech_audio_features/assets/audio/*.wav
 	$(PY) -m deepspeech_audio_features experiments
