@@ -121,6 +121,12 @@ def test_dissect_dataset_matches_per_utterance_forwards(aligned_corpus, tmp_path
     with pytest.raises(RunConflictError, match="quantile"):
         dissect_dataset(model, aligned_corpus, tmp_path / "run", layers=layers, batch_size=2, quantile=0.05,
                         progress=False)
+    # overwrite replaces the other run whole: a fresh index of the dataset, the same numbers
+    # (a stale record once left the new run without its dataset listing)
+    replaced = dissect_dataset(model, aligned_corpus, tmp_path / "run", layers=layers, batch_size=2, quantile=0.05,
+                               progress=False, overwrite=True)
+    assert replaced.report["this_session"]["batches"] > 0
+    np.testing.assert_allclose(replaced.layers["layer_2"].mean, result.layers["layer_2"].mean, rtol=1e-5, atol=1e-7)
     with pytest.raises(ParameterError, match="layers"):
         dissect_dataset(model, aligned_corpus, tmp_path / "other", layers=["layer_9"], progress=False)
 

@@ -370,7 +370,7 @@ def _open_run(model: DeepSpeech, dataset, out, layers: list[str], options: Disse
                 "model": {"fingerprint": model.fingerprint(), "n_hidden": model.n_hidden,
                           "name": model.metadata.get("name")}}
     run = RunFolder(out, identity, record="index.json", overwrite=overwrite, kind="dissection")
-    run.open(None if run.exists("index.json") else lambda: _dataset_index(dataset, options))
+    run.open(lambda: _dataset_index(dataset, options))  # listed only when the record is (re)written
     index = run.load_json("index.json")
     if not index["batches"]:
         raise DatasetError(f"{dataset}: no utterance with readable audio ({len(index['skipped'])} skipped)")
