@@ -532,6 +532,8 @@ def show_learned_input_phones(out: str | os.PathLike, run: str | os.PathLike, n:
     for row in learned_input_phones(out, run, n):
         common = f"{row['most_common'][0]} x{row['most_common'][1]}" if row["most_common"] else "-"
         print(f"{row['layer']:<12}{row['neuron']:>7}   {common:<14}{' '.join(p or '?' for p in row['phones'])}")
+
+
 # ---------------------------------------------------------------------------- what "masked" means: the fill
 def ensure_fill_masks(model, settings: StudySettings, example: int = 0,
                       fills: tuple[str, ...] = ("zeros", "silence", "mean")) -> dict[str, object]:
@@ -668,6 +670,8 @@ def show_engine_examples(model, settings: StudySettings, text: str = "the weathe
         print(f"flite {voice:<6} beam + LM: {transcribe(path, model)!r}; greedy: {transcribe(path, model, beam_width=1)!r}")
         written.append((path, voice))
     return written
+
+
 # ---------------------------------------------------------------------------- masks against the words
 def ensure_pointing_game(model, settings: StudySettings, held_out: int = 20):
     """The pointing game (:mod:`~..interpret.masks.pointing_game`) on the examples and the
