@@ -677,6 +677,8 @@ ROWS = [
      FileFormatError, "not a mask result"),
     ("mask-result-escapes", lambda d: masked(d, lambda f: edit_result(f, final_snapshot="../../etc/passwd"))
      and mask_run(d), FileFormatError, "final_snapshot '../../etc/passwd' is not one of"),
+    ("load-mask-missing-file", lambda d: load_mask(d / "none.npy"), ParameterError, "none.npy: no such mask file"),
+    ("load-mask-empty-folder", lambda d: load_mask(d), FileFormatError, "no mask snapshots"),
     ("mask-final-snapshot-truncated", lambda d: load_mask(
         masked(d, lambda f: truncate(f / json.loads((f / "result.json").read_text())["final_snapshot"])) / "mask"),
      FileFormatError, "not a readable .npy"),

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ...infra.atomic import load_array
-from ...infra.errors import FileFormatError
+from ...infra.errors import FileFormatError, ParameterError
 from ...infra.runfolder import RunFolder, snapshot_path, snapshot_steps
 
 RESULT = "result.json"
@@ -126,8 +126,8 @@ def load_mask(path: str | os.PathLike) -> np.ndarray:
             return load_array(path / folder.load_result()["final_snapshot"])
         paths = snapshot_paths(path)
         if not paths:
-            raise FileNotFoundError(f"{path}: no mask snapshots (<i>.npy)")
+            raise FileFormatError(f"{path}: no mask snapshots (<i>.npy) and no {RESULT}")
         return load_array(paths[-1])
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such mask file")
+        raise ParameterError(f"{path}: no such mask file (a .npy mask or a mask run folder)")
     return load_array(path)
