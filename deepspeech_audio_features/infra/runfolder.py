@@ -149,6 +149,19 @@ class RunFolder:
         except (zipfile.BadZipFile, ValueError, EOFError, OSError) as err:
             raise FileFormatError(f"{path}: unreadable or truncated ({err}); delete it to redo that part") from None
 
+    def load_batch(self, name: str, keys) -> tuple[dict[str, np.ndarray] | None, str | None]:
+        """A batch file's arrays, or why it cannot be used: ``(arrays, None)`` or ``(None, reason)``
+        ("missing", unreadable, or lacking some of ``keys``); callers check the contents."""
+        if not self.exists(name):
+            return None, "missing"
+        try:
+            data = self.load_arrays(name)
+        except FileFormatError as err:
+            return None, str(err)
+        if set(keys) - set(data):
+            return None, f"{self.file(name)}: lacks {', '.join(sorted(set(keys) - set(data)))}"
+        return data, None
+
     def snapshot_steps(self, stem: str = "", sub: str = "") -> list[int]:
         return snapshot_steps(self.path / sub if sub else self.path, stem)
 

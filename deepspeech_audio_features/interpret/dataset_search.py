@@ -146,14 +146,9 @@ def batch_tag(index: dict, b: int) -> str:
 def check_batch(run: RunFolder, index: dict, b: int) -> str | None:
     """None when ``batch_<b>.npz`` exists and belongs to this search and batch, else why not."""
     name = f"batch_{b}.npz"
-    if not run.exists(name):
-        return "missing"
-    try:
-        data = run.load_arrays(name)
-    except FileFormatError as err:
-        return str(err)
-    if set(BATCH_KEYS) - set(data):
-        return f"{run.file(name)}: lacks {', '.join(sorted(set(BATCH_KEYS) - set(data)))}"
+    data, problem = run.load_batch(name, BATCH_KEYS)
+    if problem:
+        return problem
     if str(data["tag"]) != batch_tag(index, b):
         return f"{run.file(name)}: written by another search or for other utterances (tag differs)"
     n = len(data["indices"])

@@ -160,14 +160,9 @@ def _no_retracing_warning():
 def _check_batch(run: RunFolder, b: int, neurons: list[int], frames: int) -> str | None:
     """None when batch ``b``'s file exists and holds these neurons, else why not."""
     name = batch_file(b)
-    if not run.exists(name):
-        return "missing"
-    try:
-        data = run.load_arrays(name)
-    except FileFormatError as err:
-        return str(err)
-    if set(BATCH_KEYS) - set(data):
-        return f"{run.file(name)}: lacks {', '.join(sorted(set(BATCH_KEYS) - set(data)))}"
+    data, problem = run.load_batch(name, BATCH_KEYS)
+    if problem:
+        return problem
     n = len(neurons)
     if data["neurons"].tolist() != neurons or data["inputs"].shape[:1] != (n,) or data["inputs"].shape[1:] != (frames, 26) \
             or data["activation"].shape != (n,) or data["total_variation"].shape != (n,):
