@@ -677,6 +677,7 @@ ROWS = [
      FileFormatError, "not a mask result"),
     ("mask-result-escapes", lambda d: masked(d, lambda f: edit_result(f, final_snapshot="../../etc/passwd"))
      and mask_run(d), FileFormatError, "final_snapshot '../../etc/passwd' is not one of"),
+    ("frame-examples-truncated", lambda d: _truncated_examples(d), FileFormatError, "_examples.npz: unreadable"),
     ("load-mask-missing-file", lambda d: load_mask(d / "none.npy"), ParameterError, "none.npy: no such mask file"),
     ("load-mask-empty-folder", lambda d: load_mask(d), FileFormatError, "no mask snapshots"),
     ("mask-final-snapshot-truncated", lambda d: load_mask(
@@ -1188,3 +1189,15 @@ def test_pointing_game_skips_bad_utterances_and_scores_the_good_one(tmp_path):
     assert "unaligned.TextGrid: no such TextGrid" in result.skipped[1]
     again = pointing_game(tiny(), [csv], tmp_path / "run", methods=("saliency",), variants=("time",))
     assert again.skipped == result.skipped and again.rows == result.rows  # the good one read back, the bad named again
+
+
+def _truncated_examples(d):
+    """A finished dissection whose examples file was cut short (a disk full, a copy interrupted)."""
+    from deepspeech_audio_features import DeepSpeech, random_weights
+    from deepspeech_audio_features.interpret.dissection import dissect_dataset
+    from deepspeech_audio_features.interpret.frame_examples import load_frame_examples
+
+    dissect_dataset(DeepSpeech(random_weights(8, seed=1)), dataset(d), d / "dis", layers=["layer_2"], progress=False)
+    path = d / "dis" / "layer_2_examples.npz"
+    path.write_bytes(path.read_bytes()[:1000])
+    return load_frame_examples(d / "dis", "layer_2")

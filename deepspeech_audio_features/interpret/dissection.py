@@ -64,6 +64,7 @@ import json
 import math
 import os
 import time
+import zipfile
 from pathlib import Path
 from typing import Sequence
 
@@ -601,7 +602,10 @@ def load_dissection(out: str | os.PathLike) -> dict[str, LayerDissection]:
     index = load_json(out / "index.json")
     result = {}
     for layer in index["layers"]:
-        with np.load(out / f"{layer}.npz", allow_pickle=False) as data:
-            result[layer] = LayerDissection(layer, data["mean"], data["iou"], data["selectivity"], data["threshold"],
-                                            data["preferred"], data["counts"], int(data["k"]))
+        try:
+            with np.load(out / f"{layer}.npz", allow_pickle=False) as data:
+                result[layer] = LayerDissection(layer, data["mean"], data["iou"], data["selectivity"], data["threshold"],
+                                                data["preferred"], data["counts"], int(data["k"]))
+        except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+            raise FileFormatError(f"{out / (layer + '.npz')}: unreadable or incomplete ({err}); run it again") from None
     return result

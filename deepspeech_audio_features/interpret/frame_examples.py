@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -440,7 +441,7 @@ def load_frame_examples(out: str | os.PathLike, layer: str) -> FrameExamples:
             arrays = {key: data[key] for key in EXAMPLE_KEYS}
     except KeyError as err:
         raise FileFormatError(f"{path}: lacks {err}") from None
-    except (ValueError, OSError, EOFError) as err:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:  # a truncated .npz is a bad zip
         raise FileFormatError(f"{path}: unreadable ({err})") from None
     window = (arrays["top_trace"].shape[-1] - 1) // 2
     paths = [str(Path(p).resolve()) for p in index["paths"]]
