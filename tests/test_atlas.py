@@ -49,7 +49,8 @@ def tiny_site(tmp_path_factory):
     dissection = load_dissection(root / "atlas" / "dissection")
     return {"root": root, "csv": csv, "model": model, "result": result, "site": root / "atlas" / "site",
             "widths": result.widths, "dissection": dissection,
-            "scale": MfccScale.from_stats(json.loads((root / "atlas" / "scale.json").read_text()))}
+            "scale": MfccScale.from_stats(json.loads((root / "atlas" / "scale.json").read_text())),
+            "report": json.loads((root / "atlas" / "report.json").read_text())}
 
 
 def test_every_layer_page_has_one_card_per_unit_and_a_page_per_neuron(tiny_site):
@@ -83,8 +84,14 @@ def test_a_resumed_build_redoes_only_what_is_missing_and_another_model_is_refuse
                                   root / "tiny-checkpoint", "--steps", STEPS, "--frames", FRAMES,
                                   "--sonification-iterations", ITERATIONS, "--quantile", 0.05, "--no-progress")])
     assert code == 0
+    first = tiny_site["report"]
     report = json.loads((root / "atlas" / "report.json").read_text())
     assert report["media_written"] == 3 and all(p.exists() for p in media)
+    # the report's seconds cover both sessions: at least the first build's (which did the work)
+    assert report["sessions"] == first["sessions"] + 1
+    for stage, seconds in first["seconds"].items():
+        assert report["seconds"][stage] >= seconds
+        assert report["seconds"][stage] == pytest.approx(seconds + report["seconds_this_session"][stage], abs=0.02)
     assert json.loads((root / "atlas" / "dissection" / "report.json").read_text())["this_session"]["batches"] == 0
     for layer in TEST_LAYERS:
         assert json.loads((root / "atlas" / "inputs" / layer / "report.json").read_text())["this_session"]["batches"] == 0

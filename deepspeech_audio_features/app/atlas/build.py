@@ -11,7 +11,8 @@ Run folder (one atlas per folder; resumed exactly or refused, see
     <out>/probes/result.json  the probe table, when the probes were run here
     <out>/scale.json          the MFCC colour scale (real-speech statistics of the dataset)
     <out>/site/               the static site: open site/index.html
-    <out>/report.json         seconds per stage, site size, bytes per neuron
+    <out>/report.json         seconds per stage (over every session of the build, and of the
+                              last session), site size, bytes per neuron
 
 Every stage resumes: the dissection from its last saved batch, feature visualization from
 its last finished batch, the site from the media already written.
@@ -19,6 +20,7 @@ its last finished batch, the site from the media already written.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import time
 from pathlib import Path
@@ -27,7 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from ...infra.atomic import load_json
-from ...infra.errors import DatasetError, FileFormatError, ParameterError
+from ...infra.errors import DAFError, DatasetError, FileFormatError, ParameterError
 from ...infra.runfolder import RunFolder
 from ...speech.model import LAYERS, DeepSpeech
 from .data import LayerPage, NeuronCard, choose_neurons, example_of
@@ -225,9 +227,36 @@ def build_atlas(model: DeepSpeech, dataset: str | os.PathLike, out: str | os.Pat
                        progress=progress)
     seconds["site"] = time.perf_counter() - start
     neurons = {layer: len(chosen[layer]) for layer in layers}
-    run.save_json("report.json", {"seconds": {k: round(v, 2) for k, v in seconds.items()}, "neurons": neurons,
+    # a resumed build's own seconds are only what it redid: the report adds them to the earlier sessions'
+    total = {k: v + _earlier_seconds(run).get(k, 0.0) for k, v in seconds.items()}
+    run.save_json("report.json", {"seconds": {k: round(v, 2) for k, v in total.items()},
+                                  "seconds_this_session": {k: round(v, 2) for k, v in seconds.items()},
+                                  "sessions": _earlier_sessions(run) + 1, "neurons": neurons,
                                   "site_bytes": site.total_bytes, "bytes_per_neuron": round(site.bytes_per_neuron),
                                   "media_bytes_per_neuron": round(site.media_bytes_per_neuron),
                                   "media_written": site.media_written,
                                   "dissection_skipped": len(dissection.report["skipped"])})
     return AtlasResult(run.path, site.index, site, seconds, neurons, {p.layer: p.width for p in pages})
+
+
+def _earlier_report(run: RunFolder) -> dict:
+    """The report of the build's earlier sessions; {} when there is none or it is unreadable."""
+    if not run.exists("report.json"):
+        return {}
+    try:
+        report = run.load_json("report.json")
+    except DAFError:
+        return {}
+    return report if isinstance(report, dict) else {}
+
+
+def _earlier_seconds(run: RunFolder) -> dict[str, float]:
+    seconds = _earlier_report(run).get("seconds")
+    if not isinstance(seconds, dict):
+        return {}
+    return {k: float(v) for k, v in seconds.items() if isinstance(v, (int, float)) and math.isfinite(v) and v >= 0}
+
+
+def _earlier_sessions(run: RunFolder) -> int:
+    sessions = _earlier_report(run).get("sessions", 1 if _earlier_report(run) else 0)
+    return sessions if isinstance(sessions, int) and sessions >= 0 else 0
