@@ -66,41 +66,38 @@ corpus: setup engines
 corpus-big: setup
 	$(PY) -m deepspeech_audio_features corpus --out $(CORPUS_BIG) --utterances 15000 --seed 0 --extra-train 30000
 
-## Issue 18 (corpus and recipe proposed, not run yet). 60,000 utterances: the 45,000 of
-## $(CORPUS_BIG) (eSpeak, linked from it, not synthesized again: --reuse-from) and 15,000 flite ones
-## (train 13,500 with voices kal, kal16, awb, rms; dev 750; test 750 in all five voices, slt only
-## there). test-espeak.csv has the rows of $(CORPUS)/test.csv; no dev or test sentence of either
-## engine is trained on. Synthesis: about 45 minutes for the flite part on 2 loaded cores
-## (5.9 utterances/s measured; eSpeak 10.9/s, so about 70 more minutes without --reuse-from).
-## Proposed training, within today's 2-hour budget on 2 cores (train.csv: about 57,000 utterances,
-## 40 h of audio; today's stage 2 read 29.7 h in 13.7 minutes, today's stage 1 146 h in 100 minutes):
-##   1. from scratch, 100 minutes (about 3.5 epochs):
-##      train --train $(CORPUS_MULTI)/train.csv --dev $(CORPUS_MULTI)/dev.csv --out runs/train-multi \
-##            --n-hidden 384 --epochs 40 --max-minutes 100
-##   2. 20 minutes from stage 1's best at learning rate 5e-4, model chosen on the flite dev split:
-##      train --train $(CORPUS_MULTI)/train.csv --dev $(CORPUS_MULTI)/dev-flite.csv --out runs/train-multi-2 \
-##            --init-checkpoint runs/train-multi/best --learning-rate 5e-4 --epochs 2 --max-minutes 20
-##   3. export-model with --lm-csv $(CORPUS_MULTI)/train.csv, tools/tune_lm.py on $(CORPUS_MULTI)/dev.csv, then
-##      evaluate --csv $(CORPUS_MULTI)/test.csv --corpus $(CORPUS_MULTI) (CER/WER per engine and per voice).
-## Baseline of today's model (README, "Corpora from several synthesis engines"): flite CER 0.70 beam + LM.
+## eSpeak and flite: the 45,000 utterances of $(CORPUS_BIG) (eSpeak, linked from it, not synthesized
+## again: --reuse-from) and 15,000 flite ones (train 13,500 with voices kal, kal16, awb, rms; dev 750; test
+## 750 in all five voices, slt only there). test-espeak.csv has the rows of $(CORPUS)/test.csv; no dev or
+## test sentence of either engine is trained on. About 45 minutes for the flite part on 2 loaded cores.
 corpus-multi: setup engines corpus-big
 	$(PY) -m deepspeech_audio_features corpus --out $(CORPUS_MULTI) --utterances 30000 --seed 0 --extra-train 30000 \
 		--engines espeak:0.5,flite:0.5 --flite-test-voices slt --reuse-from $(CORPUS_BIG)
 
-## Two stages, under 2 hours of training on 2 cores: 100 minutes on the corpus, then one
-## epoch over the bigger corpus's new sentences (what helped most; see deepspeech_audio_features/assets/models/README.md).
-train: corpus corpus-big
+## Three stages on 2 cores (see deepspeech_audio_features/assets/models/README.md): 100 minutes on the
+## eSpeak corpus, one epoch over the bigger corpus's new sentences (20 minutes at most), then 60 minutes on
+## an equal mix of eSpeak and flite utterances (the flite voices kal, kal16, awb, rms; slt stays held out).
+train: corpus corpus-big corpus-multi
 	$(PY) -m deepspeech_audio_features train --train $(CORPUS)/train.csv --dev $(CORPUS)/dev.csv \
 		--out $(TRAIN_RUN) --n-hidden 384 --epochs 40 --max-minutes 100
 	$(PY) -m deepspeech_audio_features train --train $(CORPUS_BIG)/train.csv --dev $(CORPUS)/dev.csv \
 		--out $(TRAIN_RUN)-big --init-checkpoint $(TRAIN_RUN)/best --learning-rate 5e-4 --epochs 1 --max-minutes 20
+	$(PY) tools/mix_csv.py $(CORPUS_MULTI)/train-espeak.csv $(CORPUS_MULTI)/train-flite.csv \
+		--out $(CORPUS_MULTI)/train-mix.csv --per-csv 13500 --seed 0
+	$(PY) -m deepspeech_audio_features train --train $(CORPUS_MULTI)/train-mix.csv --dev $(CORPUS_MULTI)/dev.csv \
+		--out $(TRAIN_RUN)-multi --init-checkpoint $(TRAIN_RUN)-big/best --learning-rate 5e-4 --frequency-warp 0.1 \
+		--epochs 10 --max-minutes 60
 
-## Export the best checkpoint of `make train` as the embedded model, with its language model.
+## Export the best checkpoint of `make train` as the embedded model, with its language model (the
+## transcripts of both engines' training splits), its weights tuned on 150 + 150 dev utterances.
 embedded-model: setup
-	$(PY) -m deepspeech_audio_features export-model $(TRAIN_RUN)-big/best --to deepspeech_audio_features/assets/models/synth-en \
-		--lm-csv $(CORPUS_BIG)/train.csv
-	$(PY) tools/tune_lm.py --checkpoint deepspeech_audio_features/assets/models/synth-en --csv $(CORPUS)/dev.csv --limit 300 \
-		--alphas 0.2,0.35,0.5,0.7,0.93 --betas=-1,0,1,2 --write
+	$(PY) -m deepspeech_audio_features export-model $(TRAIN_RUN)-multi/best --to deepspeech_audio_features/assets/models/synth-en \
+		--lm-csv $(CORPUS_MULTI)/train.csv
+	$(PY) tools/mix_csv.py $(CORPUS_MULTI)/dev-espeak.csv $(CORPUS_MULTI)/dev-flite.csv \
+		--out $(CORPUS_MULTI)/dev-mix.csv --per-csv 150 --seed 0
+	$(PY) tools/tune_lm.py --checkpoint deepspeech_audio_features/assets/models/synth-en --csv $(CORPUS_MULTI)/dev-mix.csv --limit 300 \
+		--alphas 0.35,0.5,0.7,0.93 --betas=0,1,2 --write
+	$(PY) tools/corpus_mfcc_mean.py --csv $(CORPUS_MULTI)/train-mix.csv --out deepspeech_audio_features/assets/models/synth-en/mfcc_mean.json
 
 benchmark: setup
 	$(PY) benchmarks/forward.py

@@ -58,14 +58,16 @@ print(model, "| quick setting" if SETTINGS.quick else "")
 # (`layer_5`) and the output layer (`layer_6`, the logits; $y(X)$ is their softmax).
 #
 # By default the notebook runs the model that ships with the project (trained on speech synthesized with
-# eSpeak NG, see its model card `deepspeech_audio_features/assets/models/README.md`); set `DAF_CHECKPOINT`
+# eSpeak NG and CMU flite, see its model card `deepspeech_audio_features/assets/models/README.md`); set `DAF_CHECKPOINT`
 # (or `CHECKPOINT` above) to the folder of Mozilla's release checkpoint to run the original.
 
 # %% [markdown]
 # ## Three example utterances
 #
-# Their MFCCs (time along the x axis, coefficients up), the audio, and the model's transcription
-# (beam search with the model's language model).
+# The study's three sentences, each in a voice the model never heard: `example-1` and `example-3` in eSpeak NG
+# voices with held-out voice variants, `example-2` in flite's `slt` (a voice built from recordings of a woman,
+# kept out of the training corpus; see below). Their MFCCs (time along the x axis, coefficients up), the audio,
+# and the model's transcription (beam search with the model's language model).
 
 # %%
 for path, reference in SETTINGS.example_paths():
@@ -78,12 +80,12 @@ for path, reference in SETTINGS.example_paths():
     print(f"transcription (greedy, as in the mask sections below): {transcribe(path, model, beam_width=1)!r}")
 
 # %% [markdown]
-# ### A voice that is not eSpeak
+# ### Voices of another engine
 #
-# The embedded model heard only eSpeak NG voices. CMU flite's voices were built from recordings of people
-# (`make engines` installs flite; none of its voices is in the model's training corpus). The same sentence
-# in four of them, transcribed with both decoders: this is how far the model is from hearing speech rather
-# than one synthesizer.
+# CMU flite's voices were built from recordings of people (`make engines` installs flite). The embedded model
+# was trained on eSpeak NG and, in its last stage, on flite's voices `kal`, `kal16`, `awb` and `rms` (other
+# sentences than this one); `slt` was held out of training. The same sentence in four of them, transcribed
+# with both decoders (the model card gives the error rates per engine and voice over 1,500 test utterances).
 
 # %%
 for path, voice in show_engine_examples(model, SETTINGS)[:2]:
@@ -287,7 +289,7 @@ for path, result in mask_results.items():
 # The least important 25 %, 50 % and 75 % of the frames by that mean are muted (frame $t$ covers samples
 # $[320t, 320t + 512)$; a sample is kept if any frame covering it is kept), and the muted audio is
 # transcribed again with the greedy decoder of the original above. (The study muted frames whose mean
-# is under 0.1 / 0.2 / 0.3; with masks of over 90 % zeros that mutes 44-100 % of each example, so the
+# is under 0.1 / 0.2 / 0.3; with masks of over 90 % zeros that mutes 52-100 % of each example (on the shipped model), so the
 # notebook ranks frames instead; `show_muted_audio(..., by="threshold", thresholds=(0.1, 0.2, 0.3))`
 # gives the study's version.)
 

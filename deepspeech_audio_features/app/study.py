@@ -644,7 +644,8 @@ def show_engine_examples(model, settings: StudySettings, text: str = "the weathe
                          "inside", voices: tuple[str, ...] = ("kal16", "awb", "rms", "slt")) -> list[tuple[str, str]]:
     """One sentence spoken by flite's voices (clean: each voice's own pitch and tempo), transcribed.
 
-    flite's voices were built from recordings of people; none is in the embedded model's corpus.
+    flite's voices were built from recordings of people; the embedded model was trained on kal, kal16,
+    awb and rms (other sentences), not on slt (held out).
     Writes ``runs/engine-examples/<voice>.wav`` and prints the greedy and beam + LM transcripts.
     Without flite (``make engines``) it says so and returns ``[]``.
 

@@ -662,28 +662,46 @@ def read_corpus_csv(path: str | os.PathLike) -> tuple[list[tuple[str, str]], lis
 # ---------------------------------------------------------------------------
 # The example utterances in audio/
 # ---------------------------------------------------------------------------
-#: The study's three LibriSpeech clips said these; our examples say the same words.
+#: The study's three LibriSpeech clips said these; our examples say the same words, each in a voice the
+#: embedded model never heard, from more than one engine: ``(name, text, engine, voice)`` where ``voice`` is
+#: an eSpeak base voice (given a held-out voice variant) or a flite voice held out of training.
 EXAMPLE_TEXTS = (
-    ("example-1", "experience proves this", "en-us"),
-    ("example-2", "your power is sufficient i said", "en-gb-x-rp"),
-    ("example-3", "why should one halt on the way", "en-029"),
+    ("example-1", "experience proves this", "espeak", "en-us"),
+    ("example-2", "your power is sufficient i said", "flite", "slt"),
+    ("example-3", "why should one halt on the way", "espeak", "en-029"),
 )
 
 
-def _example_specs(seed: int) -> list[UtteranceSpec]:
-    """The plans of the three examples: each a different English voice with a voice
-    variant held out of the training split of the corpus made with ``seed``, clean."""
+def _example_specs(seed: int) -> list[UtteranceSpec | FliteSpec]:
+    """The plans of the three examples, clean, each a voice held out of the training split of the
+    corpus made with ``seed``: eSpeak base voices with a test voice variant, and flite's default
+    held-out voice."""
     test_variants = split_voice_variants(list_voice_variants(), seed)["test"]
-    return [UtteranceSpec(index=i, split="test", wav=f"{name}.wav", transcript=text,
-                          voice=f"{base}+{test_variants[i % len(test_variants)]}", rate=160, pitch=50,
-                          pitch_range=50, word_gap=0, speed=1.0, peak_db=-3.0, noise="none", snr_db=None,
-                          pad_start=0.3, pad_end=0.3, seed=seed * 1000 + i)
-            for i, (name, text, base) in enumerate(EXAMPLE_TEXTS)]
+    flite_voices = flite_split_voices(_flite_test_voices(_DEFAULTS))
+    held_out_flite = set(flite_voices["test"]) - set(flite_voices["train"])
+    specs: list[UtteranceSpec | FliteSpec] = []
+    for i, (name, text, engine, voice) in enumerate(EXAMPLE_TEXTS):
+        if engine == "flite":
+            if voice not in held_out_flite:
+                raise ValueError(f"example {name}: flite voice {voice!r} is not held out ({sorted(held_out_flite)})")
+            specs.append(FliteSpec(index=i, split="test", wav=f"{name}.wav", transcript=text, voice=voice,
+                                   duration_stretch=1.0, f0_mean=None, f0_stddev=None, tract_factor=1.0, rt60=None,
+                                   peak_db=-3.0, noise="none", snr_db=None, pad_start=0.3, pad_end=0.3,
+                                   seed=seed * 1000 + i))
+        else:
+            specs.append(UtteranceSpec(index=i, split="test", wav=f"{name}.wav", transcript=text,
+                                       voice=f"{voice}+{test_variants[i % len(test_variants)]}", rate=160, pitch=50,
+                                       pitch_range=50, word_gap=0, speed=1.0, peak_db=-3.0, noise="none",
+                                       snr_db=None, pad_start=0.3, pad_end=0.3, seed=seed * 1000 + i))
+    return specs
 
 
-def _render_examples(seed: int) -> list[tuple[UtteranceSpec, object, object]]:
-    """``[(spec, float32 audio, RenderedAlignment)]`` of the three examples, rendered in order."""
-    return [(spec, *render_utterance_aligned(spec)) for spec in _example_specs(seed)]
+def _render_examples(seed: int) -> list[tuple[UtteranceSpec | FliteSpec, object, object]]:
+    """``[(spec, float32 audio, alignment)]`` of the three examples, rendered in order."""
+    from .flite import render_flite_aligned
+
+    return [(spec, *(render_flite_aligned(spec) if isinstance(spec, FliteSpec) else render_utterance_aligned(spec)))
+            for spec in _example_specs(seed)]
 
 
 def _render_examples_fresh(seed: int) -> list[tuple[UtteranceSpec, object, object]]:
@@ -699,10 +717,11 @@ def _render_examples_fresh(seed: int) -> list[tuple[UtteranceSpec, object, objec
 def synthesize_examples(out_dir: str | os.PathLike = "audio", seed: int = 0) -> list[tuple[str, str]]:
     """Write the three example utterances, their TextGrids and ``transcripts.csv`` (DeepSpeech CSV) into ``out_dir``.
 
-    Each uses a different English voice with a voice variant held out of the training
-    split of the corpus made with the same ``seed``, clean (no noise), so the examples
-    are speakers the embedded model never heard. Deterministic: rendered in order in a
-    fresh process. The TextGrids come from eSpeak's own events, as the corpus's do.
+    Each is a voice held out of the training split of the corpus made with the same ``seed``
+    (:data:`EXAMPLE_TEXTS`: two eSpeak voices with held-out voice variants, flite's held-out
+    voice ``slt``), clean (no noise), so the examples are speakers the embedded model never
+    heard. Deterministic: rendered in order in a fresh process. The TextGrids come from the
+    engines' own timings (eSpeak's events, flite's phone durations), as the corpus's do.
 
     Returns:
         ``[(wav_path, transcript)]``.
@@ -724,7 +743,7 @@ def align_examples(out_dir: str | os.PathLike, seed: int = 0) -> list[Path]:
 
     The examples are synthesized again (as :func:`synthesize_examples` does) and each must
     give exactly its WAV's samples, so the words' intervals are those of that audio, from
-    eSpeak's events, not from a model.
+    the engine's own timings, not from a model.
 
     Returns:
         The TextGrid paths.
