@@ -228,10 +228,11 @@ def build_atlas(model: DeepSpeech, dataset: str | os.PathLike, out: str | os.Pat
     seconds["site"] = time.perf_counter() - start
     neurons = {layer: len(chosen[layer]) for layer in layers}
     # a resumed build's own seconds are only what it redid: the report adds them to the earlier sessions'
-    total = {k: v + _earlier_seconds(run).get(k, 0.0) for k, v in seconds.items()}
+    earlier_seconds, earlier_sessions = _earlier_sessions(run)
+    total = {k: v + earlier_seconds.get(k, 0.0) for k, v in seconds.items()}
     run.save_json("report.json", {"seconds": {k: round(v, 2) for k, v in total.items()},
                                   "seconds_this_session": {k: round(v, 2) for k, v in seconds.items()},
-                                  "sessions": _earlier_sessions(run) + 1, "neurons": neurons,
+                                  "sessions": earlier_sessions + 1, "neurons": neurons,
                                   "site_bytes": site.total_bytes, "bytes_per_neuron": round(site.bytes_per_neuron),
                                   "media_bytes_per_neuron": round(site.media_bytes_per_neuron),
                                   "media_written": site.media_written,
@@ -239,24 +240,18 @@ def build_atlas(model: DeepSpeech, dataset: str | os.PathLike, out: str | os.Pat
     return AtlasResult(run.path, site.index, site, seconds, neurons, {p.layer: p.width for p in pages})
 
 
-def _earlier_report(run: RunFolder) -> dict:
-    """The report of the build's earlier sessions; {} when there is none or it is unreadable."""
+def _earlier_sessions(run: RunFolder) -> tuple[dict[str, float], int]:
+    """``(seconds per stage, sessions)`` of the build's earlier sessions; ``({}, 0)`` when there is
+    no report or it is unreadable (the report is a record, not an input: it never stops a build)."""
     if not run.exists("report.json"):
-        return {}
+        return {}, 0
     try:
         report = run.load_json("report.json")
     except DAFError:
-        return {}
-    return report if isinstance(report, dict) else {}
-
-
-def _earlier_seconds(run: RunFolder) -> dict[str, float]:
-    seconds = _earlier_report(run).get("seconds")
-    if not isinstance(seconds, dict):
-        return {}
-    return {k: float(v) for k, v in seconds.items() if isinstance(v, (int, float)) and math.isfinite(v) and v >= 0}
-
-
-def _earlier_sessions(run: RunFolder) -> int:
-    sessions = _earlier_report(run).get("sessions", 1 if _earlier_report(run) else 0)
-    return sessions if isinstance(sessions, int) and sessions >= 0 else 0
+        return {}, 0
+    if not isinstance(report, dict):
+        return {}, 0
+    seconds = report.get("seconds") if isinstance(report.get("seconds"), dict) else {}
+    seconds = {k: float(v) for k, v in seconds.items() if isinstance(v, (int, float)) and math.isfinite(v) and v >= 0}
+    sessions = report.get("sessions", 1)  # a report from before sessions were counted: one session
+    return seconds, sessions if isinstance(sessions, int) and sessions >= 0 else 1
