@@ -56,10 +56,12 @@ def test_refuses_a_csv_in_another_folder(tmp_path):
 def test_bad_sources_get_one_line_and_exit_2(tmp_path):
     _write(tmp_path / "a.csv", "a", 5)
     (tmp_path / "bad.csv").write_text("path,text\nx.wav,hello\n")
+    _write(tmp_path / "empty.csv", "e", 0)
     out = str(tmp_path / "m.csv")
     for args, says in [([str(tmp_path / "missing.csv")], "missing.csv: unreadable"),
                        ([str(tmp_path / "a.csv"), str(tmp_path / "bad.csv")], "bad.csv: expected the columns"),
-                       ([str(tmp_path / "a.csv"), "--per-csv", "0"], "--per-csv must be at least 1")]:
+                       ([str(tmp_path / "a.csv"), "--per-csv", "0"], "--per-csv must be at least 1"),
+                       ([str(tmp_path / "a.csv"), str(tmp_path / "empty.csv")], "empty.csv: no utterances")]:
         if "--per-csv" not in args:
             args = [*args, "--per-csv", "2"]
         result = _run(*args, "--out", out)

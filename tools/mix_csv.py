@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {path}: expected the columns {header or ['wav_filename', 'wav_filesize', 'transcript']}, "
                   f"got {reader.fieldnames}", file=sys.stderr)
             return 2
+        if not found:
+            print(f"error: {path}: no utterances (a mix needs rows from every CSV)", file=sys.stderr)
+            return 2
         rows.extend(rng.sample(found, min(args.per_csv, len(found))))
     rng.shuffle(rows)
     temporary = args.out.with_name(args.out.name + ".partial")
