@@ -197,7 +197,8 @@ def main() -> int:
             print(f"{Path(path).name:>22s} incremental evaluation: prune {prune_full:.2f} s full -> {prune_inc:.2f} s "
                   f"({prune_full / prune_inc:.2f}x); whole method {full.seconds / ours.seconds:.2f}x; same mask: {same}; "
                   f"{stats['frames_computed'] / stats['frames_full']:.2f} of the frames computed, "
-                  f"{stats['fallbacks']} full-pass fallbacks", flush=True)
+                  f"{stats['fallbacks']} full-pass fallbacks, "
+                  f"{stats.get('memo_hits', 0)} candidates rejected by an earlier proof", flush=True)
         results = {}
         if "ours" in methods:
             minimal = "yes" if ours.one_minimal else "no"

@@ -7,7 +7,7 @@ from deepspeech_audio_features import DeepSpeech, audio_file_to_mfccs, load_mode
 from deepspeech_audio_features.infra.resources import example_audio
 from deepspeech_audio_features.interpret.masks.engine import PruneState, prune, repair
 from deepspeech_audio_features.interpret.masks.importance import importance_mask
-from deepspeech_audio_features.interpret.masks.incremental import DELTA, PROBE_BATCHES, IncrementalTest
+from deepspeech_audio_features.interpret.masks.incremental import DELTA, PROBE_BATCHES, IncrementalTest, RejectionMemo
 from deepspeech_audio_features.interpret.masks.problem import MaskProblem
 
 TOL = 1e-3
@@ -79,6 +79,48 @@ def test_incremental_prune_returns_bitwise_the_full_prune(model, x, variant):
         order = np.random.default_rng(3).permutation(problem.n_units)
         results.append(prune(problem, PruneState(units=start), order, None).units)
     np.testing.assert_array_equal(results[0], results[1])
+    assert problem.incremental.stats.memo_hits > 0  # later passes re-test rejections: the memo answered some
+
+
+def test_rejection_memo_answers_only_candidates_with_the_failing_prefix():
+    L, U = 30, 26
+    rng = np.random.default_rng(0)
+    trial = rng.random((1, L * U)) < 0.5
+    memo = RejectionMemo(L, U)
+    memo.add(trial, np.array([0]), np.array([10]))  # failed at frame 10: frames 0..19 decide it
+    variants = np.repeat(trial, 4, axis=0)
+    variants[1, 20 * U + 3] ^= True  # after the prefix: same logits at frame 10
+    variants[2, 19 * U + 25] ^= True  # last frame of the prefix (frame 10's context window)
+    variants[3, 0] ^= True  # first unit
+    hit, _ = memo.lookup(variants)
+    np.testing.assert_array_equal(hit, [True, True, False, False])
+
+
+def test_rejection_memo_confirms_hash_hits_by_the_stored_bits(monkeypatch):
+    L, U = 12, 1
+    memo = RejectionMemo(L, U)
+    monkeypatch.setattr(memo, "_prefix_keys", lambda trials: np.zeros((len(trials), L), np.uint64))  # every key collides
+    trial = np.zeros((1, L), bool)
+    memo.add(trial, np.array([0]), np.array([1]))
+    other = trial.copy()
+    other[0, 0] = True
+    hit, _ = memo.lookup(np.concatenate([trial, other]))
+    np.testing.assert_array_equal(hit, [True, False])
+
+
+def test_memo_answers_are_rejections_of_the_full_pass(model, x):
+    problem = MaskProblem(model, x, np.ones(len(x), bool), "time-frequency", TOL, 8192)
+    base = valid_start(problem, share=0.9)
+    rng = np.random.default_rng(4)
+    test = IncrementalTest(problem, chunk_frames=3)
+    trials = np.repeat(base[None], 64, axis=0)
+    for row in trials:
+        row[rng.choice(np.nonzero(base)[0], 3, replace=False)] = False
+    first = test.check(base, trials)
+    again, _ = test.memo.lookup(trials)
+    assert again.sum() >= 5 and not (again & first).any()  # proofs kept for rejected rows only
+    np.testing.assert_array_equal(test.check(base, trials), problem.check(trials)[0])
+    assert test.stats.memo_hits == again.sum()
 
 
 def test_every_batch_inside_the_band_falls_back_to_full_passes(model, x):

@@ -20,13 +20,25 @@ largest difference measured by :meth:`IncrementalTest.max_difference` was 2e-5).
 the same kind of assumption full evaluation already makes: its own outcomes could differ
 between batch shapes only for a margin within round-off of its acceptance margin.
 
-Cost: on the embedded model the prune phase ran 1.2-3.3 times faster than with full
-passes (three example files, full and incremental in the same run, two runs on a shared
-machine under heavy load; ``benchmarks/masks.py`` prints the ratio), short of the 3x
-hoped for; the whole method 0.9-1.7 times, since the relaxed optimization (about half of
-a full-evaluation run's time) is not incremental. Candidates that are accepted must be
-run to the last frame, and the LSTM's per-step cost does not shrink with the batch, which
-bounds the gain.
+**Proven rejections are reused** (:class:`RejectionMemo`). Frame ``t``'s logits read the
+input frames ``<= t + 9`` only, so a candidate that certainly failed at ``t`` proves the
+rejection of every later candidate with the same mask on frames ``0 .. t + 9``. Prune
+passes after the first re-test the remaining ones, and most of them failed last time at a
+frame that no accepted removal has reached since: those are rejected without a pass.
+
+Cost: on the embedded model the prune phase ran 1.77 / 1.93 / 1.87 times faster than with
+full passes on the three example files (1.86x in all, the whole method 1.33x; full and
+incremental in the same run of ``benchmarks/masks.py --corpus-n 0``), short of the 3x
+hoped for; on the first file 1.49x before proven rejections were reused. Candidates that are accepted
+must be run to the last frame, and an LSTM step costs nearly as much for 1 candidate as
+for 8 (0.09-0.10 ms vs 0.13-0.15 ms per step on this 2-core CPU, n_hidden 384: the 2.4 MB
+recurrent kernel is read every step and TensorFlow dispatches each op of the step), so the
+LSTM steps per batch, not the frames computed, set the cost: the frames computed fell to
+20-27 % of a full pass's, the time to 52-57 %.
+Tried and not adopted (measured on the first example file, same process): XLA-compiled
+LSTM chunks (5.5 s of prune after compilation vs 5.95 s, 9.2 s with compilation), and a
+forecast of each unseen unit's outcome by running it 24 frames before building the
+speculative batch (fewer batches, 367 vs 524, but 6.3 s vs 6.1 s).
 
 **When the band is crowded.** On a model whose margins are small next to ``delta`` (a
 full-size model with random weights: median frame margin 0.19 logits) nearly every
@@ -102,9 +114,79 @@ class IncrementalStats:
     bases: int = 0
     bases_reused: int = 0
     full_passes: int = 0
+    memo_hits: int = 0
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
+
+
+class RejectionMemo:
+    """Rejections already proven, reused when a candidate repeats the inputs that failed.
+
+    Frame ``t``'s logits depend on the input frames ``<= t + 9`` only (context windows of
+    9 frames, a unidirectional LSTM). When a candidate certainly failed at frame ``t``,
+    any later candidate whose mask equals it on frames ``0 .. t + 9`` computes the same
+    logits at ``t`` from the same inputs, so it fails there too: the decision full
+    evaluation would take, under the same round-off assumption as partial passes (a
+    margin below ``tol_t - delta`` stays below ``tol_t``). Prune passes after the first
+    mostly re-test units whose failing frame no accepted removal has reached since.
+
+    Prefixes are found by a hash of each frame's units (random 64-bit weights, summed with
+    wrap-around) and confirmed by comparing the stored bits.
+    """
+
+    def __init__(self, n_frames: int, units_per_frame: int, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        self.L, self.U = n_frames, units_per_frame
+        self._frame_weights = rng.integers(1, 2 ** 63, n_frames, dtype=np.uint64) | np.uint64(1)
+        self._end_salt = rng.integers(0, 2 ** 63, n_frames, dtype=np.uint64)
+        self._entries: dict[int, list[tuple[int, bytes]]] = {}
+        self._keys = np.zeros(0, np.uint64)
+        self._stale = False
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._entries.values())
+
+    def _prefix_keys(self, trials: np.ndarray) -> np.ndarray:
+        """bool ``[B, n_units]`` -> uint64 ``[B, L]``: key of frames ``0 .. e`` at column ``e``."""
+        packed = np.packbits(trials.reshape(len(trials), self.L, self.U), axis=2)  # [B, L, bytes]
+        codes = np.zeros(packed.shape[:2], np.uint64)
+        for k in range(packed.shape[2]):
+            codes |= packed[:, :, k].astype(np.uint64) << np.uint64(8 * k)
+        with np.errstate(over="ignore"):
+            return np.cumsum((codes + np.uint64(1)) * self._frame_weights, axis=1, dtype=np.uint64) ^ self._end_salt
+
+    def _bits(self, trial: np.ndarray, end: int) -> bytes:
+        return np.packbits(trial[:end * self.U]).tobytes()
+
+    def add(self, trials: np.ndarray, rows: np.ndarray, fail_frames: np.ndarray, keys: np.ndarray | None = None) -> None:
+        """Remember that ``trials[rows]`` certainly fail at frames ``fail_frames`` (one per row)."""
+        if len(rows) == 0:
+            return
+        keys = self._prefix_keys(trials[rows]) if keys is None else keys[rows]
+        for i, (row, frame) in enumerate(zip(rows, fail_frames)):
+            end = min(int(frame) + N_CONTEXT + 1, self.L)  # the frames its logits at ``frame`` read
+            key = int(keys[i, end - 1])
+            bucket = self._entries.setdefault(key, [])
+            entry = (end, self._bits(trials[row], end))
+            if entry not in bucket:
+                bucket.append(entry)
+                self._stale = True
+
+    def lookup(self, trials: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """bool ``[B, n_units]`` -> (rejected by an earlier proof ``[B]``, prefix keys ``[B, L]``)."""
+        keys = self._prefix_keys(trials)
+        hit = np.zeros(len(trials), bool)
+        if not self._entries:
+            return hit, keys
+        if self._stale:
+            self._keys, self._stale = np.fromiter(self._entries, np.uint64, len(self._entries)), False
+        for row, col in zip(*np.nonzero(np.isin(keys, self._keys))):
+            if hit[row]:
+                continue
+            end = col + 1
+            hit[row] = (end, self._bits(trials[row], end)) in self._entries[int(keys[row, col])]
+        return hit, keys
 
 
 @dataclass
@@ -122,15 +204,17 @@ class _Base:
 
 @dataclass
 class _Rows:
-    """Per candidate of one batch: first affected frame ``start [B]``, certainly fails ``dead [B]``,
-    has a frame inside the band ``border [B]``, still needed by the speculative batch ``needed [B]``;
-    ``pair [B, L]`` indexes ``projected [N, 4H]``, the LSTM inputs of its recomputed windows (-1: the base's)."""
+    """Per candidate of one batch: first affected frame ``start [B]``, certainly fails ``dead [B]``
+    (at frame ``fail_frame [B]``, ``L``: not known to fail), has a frame inside the band ``border [B]``,
+    still needed by the speculative batch ``needed [B]``; ``pair [B, L]`` indexes ``projected [N, 4H]``,
+    the LSTM inputs of its recomputed windows (-1: the base's)."""
     start: np.ndarray
     dead: np.ndarray
     border: np.ndarray
     needed: np.ndarray
     pair: np.ndarray
     projected: np.ndarray | None
+    fail_frame: np.ndarray
 
 
 class IncrementalTest:
@@ -154,6 +238,7 @@ class IncrementalTest:
         self._finished: dict = {}
         p = problem
         self._tol = np.where(p.frames, p.tol, -np.inf)
+        self.memo = RejectionMemo(p.L, p.U)
 
     # ------------------------------------------------------------------ the base
     def base(self, units: np.ndarray) -> _Base:
@@ -228,7 +313,9 @@ class IncrementalTest:
             self._since_probe = 0  # a probe: this batch is tried incrementally
         base = self.base(base_units)
         self._count(trials.shape[0])
-        rows = self._rows(base, np.asarray(base_units, bool), trials)
+        known, keys = self.memo.lookup(trials)
+        self.stats.memo_hits += int(known.sum())
+        rows = self._rows(base, np.asarray(base_units, bool), trials, known)
         if predicted is not None:
             rows.needed = _needed(rows.dead, predicted, rows.needed)
         pieces = self._run(base, rows, predicted)
@@ -240,6 +327,8 @@ class IncrementalTest:
             self.stats.fallbacks += 1
             p.evaluations -= trials.shape[0]  # counted once
             ok = p.check(trials)[0]
+        proven = np.nonzero(rows.dead & ~known & (rows.fail_frame < p.L))[0]
+        self.memo.add(trials, proven, rows.fail_frame[proven], keys)
         self._keep_finished(trials, rows.start, ok & ~rows.border, pieces)
         return ok
 
@@ -250,14 +339,18 @@ class IncrementalTest:
         self.stats.batches += 1
         self.stats.frames_full += n_rows * p.L
 
-    def _rows(self, base: _Base, base_units: np.ndarray, trials: np.ndarray) -> "_Rows":
-        """Where each candidate starts (its first affected frame), what the base already decides
-        before it, and the LSTM inputs of its recomputed context windows."""
+    def _rows(self, base: _Base, base_units: np.ndarray, trials: np.ndarray, known: np.ndarray) -> "_Rows":
+        """Where each candidate starts (its first affected frame), what the base (or an earlier
+        proof, ``known [B]``) already decides, and the LSTM inputs of its recomputed context windows."""
         p = self.problem
         n_rows = trials.shape[0]
         changed = (trials != base_units[None]).reshape(n_rows, p.L, p.U).any(axis=2)  # [B, L]
         affected = _dilate(changed, N_CONTEXT)
         start = np.where(affected.any(axis=1), affected.argmax(axis=1), p.L)  # first affected frame
+        # frames before a row's start are the base's: its status decides them
+        dead = (base.first_fail < start) | known
+        fail_frame = np.where(base.first_fail < start, base.first_fail, p.L)
+        affected[dead] = False  # a decided row needs no windows
         rows, frames = np.nonzero(affected)
         pair = np.full((n_rows, p.L), -1)  # (row, frame) -> index into ``projected``, -1: the base's
         pair[rows, frames] = np.arange(len(rows))
@@ -266,11 +359,10 @@ class IncrementalTest:
             x = p.masked(trials.reshape(n_rows, p.L, p.U))
             projected = self.front(context_windows(x, rows, frames)).numpy()
             self.stats.windows += len(rows)
-        # frames before a row's start are the base's: its status decides them
-        return _Rows(start=start, dead=base.first_fail < start, border=base.first_border < start,
-                     needed=np.ones(n_rows, bool), pair=pair, projected=projected)
+        return _Rows(start=start, dead=dead, border=(base.first_border < start) & ~dead,
+                     needed=np.ones(n_rows, bool), pair=pair, projected=projected, fail_frame=fail_frame)
 
-    def _run(self, base: _Base, rows: "_Rows", predicted: np.ndarray | None) -> list:
+    def _run(self, base: _Base, rows: "_Rows", predicted: np.ndarray | None, max_steps: int | None = None) -> list:
         """Run the LSTM chunk by chunk for the rows still alive; updates ``rows.dead`` and
         ``rows.border``. Returns the chunks' pieces ``(rows, frames [n, C], valid, LSTM
         inputs, hs, cs, margins)`` for reuse as the next base.
@@ -287,9 +379,11 @@ class IncrementalTest:
         step, length, pieces = 0, self.chunk_frames, []
         while True:
             active = np.nonzero(~rows.dead & rows.needed & (start + step < p.L))[0]
-            if len(active) == 0:
+            if len(active) == 0 or (max_steps is not None and step >= max_steps):
                 return pieces
             length = min(length, p.L - int(start[active].min()) - step)  # no chunk past every row's end
+            if max_steps is not None:
+                length = min(length, max_steps - step)
             frame = start[active, None] + step + np.arange(length)[None]  # [n, C]
             valid = frame < p.L
             frame = np.minimum(frame, p.L - 1)
@@ -314,6 +408,8 @@ class IncrementalTest:
         tol = np.where(valid, self._tol[frame], -np.inf)
         fail = margins < tol - self.delta
         band = ~fail & (margins < tol + self.delta) & np.isfinite(tol)
+        first = np.where(fail, frame, self.problem.L).min(axis=1)
+        rows.fail_frame[active] = np.minimum(rows.fail_frame[active], first)
         rows.dead[active] |= fail.any(axis=1)
         rows.border[active] |= band.any(axis=1)
         self.stats.frames_computed += int(valid.sum())
