@@ -15,8 +15,10 @@ inside that band (and no certainly failing frame) makes the whole batch be re-ru
 full pass, exactly as full evaluation would have run it (same rows, same batch), and
 those decisions are used. So the decisions, and the masks, are bitwise those of full
 evaluation as long as the round-off difference stays below ``delta`` (default
-:data:`DELTA` = 1e-3 logits; on the embedded model and the three example files the
-largest difference measured by :meth:`IncrementalTest.max_difference` was 2e-5). This is
+:data:`DELTA` = 1e-3 logits; on the shipped embedded model the largest difference measured
+by :meth:`IncrementalTest.max_difference` was 8.5e-5, over the three example files and five
+test utterances, 96 candidates each, zeroing 1, 3 or 10 ones of the final or the all-ones
+mask). This is
 the same kind of assumption full evaluation already makes: its own outcomes could differ
 between batch shapes only for a margin within round-off of its acceptance margin.
 
