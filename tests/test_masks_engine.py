@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from deepspeech_audio_features import DeepSpeech, random_weights
+from deepspeech_audio_features.interpret.masks import engine
 from deepspeech_audio_features.interpret.masks.engine import PruneState, chain_length, prune, repair, swap_search
 from deepspeech_audio_features.interpret.masks.importance import importance_mask
 from deepspeech_audio_features.interpret.masks.problem import MaskProblem
@@ -43,6 +44,23 @@ def test_speculative_prune_equals_plain_sequential_greedy(problem):
             np.testing.assert_array_equal(state.units, plain)
     finally:
         problem.batch = batch
+
+
+@pytest.mark.parametrize("guess", [0.0, 1.0])
+def test_predictions_set_only_the_speed(problem, monkeypatch, guess):
+    """Always predicting "rejected" (or "accepted") for unseen units gives the same 1-minimal mask."""
+    start = repair(problem, np.random.default_rng(0).random(problem.n_units) < 0.5, np.zeros(problem.n_units))
+    order = np.random.default_rng(1).permutation(problem.n_units)
+    usual = prune(problem, PruneState(units=start.copy()), order, None).units
+
+    class Fixed(engine._RecentRate):
+        def update(self, accepted: bool) -> None:
+            self.value = guess
+
+    monkeypatch.setattr(engine, "_RecentRate", lambda: Fixed(value=guess))
+    fixed = prune(problem, PruneState(units=start.copy()), order, None)
+    np.testing.assert_array_equal(fixed.units, usual)
+    assert fixed.one_minimal
 
 
 def test_repair_turns_entries_back_on_until_every_frame_agrees(model, x, problem):

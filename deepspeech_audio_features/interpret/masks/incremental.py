@@ -28,8 +28,8 @@ rejection of every later candidate with the same mask on frames ``0 .. t + 9``. 
 passes after the first re-test the remaining ones, and most of them failed last time at a
 frame that no accepted removal has reached since: those are rejected without a pass.
 
-Cost: on the embedded model the prune phase ran 1.77 / 1.93 / 1.87 times faster than with
-full passes on the three example files (1.86x in all, the whole method 1.33x; full and
+Cost: on the embedded model the prune phase ran 1.91 / 1.89 / 1.90 times faster than with
+full passes on the three example files (1.90x in all, the whole method 1.37x; full and
 incremental in the same run of ``benchmarks/masks.py --corpus-n 0``), short of the 3x
 hoped for; on the first file 1.49x before proven rejections were reused. Candidates that are accepted
 must be run to the last frame, and an LSTM step costs nearly as much for 1 candidate as
