@@ -157,6 +157,10 @@ def test_options_object_and_keyword_overrides_give_the_same_run(model, x, result
         importance_mask(model, x, stepz=3)
     with pytest.raises(ParameterError, match="mfccs"):
         importance_mask(model, x[:, :20])
+    broken = x.copy()
+    broken[5, 3] = np.nan
+    with pytest.raises(ParameterError, match="mfccs: NaN or Inf in 1 frame.*frame 5"):
+        importance_mask(model, broken)  # named as the input, not as the decoder's probabilities
 
 
 def test_a_folder_with_files_but_no_config_is_refused(model, x, tmp_path):

@@ -307,6 +307,9 @@ def importance_mask(model: DeepSpeech, mfccs: np.ndarray, options: MaskOptions |
     mfccs = np.ascontiguousarray(mfccs, dtype=np.float32)
     if mfccs.ndim != 2 or mfccs.shape[1] != N_INPUT or mfccs.shape[0] == 0:
         raise ParameterError(f"mfccs: expected an array shaped [T, {N_INPUT}], got {mfccs.shape}")
+    if not np.isfinite(mfccs).all():
+        bad = np.nonzero(~np.isfinite(mfccs).all(axis=1))[0]
+        raise ParameterError(f"mfccs: NaN or Inf in {len(bad)} frame(s), the first at frame {bad[0]}")
     frames = frames_to_keep(preserve_frames, mfccs.shape[0])
     problem = MaskProblem(model, mfccs, frames, options.variant, options.tol, options.batch_frames,
                           fill=fill_values(options.fill, model, options.fill_file))
