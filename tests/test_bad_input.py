@@ -644,7 +644,18 @@ ROWS = [
     ("mask-mfccs-13", lambda d: importance_mask(tiny(), np.zeros((12, 13))),
      ParameterError, "[T, 26]"),
     ("mask-mfccs-nan", lambda d: importance_mask(
-        tiny(), np.r_[np.zeros((11, 26)), np.full((1, 26), np.nan)]), ParameterError, "NaN"),
+        tiny(), np.r_[np.zeros((11, 26)), np.full((1, 26), np.nan)]), ParameterError,
+     "mfccs: NaN or Inf in 1 frame(s), the first at frame 11"),
+    ("saliency-mfccs-inf", lambda d: _baselines().saliency_mask(tiny(), np.r_[np.zeros((5, 26)), np.full((1, 26), np.inf)]),
+     ParameterError, "mfccs: NaN or Inf in 1 frame(s), the first at frame 5"),
+    ("occlusion-mfccs-nan", lambda d: _baselines().greedy_occlusion_mask(tiny(), np.full((6, 26), np.nan)),
+     ParameterError, "mfccs: NaN or Inf in 6 frame(s)"),
+    ("random-mask-mfccs-text", lambda d: _baselines().random_mask_baseline(tiny(), "x.wav", 0.5),
+     ParameterError, "mfccs: expected an array shaped [T, 26], got str"),
+    ("transcribe-model-and-audio-swapped", lambda d: transcribe_detailed(tiny(), np.zeros((12, 26), np.float32)),
+     ParameterError, "model: expected a DeepSpeech model"),
+    ("transcribe-audio-a-number", lambda d: transcribe_detailed(5, tiny()), ParameterError,
+     "audio: expected an audio file's path or MFCCs [T, 26], got int"),
     ("mask-frames-reversed", lambda d: mask_run(d, preserve_frames=(10, 5)), ParameterError, "span 10:5"),
     ("mask-frames-past-end", lambda d: mask_run(d, preserve_frames=(0, 99)), ParameterError, "span 0:99"),
     ("mask-frames-no-index", lambda d: mask_run(d, preserve_frames=np.array([], int)), ParameterError,
@@ -699,6 +710,9 @@ ROWS = [
         csv_file(d, "wav_filename,transcript\nnone.wav,a\nnone2.wav,b\n"), tiny(), d / "md", progress=False),
      RunConflictError, "dataset_digest"),
     # --- muting
+    ("mute-audio-an-array", lambda d: __import__("deepspeech_audio_features").mute_unimportant_audio(
+        tone(0.5), np.ones((FRAMES_HALF_SECOND, 26)), out_dir=d / "muted", model=tiny()),
+     ParameterError, "path: expected the audio file the mask was computed for, got ndarray"),
     ("mute-mask-13-columns", lambda d: mute(d, np.ones((FRAMES_HALF_SECOND, 13))), ParameterError, "[T, 26]"),
     ("mute-mask-nan", lambda d: mute(d, np.full((FRAMES_HALF_SECOND, 26), np.nan)), ParameterError, "NaN"),
     ("mute-mask-not-binary", lambda d: mute(d, np.full((FRAMES_HALF_SECOND, 26), 0.5)), ParameterError, "binary"),
@@ -990,6 +1004,12 @@ def _corpus():
     from deepspeech_audio_features.synth import corpus
 
     return corpus
+
+
+def _baselines():
+    from deepspeech_audio_features.interpret.masks import baselines
+
+    return baselines
 
 
 def _waveform():

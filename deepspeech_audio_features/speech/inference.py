@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..infra.errors import ParameterError
 from ..infra.options import check_int
 from .checkpoints import load_model
 from .decoding import (
@@ -47,11 +48,15 @@ def transcribe_detailed(audio: str | os.PathLike | np.ndarray, model: DeepSpeech
             0.9.3's.
     """
     check_int("beam_width", beam_width, 0)
+    if model is not None and not isinstance(model, DeepSpeech):
+        raise ParameterError(f"model: expected a DeepSpeech model (load_model(...)), got {type(model).__name__}")
     model = model or load_model()
     if isinstance(audio, (str, os.PathLike)):
         x = audio_file_to_mfccs(audio, model.upper_frequency_limit)
+    elif isinstance(audio, (np.ndarray, list, tuple)):
+        x = np.asarray(audio, dtype=np.float32)  # shape and NaN are checked by the model
     else:
-        x = np.asarray(audio, dtype=np.float32)
+        raise ParameterError(f"audio: expected an audio file's path or MFCCs [T, 26], got {type(audio).__name__}")
     probs = model.probabilities(x)
     if beam_width <= 1:
         return greedy_decode(probs, model.alphabet)

@@ -16,7 +16,7 @@ from ...speech.model import DeepSpeech
 from .engine import PruneState, prune, repair
 from .fill import apply_mask, fill_values
 from .incremental import IncrementalTest
-from .problem import MaskProblem, frames_to_keep, is_one_minimal, verify_mask
+from .problem import MaskProblem, checked_mfccs, frames_to_keep, is_one_minimal, verify_mask
 
 
 @dataclass
@@ -47,7 +47,7 @@ class BaselineResult:
 
 def _problem(model: DeepSpeech, mfccs: np.ndarray, preserve_frames, variant: str, tol: float, batch_frames: int,
              fill) -> MaskProblem:
-    mfccs = np.asarray(mfccs, np.float32)
+    mfccs = checked_mfccs(mfccs)
     return MaskProblem(model, mfccs, frames_to_keep(preserve_frames, len(mfccs)), variant, tol, batch_frames,
                        fill=fill_values(fill, model))
 

@@ -70,7 +70,7 @@ from typing import Callable
 
 import numpy as np
 
-from ...infra.errors import FileFormatError, ParameterError
+from ...infra.errors import FileFormatError
 from ...speech.decoding import greedy_decode
 from ...speech.frames import N_CONTEXT, N_INPUT
 from ...speech.model import DeepSpeech
@@ -79,7 +79,7 @@ from .engine import PruneState, SwapStats, prune, repair, swap_search
 from .fill import fill_values
 from .incremental import IncrementalTest
 from .options import MaskOptions
-from .problem import MaskProblem, Verification, frames_to_keep, is_one_minimal, verify_mask
+from .problem import MaskProblem, Verification, checked_mfccs, frames_to_keep, is_one_minimal, verify_mask
 from .store import RESULT, SCORES, STATE, MaskRunFolder
 
 #: Where :func:`run_mask_experiment` writes, one folder per audio file (the study's name).
@@ -304,12 +304,7 @@ def importance_mask(model: DeepSpeech, mfccs: np.ndarray, options: MaskOptions |
     """
     started = time.perf_counter()
     options = MaskOptions.resolve(options, overrides)
-    mfccs = np.ascontiguousarray(mfccs, dtype=np.float32)
-    if mfccs.ndim != 2 or mfccs.shape[1] != N_INPUT or mfccs.shape[0] == 0:
-        raise ParameterError(f"mfccs: expected an array shaped [T, {N_INPUT}], got {mfccs.shape}")
-    if not np.isfinite(mfccs).all():
-        bad = np.nonzero(~np.isfinite(mfccs).all(axis=1))[0]
-        raise ParameterError(f"mfccs: NaN or Inf in {len(bad)} frame(s), the first at frame {bad[0]}")
+    mfccs = checked_mfccs(mfccs)
     frames = frames_to_keep(preserve_frames, mfccs.shape[0])
     problem = MaskProblem(model, mfccs, frames, options.variant, options.tol, options.batch_frames,
                           fill=fill_values(options.fill, model, options.fill_file))

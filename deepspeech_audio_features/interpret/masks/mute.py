@@ -181,6 +181,9 @@ def mute_unimportant_audio(path: str | os.PathLike, mask, thresholds: Sequence[f
     from ...speech.mfcc import mfccs
     from .fill import fill_values
 
+    if not isinstance(path, (str, os.PathLike)):
+        raise ParameterError(f"path: expected the audio file the mask was computed for, got {type(path).__name__}")
+
     fill_name = fill if isinstance(fill, str) else "zeros" if fill is None else "custom"
     if fill is None and isinstance(mask, (str, os.PathLike)) and (Path(mask) / RESULT).is_file():
         fill_name, fill = load_mask_fill(mask)  # the run's own fill

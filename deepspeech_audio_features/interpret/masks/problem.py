@@ -34,6 +34,26 @@ def class_margins(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return own - other
 
 
+def checked_mfccs(mfccs) -> np.ndarray:
+    """The masking input as float32 ``[T, 26]``, or :class:`ParameterError` naming what is wrong.
+
+    Raises:
+        ParameterError: not numbers, another shape, no frame, or NaN / Inf (first bad frame named).
+    """
+    try:
+        x = np.ascontiguousarray(mfccs, dtype=np.float32)
+    except (TypeError, ValueError) as error:
+        raise ParameterError(f"mfccs: expected an array shaped [T, {N_INPUT}], got {type(mfccs).__name__} "
+                             f"({error})") from None
+    if x.ndim != 2 or x.shape[1] != N_INPUT or x.shape[0] == 0:
+        raise ParameterError(f"mfccs: expected an array shaped [T, {N_INPUT}], got {x.shape}")
+    finite = np.isfinite(x).all(axis=1)
+    if not finite.all():
+        bad = np.nonzero(~finite)[0]
+        raise ParameterError(f"mfccs: NaN or Inf in {len(bad)} frame(s), the first at frame {bad[0]}")
+    return x
+
+
 def frames_to_keep(preserve_frames, num_frames_: int) -> np.ndarray:
     """None (all) | slice | (start, end) | bool [T] | frame indices -> bool ``[T]``.
 
@@ -141,7 +161,7 @@ class MaskProblem:
         if variant not in VARIANTS:
             raise ParameterError(f"variant: must be one of {', '.join(VARIANTS)}; got {variant!r}")
         self.model = model
-        self.x_full = np.ascontiguousarray(mfccs, dtype=np.float32)
+        self.x_full = checked_mfccs(mfccs)
         self.T = self.x_full.shape[0]
         if not frames.any():
             raise ParameterError("preserve_frames: no frame to preserve")
