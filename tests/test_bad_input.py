@@ -652,6 +652,10 @@ ROWS = [
      ParameterError, "mfccs: NaN or Inf in 6 frame(s)"),
     ("random-mask-mfccs-text", lambda d: _baselines().random_mask_baseline(tiny(), "x.wav", 0.5),
      ParameterError, "mfccs: expected an array shaped [T, 26], got str"),
+    ("layer-outputs-of-text", lambda d: tiny().layer_outputs("abc"), ParameterError,
+     "mfccs: expected numbers shaped [T, 26] or [B, T, 26], got str"),
+    ("plot-mask-of-another-shape", lambda d: _plots().plot_mfccs(np.zeros((8, 26)), mask=np.ones((3, 3))),
+     ParameterError, "mask: shaped (3, 3), but the MFCCs are (8, 26)"),
     ("transcribe-model-and-audio-swapped", lambda d: transcribe_detailed(tiny(), np.zeros((12, 26), np.float32)),
      ParameterError, "model: expected a DeepSpeech model"),
     ("transcribe-audio-a-number", lambda d: transcribe_detailed(5, tiny()), ParameterError,
@@ -1004,6 +1008,12 @@ def _corpus():
     from deepspeech_audio_features.synth import corpus
 
     return corpus
+
+
+def _plots():
+    from deepspeech_audio_features.app import plots
+
+    return plots
 
 
 def _baselines():

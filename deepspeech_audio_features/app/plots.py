@@ -95,13 +95,17 @@ def mfcc_image(ax, mfccs: np.ndarray, scale: MfccScale, mask: np.ndarray | None 
     """MFCCs ``[T, 26]`` as z-scores on ``ax``; entries where ``mask == 0`` in :data:`MASKED_COLOR`.
 
     Raises:
-        ParameterError: NaN or Inf in the MFCCs (they would be drawn in the masked colour).
+        ParameterError: NaN or Inf in the MFCCs (they would be drawn in the masked colour), or a
+            mask of another shape.
     """
     if not np.all(np.isfinite(np.asarray(mfccs, np.float64))):
         raise ParameterError("mfccs: NaN or Inf values cannot be drawn (they would look like masked entries)")
     z = scale(mfccs)
     if mask is not None:
-        z = np.ma.masked_where(np.asarray(mask) == 0, z)
+        mask = np.asarray(mask)
+        if mask.shape != np.shape(z):
+            raise ParameterError(f"mask: shaped {mask.shape}, but the MFCCs are {np.shape(z)}")
+        z = np.ma.masked_where(mask == 0, z)
     return _image(ax, z, cmap=mfcc_cmap(), vmin=-Z_RANGE, vmax=Z_RANGE, **kwargs)
 
 

@@ -63,7 +63,11 @@ def random_weights(n_hidden: int, seed: int = 0, n_classes: int = NUM_CLASSES) -
 
 def _as_batch(mfccs, lengths) -> tuple[tf.Tensor, tf.Tensor, bool]:
     """Accept ``[T, 26]`` or ``[B, T, 26]`` (+ lengths); return float32 batch, int32 lengths."""
-    x = tf.convert_to_tensor(mfccs, dtype=tf.float32)
+    try:
+        x = tf.convert_to_tensor(mfccs, dtype=tf.float32)
+    except (TypeError, ValueError) as error:
+        raise ParameterError(f"mfccs: expected numbers shaped [T, {N_INPUT}] or [B, T, {N_INPUT}], "
+                             f"got {type(mfccs).__name__} ({str(error).splitlines()[0][:80]})") from None
     single = x.shape.rank == 2
     if single:
         x = x[None]
