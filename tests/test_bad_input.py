@@ -652,6 +652,20 @@ ROWS = [
      ParameterError, "mfccs: NaN or Inf in 6 frame(s)"),
     ("random-mask-mfccs-text", lambda d: _baselines().random_mask_baseline(tiny(), "x.wav", 0.5),
      ParameterError, "mfccs: expected an array shaped [T, 26], got str"),
+    ("write-wav-nan", lambda d: _api().write_wav(d / "n.wav", np.r_[tone(0.1), np.nan]), ParameterError,
+     "samples: NaN or Inf in the waveform"),
+    ("write-wav-3d", lambda d: _api().write_wav(d / "s.wav", np.zeros((4, 4, 2))), ParameterError,
+     "samples: expected a 1-D waveform [N], got shape (4, 4, 2)"),
+    ("load-dissection-of-an-empty-folder", lambda d: _api().load_dissection(d), ParameterError, "holds no dissection"),
+    ("load-dissection-index-without-layers", lambda d: (write_json(d / "index.json", {"layers": 3}),
+                                                        _api().load_dissection(d)), FileFormatError, "no list of layers"),
+    ("frequency-warp-zero", lambda d: _api().frequency_warp_matrix(0.0), ParameterError, "alpha: must be > 0"),
+    ("deletion-curve-scores-of-another-shape", lambda d: _api().deletion_curve(tiny(), np.zeros((8, 26)), np.ones((3, 3))),
+     ParameterError, "scores: expected finite numbers shaped (8, 26)"),
+    ("deletion-curve-fraction-above-one", lambda d: _api().deletion_curve(tiny(), np.zeros((8, 26)), np.ones((8, 26)),
+                                                                          fractions=[0.5, 1.5]), ParameterError, "fractions"),
+    ("one-minimal-check-mask-of-another-shape", lambda d: _api().check_one_minimal(tiny(), np.zeros((8, 26)), np.ones((3, 3))),
+     ParameterError, "mask: shaped (3, 3), but the MFCCs are (8, 26)"),
     ("layer-outputs-of-text", lambda d: tiny().layer_outputs("abc"), ParameterError,
      "mfccs: expected numbers shaped [T, 26] or [B, T, 26], got str"),
     ("plot-mask-of-another-shape", lambda d: _plots().plot_mfccs(np.zeros((8, 26)), mask=np.ones((3, 3))),
@@ -1008,6 +1022,12 @@ def _corpus():
     from deepspeech_audio_features.synth import corpus
 
     return corpus
+
+
+def _api():
+    import deepspeech_audio_features
+
+    return deepspeech_audio_features
 
 
 def _plots():

@@ -597,9 +597,18 @@ def _finish(run: RunFolder, index: dict, layers: list[str], state: _PassState, o
 
 
 def load_dissection(out: str | os.PathLike) -> dict[str, LayerDissection]:
-    """The per-layer results of a finished :func:`dissect_dataset` run."""
+    """The per-layer results of a finished :func:`dissect_dataset` run.
+
+    Raises:
+        ParameterError: ``out`` holds no dissection (no ``index.json``).
+        FileFormatError: ``index.json`` or a layer's file is unreadable.
+    """
     out = Path(out)
+    if not (out / "index.json").is_file():
+        raise ParameterError(f"out: {out} holds no dissection (no index.json)")
     index = load_json(out / "index.json")
+    if not isinstance(index, dict) or not isinstance(index.get("layers"), list):
+        raise FileFormatError(f"{out / 'index.json'}: not a dissection's index (no list of layers)")
     result = {}
     for layer in index["layers"]:
         try:

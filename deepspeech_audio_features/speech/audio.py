@@ -16,7 +16,7 @@ import soundfile as sf
 import soxr
 
 from ..infra.atomic import atomic_write
-from ..infra.errors import AudioError
+from ..infra.errors import AudioError, ParameterError
 from .frames import SAMPLE_RATE, WINDOW_SAMPLES, num_frames
 
 
@@ -87,8 +87,20 @@ def _wav_header_frames(path: Path) -> int | None:
 
 
 def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Path:
-    """Write float samples ``[N]`` in [-1, 1] as a 16-bit PCM mono WAV, atomically."""
-    samples = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 32767 / 32768)
+    """Write float samples ``[N]`` in [-1, 1] as a 16-bit PCM mono WAV, atomically.
+
+    Raises:
+        ParameterError: samples that are not a finite 1-D waveform (NaN would be written as silence).
+    """
+    try:
+        samples = np.asarray(samples, dtype=np.float32)
+    except (TypeError, ValueError) as error:
+        raise ParameterError(f"samples: expected a 1-D waveform of numbers ({error})") from None
+    if samples.ndim != 1:
+        raise ParameterError(f"samples: expected a 1-D waveform [N], got shape {samples.shape}")
+    if not np.isfinite(samples).all():
+        raise ParameterError(f"samples: NaN or Inf in the waveform to write to {path}")
+    samples = np.clip(samples, -1.0, 32767 / 32768)
     return atomic_write(path, lambda tmp: sf.write(tmp, samples, sample_rate, format="WAV", subtype="PCM_16"))
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..infra.options import check_range
 from ..speech.filters import dct_matrix, hz_to_mel
 from ..speech.frames import UPPER_FREQUENCY_LIMIT
 
@@ -55,7 +56,10 @@ def frequency_warp_matrix(alpha: float, upper_frequency_limit: float = UPPER_FRE
         alpha: frequency factor, e.g. 0.85-1.15; 1 gives the identity.
     Returns:
         float64 ``[26, 26]``: warped MFCCs are ``X @ M`` for ``X`` ``[T, 26]``.
+    Raises:
+        ParameterError: ``alpha`` not a finite number > 0.
     """
+    check_range("alpha", alpha, 0, low_open=True)
     centres_hz = band_centres(upper_frequency_limit, low)
     source = np.interp(hz_to_mel(centres_hz / alpha), hz_to_mel(centres_hz), np.arange(N_BANDS))
     left = np.clip(np.floor(source).astype(int), 0, N_BANDS - 1)

@@ -11,6 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ...infra.errors import ParameterError
 from ...infra.progress import progress_bar
 from ...speech.model import DeepSpeech
 from .engine import PruneState, prune, repair
@@ -219,10 +220,15 @@ def deletion_curve(model: DeepSpeech, mfccs: np.ndarray, scores: np.ndarray,
     Returns:
         ``(fractions [K], agreement [K])`` agreement over the constrained frames (plain argmax).
     """
-    mfccs = np.asarray(mfccs, np.float32)
+    mfccs = checked_mfccs(mfccs)
     fractions = np.linspace(0, 1, 21) if fractions is None else np.asarray(fractions, float)
+    if fractions.ndim != 1 or not np.all((fractions >= 0) & (fractions <= 1)):
+        raise ParameterError(f"fractions: expected shares in [0, 1], got {fractions}")
     frames = frames_to_keep(preserve_frames, len(mfccs))
-    order = np.argsort(np.asarray(scores, float).reshape(-1), kind="stable")
+    scores = np.asarray(scores, float)
+    if scores.shape != mfccs.shape or not np.isfinite(scores).all():
+        raise ParameterError(f"scores: expected finite numbers shaped {mfccs.shape} (the MFCCs'), got {scores.shape}")
+    order = np.argsort(scores.reshape(-1), kind="stable")
     forward = model.compiled_forward("layer_6")
     length = len(mfccs)
     ref = forward(mfccs[None], np.array([length], np.int32))["layer_6"].numpy()[0].argmax(-1)

@@ -301,6 +301,9 @@ def check_one_minimal(model: DeepSpeech, mfccs: np.ndarray, mask: np.ndarray, pr
     Runs ``ones`` forward passes of the full input ``mfccs [T, 26]`` (batched): for small inputs.
     ``fill``: ``"zeros"``, ``"silence"``, ``"mean"`` or 26 values (see :func:`~.fill.fill_values`).
     """
-    mfccs = np.asarray(mfccs, np.float32)
-    return is_one_minimal(model, mfccs, np.asarray(mask), frames_to_keep(preserve_frames, len(mfccs)), variant, tol,
+    mfccs = checked_mfccs(mfccs)
+    mask = np.asarray(mask)
+    if mask.shape != mfccs.shape:
+        raise ParameterError(f"mask: shaped {mask.shape}, but the MFCCs are {mfccs.shape}")
+    return is_one_minimal(model, mfccs, mask, frames_to_keep(preserve_frames, len(mfccs)), variant, tol,
                           fill=fill_values(fill, model))
