@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import random
 import sys
 from pathlib import Path
+
+from deepspeech_audio_features.infra.atomic import atomic_write
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,12 +54,14 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         rows.extend(rng.sample(found, min(args.per_csv, len(found))))
     rng.shuffle(rows)
-    temporary = args.out.with_name(args.out.name + ".partial")
-    with open(temporary, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=header)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(temporary, args.out)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=header)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    atomic_write(args.out, write)  # the project's atomic write (fsync, then rename)
     print(f"{args.out}: {len(rows)} rows")
     return 0
 

@@ -146,9 +146,6 @@ class RejectionMemo:
         self._keys = np.zeros(0, np.uint64)
         self._stale = False
 
-    def __len__(self) -> int:
-        return sum(len(v) for v in self._entries.values())
-
     def _prefix_keys(self, trials: np.ndarray) -> np.ndarray:
         """bool ``[B, n_units]`` -> uint64 ``[B, L]``: key of frames ``0 .. e`` at column ``e``."""
         packed = np.packbits(trials.reshape(len(trials), self.L, self.U), axis=2)  # [B, L, bytes]
