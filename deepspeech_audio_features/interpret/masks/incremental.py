@@ -33,7 +33,7 @@ full passes on the three example files (1.90x in all, the whole method 1.37x; fu
 incremental in the same run of ``benchmarks/masks.py --corpus-n 0``), short of the 3x
 hoped for; on the first file 1.49x before proven rejections were reused. Candidates that are accepted
 must be run to the last frame, and an LSTM step costs nearly as much for 1 candidate as
-for 8 (0.09-0.10 ms vs 0.13-0.15 ms per step on this 2-core CPU, n_hidden 384: the 2.4 MB
+for 8 (0.08-0.14 ms vs 0.12-0.17 ms per step on this 2-core CPU, n_hidden 384: the 2.4 MB
 recurrent kernel is read every step and TensorFlow dispatches each op of the step), so the
 LSTM steps per batch, not the frames computed, set the cost: the frames computed fell to
 20-27 % of a full pass's, the time to 52-57 %.
