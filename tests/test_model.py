@@ -22,6 +22,26 @@ def test_layer_outputs_match_numpy(small):
         np.testing.assert_allclose(ours[name], ref[name], atol=2e-5 * max(1, np.abs(ref[name]).max()))
 
 
+@pytest.mark.parametrize("width", [48, DeepSpeech.CONVOLUTION_BELOW])  # convolution, then windows
+@pytest.mark.parametrize("frames", [5, 41])  # shorter and longer than a context window
+def test_layer_1_from_mfccs_matches_numpy_and_its_gradient_the_windows(small, frames, width):
+    # catches a kernel read in the wrong order (frame and coefficient swapped), an
+    # off-by-one edge (padding not centred) or a missing clip, on either route
+    weights, model = small if width == 48 else (lambda w: (w, DeepSpeech(w)))(random_weights(width, seed=3))
+    x = np.random.default_rng(4).normal(0, 40, (2, frames, 26)).astype(np.float32)
+    ref = np.stack([forward_reference(weights, row)["layer_1"] for row in x])
+    assert ref.max() == 20.0 and ref.min() == 0.0  # the clip and the ReLU both bind
+    xv = tf.Variable(x)
+    cotangent = tf.constant(np.random.default_rng(5).normal(size=ref.shape).astype(np.float32))
+    with tf.GradientTape(persistent=True) as tape:
+        conv = model.layer_1_from_mfccs(xv)
+        dense = model.apply_layer("layer_1", model.context_windows(xv))
+        conv_sum, dense_sum = tf.reduce_sum(conv * cotangent), tf.reduce_sum(dense * cotangent)
+    np.testing.assert_allclose(conv.numpy(), ref, atol=1e-4)
+    np.testing.assert_allclose(tape.gradient(conv_sum, xv).numpy(), tape.gradient(dense_sum, xv).numpy(),
+                               rtol=1e-4, atol=1e-5)
+
+
 def test_probabilities_are_softmax_of_logits(small):
     weights, model = small
     x = np.random.default_rng(2).normal(0, 4, (12, 26)).astype(np.float32)

@@ -78,6 +78,17 @@ def test_total_variation_value_and_gradient_match_numpy():
     assert float(total_variation(step)) == pytest.approx(2.0 * 26)
 
 
+def test_total_variation_gradient_at_ties_and_without_batch_axis():
+    # integer values in {0, 1, 2}: about a third of the neighbour differences are 0,
+    # where the gradient takes sign(0) = 0; a [T, N] input has no leading axes to pad
+    x = np.random.default_rng(1).integers(0, 3, (9, 26)).astype(np.float32)
+    xv = tf.Variable(x)
+    with tf.GradientTape() as tape:
+        tv = total_variation(xv)
+    np.testing.assert_array_equal(tape.gradient(tv, xv).numpy(), tv_grad_numpy(x))
+    assert float(tv) == tv_numpy(x[None])[0]
+
+
 # ------------------------------------------------------------------ pieces
 def test_staged_activations_equal_forward_per_row(tiny):
     weights, model = tiny
