@@ -183,7 +183,10 @@ def test_site_in_a_real_browser(tiny_site, name):
     with _browser(name) as browser:
         for layer, n in widths.items():
             report = browser_probe.media_report(browser, site / layer / "index.html")
-            assert report["audio"] == n * (1 + 2 * K) and report["audio_loaded"] == report["audio"], report
+            # one shared player per layer page, whatever its width (Chromium caps a page at
+            # 1,000 players); every card's clips load through it
+            assert report["players"] == 1 and report["audio"] == 0, report
+            assert report["clips"] == n * (1 + 2 * K) and report["clips_loaded"] == report["clips"], report
             assert report["images"] == 2 * n and report["images_loaded"] == report["images"], report
             assert report["styled"] and report["script_ready"] and not report["errors"], report
         d = dissection["rnn_output"]
@@ -201,6 +204,17 @@ def test_site_in_a_real_browser(tiny_site, name):
         filtered = _drive(browser, {"phone": "", "min_selectivity": f"{cut:.6f}"})
         assert [j for _, j in filtered] == [j for j in neurons if selectivity[j] >= round(cut, 6)]
         assert 0 < len(filtered) < len(neurons)
+        # a play button plays its clip in the shared player and names it
+        played = json.loads(browser.evaluate("""(async () => {
+          const button = document.querySelectorAll('[data-neuron="3"] button.play')[1];
+          const player = document.querySelector('audio[data-shared-player]');
+          const started = new Promise(r => player.addEventListener('playing', () => r(true), {once: true}));
+          button.click();
+          const ok = await Promise.race([started, new Promise(r => setTimeout(() => r(false), 10000))]);
+          return JSON.stringify([ok, player.currentSrc.endsWith(button.dataset.audio), button.classList.contains('playing'),
+                                 document.querySelector('.now-playing .label').textContent]);
+        })()"""))
+        assert played[:3] == [True, True, True] and played[3].startswith("rnn_output · neuron 3: top example 1"), played
         # the index: every neuron in one table, filtered by layer and sorted by IoU
         browser.open(site / "index.html")
         assert len(_drive(browser, {})) == sum(widths.values())
@@ -213,7 +227,8 @@ def test_site_in_a_real_browser(tiny_site, name):
                                 "!document.getElementById('neuron-0005').hidden")
         for j in (0, 7):  # the stable per-neuron pages load too
             report = browser_probe.media_report(browser, site / "rnn_output" / f"neuron-{j:04d}.html")
-            assert report["audio_loaded"] == report["audio"] == 1 + 2 * K and not report["errors"], report
+            assert report["audio_loaded"] == report["audio"] == report["players"] == 1 + 2 * K, report
+            assert report["clips"] == 0 and not report["errors"], report
         assert not browser.errors
 
 
@@ -222,9 +237,11 @@ def test_the_probe_sees_broken_media_and_console_errors(tmp_path, name):
     """The browser check itself: a missing file and a script error are reported."""
     page = tmp_path / "broken.html"
     page.write_text('<!DOCTYPE html><html><body><audio src="missing.opus"></audio><img src="missing.webp">'
+                    '<button data-audio="missing-clip.opus">play</button>'
                     '<script>console.error("boom"); undefinedFunction();</script></body></html>', encoding="utf-8")
     with _browser(name) as browser:
         report = browser_probe.media_report(browser, page)
     assert report["audio"] == 1 and report["audio_loaded"] == 0
+    assert report["clips"] == 1 and report["clips_loaded"] == 0 and any("missing-clip" in f for f in report["failed"])
     assert report["images"] == 1 and report["images_loaded"] == 0
     assert any("boom" in e for e in report["errors"]) and any("undefinedFunction" in e for e in report["errors"])

@@ -7,8 +7,8 @@ Chromium (Debian's ``chromium``) is driven over the Chrome DevTools Protocol, Fi
 (``firefox-esr``) over WebDriver BiDi; both through ``--remote-debugging-port`` and the
 ``websockets`` client, so nothing is downloaded at run time (no driver binaries). Both run
 offline: Chromium resolves no host name, Firefox sends every request to a dead proxy.
-:func:`media_report` loads every ``<audio>`` and ``<img>`` of the page and reports how many
-loaded; ``Browser.errors`` holds console errors, uncaught exceptions and failed loads.
+:func:`media_report` loads every ``<audio>``, every play button's ``data-audio`` clip and every
+``<img>`` of the page and reports how many loaded; ``Browser.errors`` holds console errors, uncaught exceptions and failed loads.
 """
 from __future__ import annotations
 
@@ -34,7 +34,9 @@ FIREFOX_PREFS = {
     "toolkit.telemetry.reportingpolicy.firstRun": False, "app.update.disabledForTesting": True,
 }
 
-#: Load every player and picture of the page; resolves to a JSON string.
+#: Load every player, clip and picture of the page; resolves to a JSON string. Clips are the
+#: ``data-audio`` files of play buttons (a layer page's one shared player plays them): they
+#: are loaded four at a time through four players of the probe's own.
 MEDIA_PROBE = """(async () => {
   const settle = (el, ok, bad) => new Promise(resolve => {
     const done = v => { clearTimeout(t); resolve(v); };
@@ -42,17 +44,34 @@ MEDIA_PROBE = """(async () => {
     el.addEventListener(ok, () => done(true), {once: true});
     el.addEventListener(bad, () => done(false), {once: true});
   });
-  const audio = [...document.querySelectorAll('audio')], images = [...document.querySelectorAll('img')];
+  const players = document.querySelectorAll('audio').length;  // a shared player without a source yet is not loaded
+  const audio = [...document.querySelectorAll('audio')].filter(a => a.getAttribute('src') || a.querySelector('source'));
+  const images = [...document.querySelectorAll('img')];
   const audioOk = await Promise.all(audio.map(a => {
     if (a.readyState >= 1) return Promise.resolve(true);
     const p = settle(a, 'loadedmetadata', 'error'); a.preload = 'metadata'; a.load(); return p;
+  }));
+  const clips = [...document.querySelectorAll('[data-audio]')].map(b => new URL(b.dataset.audio, document.baseURI).href);
+  const clipOk = new Array(clips.length).fill(false);
+  let next = 0;
+  await Promise.all([0, 1, 2, 3].map(async () => {
+    const player = new Audio();
+    player.preload = 'metadata';
+    while (next < clips.length) {
+      const i = next++;
+      const p = settle(player, 'loadedmetadata', 'error'); player.src = clips[i]; player.load();
+      clipOk[i] = (await p) && player.duration > 0;
+    }
+    player.removeAttribute('src'); player.load();
   }));
   const imageOk = await Promise.all(images.map(im => {
     im.loading = 'eager'; return im.decode().then(() => true, () => false);
   }));
   const failed = audio.filter((a, i) => !(audioOk[i] && a.duration > 0)).map(a => a.currentSrc || a.src)
+    .concat(clips.filter((c, i) => !clipOk[i]))
     .concat(images.filter((im, i) => !(imageOk[i] && im.naturalWidth > 0)).map(im => im.currentSrc || im.src));
   return JSON.stringify({audio: audio.length, audio_loaded: audio.filter((a, i) => audioOk[i] && a.duration > 0).length,
+    players: players, clips: clips.length, clips_loaded: clipOk.filter(Boolean).length,
     images: images.length, images_loaded: images.filter((im, i) => imageOk[i] && im.naturalWidth > 0).length,
     failed: failed.slice(0, 10),
     styled: getComputedStyle(document.querySelector('header.site') || document.body).display === 'flex',
@@ -260,8 +279,9 @@ BROWSERS = {"chromium": Chromium, "firefox": Firefox}
 
 
 def media_report(browser: Browser, page: str | Path) -> dict:
-    """Open ``page`` and load all its media: counts of players and pictures, how many loaded,
-    the first that failed, and the errors the browser reported."""
+    """Open ``page`` and load all its media: counts of players with a source (``audio``), of all
+    players (``players``), of play buttons' clips (``clips``) and of pictures, how many of each
+    loaded, the first that failed, and the errors the browser reported."""
     browser.open(page)
     report = json.loads(browser.evaluate(MEDIA_PROBE))
     report["errors"] = list(browser.errors)

@@ -61,12 +61,33 @@ function atlasShowTarget() {
   target.scrollIntoView();
 }
 
+function atlasPlay(button) {
+  // A layer page's clips share one player: the button names the file, the player plays it.
+  var player = document.querySelector("audio[data-shared-player]");
+  if (!player) return null;
+  var bar = player.parentNode;
+  Array.prototype.forEach.call(document.querySelectorAll("button.play.playing"), function (b) { b.classList.remove("playing"); });
+  button.classList.add("playing");
+  var card = button.closest("[data-neuron]");
+  bar.querySelector(".label").textContent = (card ? card.dataset.layer + " · neuron " + card.dataset.neuron + ": " : "") +
+    button.title.replace(/^play /, "");
+  bar.classList.add("active");
+  if (player.getAttribute("src") !== button.dataset.audio) player.src = button.dataset.audio;
+  var started = player.play();
+  if (started && started.catch) started.catch(function () {});  // a blocked autoplay leaves the controls to the user
+  return player;
+}
+
 document.addEventListener("DOMContentLoaded", function () {
   var form = document.querySelector("form.controls");
   if (form) {
     form.addEventListener("input", atlasApply);
     form.addEventListener("change", atlasApply);
   }
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button.play[data-audio]");
+    if (button) atlasPlay(button);
+  });
   // Only one player at a time.
   document.addEventListener("play", function (event) {
     Array.prototype.forEach.call(document.querySelectorAll("audio"), function (a) {
