@@ -26,6 +26,7 @@ forwards: its hardware utilization is 2/3 of the printed share)::
     kernels, n x 4n each) | layer_5 +n^2 | layer_6 +29 n
 
     .venv/bin/python benchmarks/atlas.py [--frames 100] [--batch-sizes 1,16,64,256] [--models embedded,full]
+    .venv/bin/python benchmarks/atlas.py --layer-1-routes 256,384,512,768,1024,2048  # layer 1: convolution vs windows
 """
 from __future__ import annotations
 
@@ -133,6 +134,24 @@ def measure_model(label: str, model, batch_sizes, frames: int, repeats: int, lay
     return {k: (v[0], v[1]) for k, v in results.items()}
 
 
+def compare_layer_1_routes(widths, batch: int, frames: int, repeats: int) -> None:
+    """Layer 1 by convolution vs by context windows + matmul, side by side per width: CPU
+    seconds of a ``layer_1`` step of ``batch`` objectives (random weights); what
+    ``DeepSpeech.CONVOLUTION_BELOW`` is chosen from."""
+    print(f"\nlayer 1 routes: CPU s per layer_1 step, B = {batch}, T = {frames}, best of {repeats}, two rounds")
+    for width in widths:
+        model = DeepSpeech(random_weights(width))
+        seconds = {"windows": [], "convolution": []}
+        for _ in range(2):  # alternate the routes, so a change in the machine's load hits both
+            for route, threshold in (("windows", 0), ("convolution", width + 1)):
+                model.CONVOLUTION_BELOW = threshold  # this instance only
+                seconds[route].append(timed(step_function(model, "layer_1", batch, frames), repeats)[1])
+        ratio = min(seconds["windows"]) / min(seconds["convolution"])
+        print(f"  n_hidden {width:5d}: windows {min(seconds['windows']):.4f} s, convolution "
+              f"{min(seconds['convolution']):.4f} s: convolution {ratio:.2f}x as fast"
+              f" (the default route: {'convolution' if width < DeepSpeech.CONVOLUTION_BELOW else 'windows'})", flush=True)
+
+
 def dataset_pass_seconds(model, dataset: str, utterances: int) -> tuple[float, int]:
     """Seconds for MFCCs + one forward pass (all layers) over ``utterances`` of ``dataset``, and how many."""
     from deepspeech_audio_features.speech.batching import length_batches, pad_batch
@@ -163,7 +182,13 @@ def main() -> None:
     parser.add_argument("--dataset", default="data/corpus/test.csv")
     parser.add_argument("--dataset-utterances", type=int, default=750)
     parser.add_argument("--machines", default="1,4,16,32")
+    parser.add_argument("--layer-1-routes", default="",
+                        help="widths (e.g. 256,384,512,768,1024,2048): compare layer 1's two routes, then stop")
     args = parser.parse_args()
+    if args.layer_1_routes:
+        compare_layer_1_routes([int(w) for w in args.layer_1_routes.split(",")], args.atlas_batch, args.frames,
+                               max(args.repeats, 4))
+        return
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     layers = args.layers.split(",")
     wanted = args.models.split(",")

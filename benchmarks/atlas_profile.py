@@ -5,7 +5,8 @@ by side in one run, the compiled pieces of one optimization step of B rows
 (T frames): the whole step (``maximize_activation``'s evaluate + Adam update), the
 gradient alone, the forward alone, the LSTM's time loop forward and forward + backward,
 layers 1-3 forward + backward, and the same FLOPs as plain matmuls: the LSTM recurrent
-matmul chained T times ([B, n] x [n, 4n] per frame) and one [B*T, n] x [n, 4n] matmul.
+matmul chained T times ([B, n] x [n, 4n] per frame) and one [B*T, n] x [n, 4n] matmul; and
+the total-variation penalty with its gradient, written out (as used) and by autodiff.
 
     .venv/bin/python benchmarks/atlas_profile.py [--batch 256] [--frames 100] [--hidden 0 (embedded)]
 """
@@ -19,6 +20,7 @@ from atlas import matmul_rates, step_function, timed
 from visualize import embedded_model
 
 from deepspeech_audio_features import DeepSpeech, random_weights
+from deepspeech_audio_features.interpret.featurevis.objectives import total_variation
 
 
 def main() -> None:
@@ -69,6 +71,18 @@ def main() -> None:
     def flat_matmul():
         return tf.matmul(flat, kernel)
 
+    def autodiff_total_variation(v):  # the penalty as it was, gradient by autodiff
+        return (tf.reduce_sum(tf.abs(v[..., 1:, :] - v[..., :-1, :]), axis=[-2, -1])
+                + tf.reduce_sum(tf.abs(v[..., :, 1:] - v[..., :, :-1]), axis=[-2, -1]))
+
+    def penalty_gradient(penalty):
+        @tf.function(autograph=False)
+        def both():
+            with tf.GradientTape() as tape:
+                y = tf.reduce_sum(penalty(x))
+            return tape.gradient(y, x)
+        return lambda: both().numpy()
+
     step = step_function(model, args.layer, b, t)
     peak = matmul_rates()[1]
     cases = [("whole step (evaluate + Adam)", step, None),
@@ -77,7 +91,9 @@ def main() -> None:
              ("layers 1-3 forward + backward", lambda: front_both().numpy(), 6 * b * t * (494 * n + 2 * n * n)),
              (f"recurrent matmul chained {t}x [{b},{n}]x[{n},{4 * n}]", lambda: recurrent_chain().numpy(),
               2 * b * t * 4 * n * n),
-             (f"one matmul [{b * t},{n}]x[{n},{4 * n}]", lambda: flat_matmul().numpy(), 2 * b * t * 4 * n * n)]
+             (f"one matmul [{b * t},{n}]x[{n},{4 * n}]", lambda: flat_matmul().numpy(), 2 * b * t * 4 * n * n),
+             ("total variation + gradient (written out)", penalty_gradient(total_variation), None),
+             ("total variation + gradient (autodiff)", penalty_gradient(autodiff_total_variation), None)]
     print(f"n_hidden {n}, B = {b}, T = {t}; 2048^3 matmul {peak / 1e9:.0f} GFLOP per CPU second (all threads)")
     print("  CPU seconds of each piece (best of 3; robust to other processes on a shared machine), and its FLOP "
           "per CPU second as a share of the matmul's")

@@ -220,9 +220,10 @@ class DeepSpeech(tf.Module):
         The same sums as :meth:`context_windows` then ``apply_layer("layer_1", ...)``, up to
         float32 round-off from the order of the additions. Narrow models convolve (the
         kernel is layer 1's ``[494, n]`` matrix read as ``[19, 26, n]``, zero frames past
-        each edge), which skips the ``[B, T, 494]`` windows: forward + input gradient of
-        256 x 100 frames measured 1.22x / 1.10x faster at n = 256 / 384, even at 512 and
-        768, and 0.50x / 0.48x at 1,024 / 2,048 (oneDNN's convolution gradient), so from
+        each edge), which skips the ``[B, T, 494]`` windows: a feature-visualization step of
+        256 objectives x 100 frames measured 1.16x / 1.11x as fast at n = 256 / 384, 0.96x /
+        0.99x at 512 / 768 and 0.49x / 0.47x at 1,024 / 2,048 (oneDNN's convolution
+        gradient; ``benchmarks/atlas.py --layer-1-routes ...``), so from
         ``CONVOLUTION_BELOW`` units on it builds the windows. Feature visualization uses
         it; the forward passes whose values must match bit for bit (the mask search's full
         and incremental evaluation) keep the windows.
