@@ -176,7 +176,13 @@ ENGLISH = Alphabet(tuple(ALPHABET))
 
 
 def normalize_text(text: str, alphabet: Alphabet | None = None) -> str:
-    """Lower-case ``text`` and keep only single-character alphabet symbols, collapsing runs of spaces."""
+    """Lower-case ``text`` and keep only single-character alphabet symbols, collapsing runs of spaces.
+
+    Raises:
+        ParameterError: ``text`` is not a string.
+    """
+    if not isinstance(text, str):
+        raise ParameterError(f"text: expected a string, got {type(text).__name__}")
     index = (alphabet or ENGLISH)._index
     text = text.lower().replace("\u2019", "'")
     kept = "".join(ch if ch in index else " " for ch in text)

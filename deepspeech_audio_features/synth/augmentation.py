@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..infra.errors import ParameterError
 from ..infra.options import check_range
 from ..speech.filters import dct_matrix, hz_to_mel
 from ..speech.frames import UPPER_FREQUENCY_LIMIT
@@ -81,7 +82,12 @@ def equalizer_offset(gains_db: np.ndarray) -> np.ndarray:
     Returns:
         ``[26]`` to add to every frame (exact when the gain is flat within each band).
     """
-    gains_db = np.asarray(gains_db, np.float64)
+    try:
+        gains_db = np.asarray(gains_db, np.float64)
+    except (TypeError, ValueError):
+        raise ParameterError(f"gains_db: expected numbers, got {gains_db!r:.40}") from None
+    if gains_db.ndim != 1 or len(gains_db) < 2 or not np.isfinite(gains_db).all():
+        raise ParameterError(f"gains_db: expected at least 2 finite numbers in a row, got shape {gains_db.shape}")
     per_band = np.interp(np.linspace(0.0, 1.0, N_BANDS), np.linspace(0.0, 1.0, len(gains_db)), gains_db)
     return (per_band * np.log(10.0) / 20.0) @ _dct_and_inverse()[0]
 

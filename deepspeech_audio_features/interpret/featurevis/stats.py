@@ -7,7 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ...infra.errors import AudioError, DatasetError
+from ...infra.errors import AudioError, DatasetError, ParameterError
+from ...speech.frames import N_INPUT
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,26 @@ class MfccStats:
 
 
 def mfcc_stats(mfccs: Sequence[np.ndarray], percentile: float = 0.5) -> MfccStats:
-    """Statistics of a list of ``[T_i, 26]`` MFCC arrays (all frames pooled)."""
-    frames = np.concatenate([np.asarray(m, np.float32) for m in mfccs])
+    """Statistics of a list of ``[T_i, 26]`` MFCC arrays (all frames pooled).
+
+    Raises:
+        ParameterError: no array, an array that is not numbers shaped ``[T_i, 26]``, no
+            frame in all, or NaN / Inf (the array named by its position).
+    """
+    arrays = []
+    for i, m in enumerate(mfccs):
+        try:
+            a = np.asarray(m, np.float32)
+        except (TypeError, ValueError):
+            raise ParameterError(f"mfccs[{i}]: expected numbers shaped [T, {N_INPUT}], got {type(m).__name__}") from None
+        if a.ndim != 2 or a.shape[1] != N_INPUT:
+            raise ParameterError(f"mfccs[{i}]: expected an array shaped [T, {N_INPUT}], got {a.shape}")
+        if not np.isfinite(a).all():
+            raise ParameterError(f"mfccs[{i}]: NaN or Inf")
+        arrays.append(a)
+    if not arrays or not sum(len(a) for a in arrays):
+        raise ParameterError("mfccs: no frames to take statistics of")
+    frames = np.concatenate(arrays)
     return MfccStats(frames.mean(0), frames.std(0), np.percentile(frames, percentile, 0).astype(np.float32),
                      np.percentile(frames, 100 - percentile, 0).astype(np.float32))
 

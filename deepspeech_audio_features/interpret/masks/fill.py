@@ -43,14 +43,33 @@ def apply_mask(x: np.ndarray, mask: np.ndarray, fill: np.ndarray | None = None) 
 
     Args:
         x: ``[..., T, 26]`` MFCCs.
-        mask: broadcastable to ``x`` (``[..., T, 26]`` or ``[..., T, 1]``), 0/1 or soft values.
+        mask: broadcastable to ``x`` (``[..., T, 26]`` or ``[..., T, 1]``; leading axes may
+            be added, e.g. ``[B, T, 26]`` masks of one ``[T, 26]`` input), 0/1 or soft values.
         fill: ``[26]`` per-coefficient values; None or all zeros: ``x * mask`` (the study's).
+    Raises:
+        ParameterError: not numbers, a mask that does not broadcast to ``x`` or changes
+            its last two axes, or a fill that is not 26 values.
     """
-    x = np.asarray(x, np.float32)
-    mask = np.asarray(mask, np.float32)
+    try:
+        x = np.asarray(x, np.float32)
+        mask = np.asarray(mask, np.float32)
+    except (TypeError, ValueError) as error:
+        raise ParameterError(f"apply_mask: x and mask must be numbers ({error})") from None
+    try:  # masks may add leading axes (a batch of masks of one input), not change [T, 26]
+        shape = np.broadcast_shapes(x.shape, mask.shape)
+    except ValueError:
+        shape = None
+    if shape is None or shape[-2:] != x.shape[-2:]:
+        raise ParameterError(f"apply_mask: a mask shaped {mask.shape} does not fit MFCCs shaped {x.shape}")
+    if fill is not None:
+        try:
+            fill = np.asarray(fill, np.float32)
+        except (TypeError, ValueError):
+            fill = np.zeros(0)
+        if fill.shape != (N_INPUT,):
+            raise ParameterError(f"apply_mask: fill must be {N_INPUT} numbers, got shape {fill.shape}")
     if fill is None or not np.any(fill):
         return x * mask
-    fill = np.asarray(fill, np.float32)
     return x * mask + fill * (np.float32(1.0) - mask)
 
 
