@@ -27,7 +27,11 @@ def test_layer_outputs_match_numpy(small):
 def test_layer_1_from_mfccs_matches_numpy_and_its_gradient_the_windows(small, frames, width):
     # catches a kernel read in the wrong order (frame and coefficient swapped), an
     # off-by-one edge (padding not centred) or a missing clip, on either route
-    weights, model = small if width == 48 else (lambda w: (w, DeepSpeech(w)))(random_weights(width, seed=3))
+    if width == 48:
+        weights, model = small
+    else:
+        weights = random_weights(width, seed=3)
+        model = DeepSpeech(weights)
     x = np.random.default_rng(4).normal(0, 40, (2, frames, 26)).astype(np.float32)
     ref = np.stack([forward_reference(weights, row)["layer_1"] for row in x])
     assert ref.max() == 20.0 and ref.min() == 0.0  # the clip and the ReLU both bind

@@ -228,9 +228,9 @@ class DeepSpeech(tf.Module):
         it; the forward passes whose values must match bit for bit (the mask search's full
         and incremental evaluation) keep the windows.
         """
-        w, b = self.dense["layer_1"]
         if self.n_hidden >= self.CONVOLUTION_BELOW:
             return self.apply_layer("layer_1", self.context_windows(x))
+        w, b = self.dense["layer_1"]
         kernel = tf.reshape(w, [WINDOW_FRAMES, N_INPUT, -1])
         h = tf.nn.conv1d(x, kernel, stride=1, padding="SAME") + b
         return tf.minimum(tf.nn.relu(h), RELU_CLIP)
