@@ -660,6 +660,8 @@ ROWS = [
     ("load-dissection-index-without-layers", lambda d: (write_json(d / "index.json", {"layers": 3}),
                                                         _api().load_dissection(d)), FileFormatError, "no list of layers"),
     ("frequency-warp-zero", lambda d: _api().frequency_warp_matrix(0.0), ParameterError, "alpha: must be > 0"),
+    ("layer-1-from-13-coefficients", lambda d: tiny().layer_1_from_mfccs(_tf().zeros((1, 10, 13))), ParameterError,
+     "x: expected MFCCs shaped [B, T, 26], got (1, 10, 13)"),
     ("normalize-text-of-a-number", lambda d: _api().normalize_text(5), ParameterError, "text: expected a string, got int"),
     ("mfcc-stats-of-nothing", lambda d: _api().mfcc_stats([]), ParameterError, "no frames"),
     ("mfcc-stats-13-coefficients", lambda d: _api().mfcc_stats([np.zeros((4, 26)), np.zeros((4, 13))]), ParameterError,
@@ -1035,6 +1037,12 @@ def _corpus():
     from deepspeech_audio_features.synth import corpus
 
     return corpus
+
+
+def _tf():
+    import tensorflow
+
+    return tensorflow
 
 
 def _api():

@@ -227,7 +227,13 @@ class DeepSpeech(tf.Module):
         ``CONVOLUTION_BELOW`` units on it builds the windows. Feature visualization uses
         it; the forward passes whose values must match bit for bit (the mask search's full
         and incremental evaluation) keep the windows.
+
+        Raises:
+            ParameterError: ``x`` is not shaped ``[B, T, 26]`` (NaN is not checked here:
+                :meth:`forward`'s callers check their inputs).
         """
+        if x.shape.rank != 3 or x.shape[-1] != N_INPUT:
+            raise ParameterError(f"x: expected MFCCs shaped [B, T, {N_INPUT}], got {tuple(x.shape)}")
         if self.n_hidden >= self.CONVOLUTION_BELOW:
             return self.apply_layer("layer_1", self.context_windows(x))
         w, b = self.dense["layer_1"]
