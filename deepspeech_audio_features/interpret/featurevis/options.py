@@ -59,6 +59,6 @@ class VisualizationOptions(Options):
 #: README's section on every neuron of a layer): 500 steps, T = 100 frames.
 ATLAS_OPTIONS = VisualizationOptions(steps=500, frames=100)
 #: Neurons per batched optimization for the atlas: every layer of the embedded model at
-#: 90-101 % of matmul FLOP per CPU second (forward + backward as three forwards;
+#: 91-101 % of matmul FLOP per CPU second (forward + backward as three forwards;
 #: ``benchmarks/atlas.py --models embedded``).
 ATLAS_BATCH_SIZE = 256
