@@ -8,9 +8,10 @@ REQUIREMENTS ?= requirements.txt
 CORPUS := data/corpus
 CORPUS_BIG := data/corpus-big
 CORPUS_MULTI := data/corpus-multi
+CORPUS_VOICES := data/corpus-voices
 TRAIN_RUN := runs/train-synth-en
 
-.PHONY: setup browser engines notebook main test test-all corpus corpus-big corpus-multi train embedded-model benchmark clean
+.PHONY: setup browser engines notebook main test test-all corpus corpus-big corpus-multi corpus-voices train embedded-model benchmark clean
 
 setup: $(STAMP)
 
@@ -73,6 +74,13 @@ corpus-big: setup
 corpus-multi: setup engines corpus-big
 	$(PY) -m deepspeech_audio_features corpus --out $(CORPUS_MULTI) --utterances 30000 --seed 0 --extra-train 30000 \
 		--engines espeak:0.5,flite:0.5 --flite-test-voices slt --reuse-from $(CORPUS_BIG)
+
+## All four engine families: the 60,000 eSpeak and flite utterances of $(CORPUS_MULTI) (linked, not synthesized
+## again) and 4,000 neural ones: Piper's joe (1,000) and Kokoro (3,000; jf_tebukuro only in the test split).
+## About 25 minutes for the neural part on 2 cores.
+corpus-voices: setup engines corpus-multi
+	$(PY) -m deepspeech_audio_features corpus --out $(CORPUS_VOICES) --utterances 34000 --seed 0 --extra-train 30000 \
+		--engines espeak:15000,flite:15000,piper:1000,kokoro:3000 --flite-test-voices slt --reuse-from $(CORPUS_MULTI)
 
 ## Three stages on 2 cores (see deepspeech_audio_features/assets/models/README.md): 100 minutes on the
 ## eSpeak corpus, one epoch over the bigger corpus's new sentences (20 minutes at most), then 60 minutes on

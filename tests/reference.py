@@ -96,3 +96,20 @@ def forward_reference(weights, mfccs, forget_bias=0.0, relu_clip=20.0):
     h = out["layer_5"] = dense(h, "layer_5")
     out["layer_6"] = dense(h, "layer_6", clip=False)
     return out
+
+
+def median_f0(audio, rate, low_hz=60, high_hz=400):
+    """Median F0 (Hz) of the voiced 40 ms frames (10 ms hop), by autocorrelation between ``low_hz`` and ``high_hz``."""
+    frame, hop, found = int(0.04 * rate), int(0.01 * rate), []
+    loud = 0.05 * np.max(np.abs(audio))
+    for start in range(0, len(audio) - frame, hop):
+        x = audio[start:start + frame].astype(np.float64)
+        x = x - x.mean()
+        if np.sqrt(np.mean(x ** 2)) < loud:
+            continue
+        ac = np.correlate(x, x, "full")[frame - 1:]
+        low, high = rate // high_hz, rate // low_hz
+        lag = low + int(np.argmax(ac[low:high]))
+        if ac[lag] > 0.5 * ac[0]:
+            found.append(rate / lag)
+    return float(np.median(found))

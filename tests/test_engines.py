@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 from conftest import require_flite
+from reference import median_f0
 
 from deepspeech_audio_features.speech.frames import SAMPLE_RATE
 from deepspeech_audio_features.speech.phones import PHONE_CLASSES, fold_phone
@@ -28,23 +29,6 @@ def _envelope(audio: np.ndarray, rate: int, hop: float = FRAME) -> np.ndarray:
     step = int(round(hop * rate))
     n = len(audio) // step
     return np.sqrt(np.mean(audio[:n * step].astype(np.float64).reshape(n, step) ** 2, axis=1))
-
-
-def _median_f0(audio: np.ndarray, rate: int) -> float:
-    """Median F0 (Hz) of the voiced 40 ms frames, by autocorrelation (60-400 Hz)."""
-    frame, hop, found = int(0.04 * rate), int(0.01 * rate), []
-    loud = 0.05 * np.max(np.abs(audio))
-    for start in range(0, len(audio) - frame, hop):
-        x = audio[start:start + frame].astype(np.float64)
-        x = x - x.mean()
-        if np.sqrt(np.mean(x ** 2)) < loud:
-            continue
-        ac = np.correlate(x, x, "full")[frame - 1:]
-        low, high = rate // 400, rate // 60
-        lag = low + int(np.argmax(ac[low:high]))
-        if ac[lag] > 0.5 * ac[0]:
-            found.append(rate / lag)
-    return float(np.median(found))
 
 
 SENTENCE = "the children stayed inside, and the weather was cold"
@@ -126,13 +110,13 @@ def test_tract_change_keeps_the_drawn_tempo_and_pitch(flite):
     plain, _ = render_flite_aligned(_spec(voice="slt", f0_mean=170.0))
     longer, _ = render_flite_aligned(_spec(voice="slt", f0_mean=170.0, tract_factor=0.9))
     assert len(longer) == pytest.approx(len(plain), rel=0.03)
-    assert _median_f0(longer, SAMPLE_RATE) == pytest.approx(_median_f0(plain, SAMPLE_RATE), rel=0.08)
+    assert median_f0(longer, SAMPLE_RATE) == pytest.approx(median_f0(plain, SAMPLE_RATE), rel=0.08)
 
 
 @pytest.mark.parametrize("voice, target", [("awb", 100.0), ("slt", 200.0), ("kal16", 150.0)])
 def test_flite_f0_target_sets_the_measured_pitch(flite, voice, target):
     speech = flite.flite_synthesize(SENTENCE, voice, f0_mean=target)
-    assert _median_f0(speech.audio, speech.sample_rate) == pytest.approx(target, rel=0.1)
+    assert median_f0(speech.audio, speech.sample_rate) == pytest.approx(target, rel=0.1)
 
 
 def test_multi_engine_plan_holds_out_sentences_and_the_voice(flite, tmp_path):

@@ -53,6 +53,7 @@ from ..speech.frames import SAMPLE_RATE
 from .engines import check_engine, flite_version
 from .espeak import ESpeakSynthesizer
 from .flite import FLITE_RANGES, FliteSpec, flite_split_voices, plan_flite
+from .neural import NEURAL_ENGINES, NEURAL_RANGES, NeuralSpec, neural_split_voices, neural_versions, plan_neural
 from .options import CorpusOptions
 from .plan import SPLITS, UtteranceSpec, plan_corpus, split_voice_variants
 from .render import render_utterance_aligned, textgrid_path
@@ -125,7 +126,7 @@ def _write_csv(path: Path, rows: list[tuple[str, int, str]]) -> None:
 class _CorpusPlan:
     """A corpus's plan and the voices it uses."""
 
-    specs: list[UtteranceSpec | FliteSpec]
+    specs: list[UtteranceSpec | FliteSpec | NeuralSpec]
     split_variants: dict[str, list[str]]  # the installed variants of each split
     mixed: dict[str, str]  # mixed voice name -> variant file text (train only)
     base_voices: list[str]
@@ -133,7 +134,7 @@ class _CorpusPlan:
     data_path: Path | None  # espeak-ng-data with the mixed voices; None: the installed one
     espeak_version: str
     engine_counts: dict[str, int]  # utterances per engine (eSpeak's without extra_train)
-    flite_voices: dict[str, list[str]]  # per split ({} without flite)
+    other_voices: dict[str, dict[str, list[str]]]  # engine other than eSpeak -> its voices per split
     other_versions: str = ""  # versions of the engines other than eSpeak ("" with eSpeak alone)
 
     @property
@@ -146,7 +147,7 @@ class _CorpusPlan:
         return _plan_digest(self.specs, self.espeak_version, self.other_versions)
 
 
-def _plan_digest(specs: Iterable[UtteranceSpec | FliteSpec], espeak_version: str, other_versions: str = "") -> str:
+def _plan_digest(specs: Iterable[UtteranceSpec | FliteSpec | NeuralSpec], espeak_version: str, other_versions: str = "") -> str:
     # other_versions is "" for an eSpeak-only corpus: its digest is the one recorded before flite existed
     h = hashlib.sha256(f"{CORPUS_VERSION}|{espeak_version}|{other_versions}".encode())
     for spec in specs:
@@ -175,26 +176,33 @@ def _make_plan(out: Path, options: CorpusOptions, write_voices: bool = True) -> 
     mixed = mix_voice_variants(split_variants["train"], options.mixed_voices, options.seed, synth.data_path)
     data_path = (espeak_data_with_variants(out / "espeak-ng-data", mixed, synth.data_path)
                  if mixed and write_voices else None)
-    specs: list[UtteranceSpec | FliteSpec] = []
+    specs: list[UtteranceSpec | FliteSpec | NeuralSpec] = []
     if "espeak" in counts:
         specs += plan_corpus(counts["espeak"], options.seed, options.dev_fraction, options.test_fraction, vocab,
                              base_voices, variants, list(mixed), options.extra_train)
-    flite_voices, other_versions = {}, ""
-    if "flite" in counts:
-        test_voices = _flite_test_voices(options)
-        flite_voices = flite_split_voices(test_voices)
+    width = max(6, len(str(options.n_utterances + options.extra_train - 1)))
+    other_voices: dict[str, dict[str, list[str]]] = {}
+    versions = []
+    for engine in counts:  # the other engines in the order given, each avoiding the sentences before it
+        if engine == "espeak":
+            continue
         train_texts = {s.transcript for s in specs if s.split == "train"}
         held_out_texts = {s.transcript for s in specs if s.split != "train"}
-        specs += plan_flite(counts["flite"], options.seed, options.dev_fraction, options.test_fraction, vocab,
-                            len(specs), test_voices, train_texts, held_out_texts,
-                            width=max(6, len(str(options.n_utterances + options.extra_train - 1))))
-        other_versions = f"flite {flite_version()}"
+        test_voices = options.test_voices(engine) if engine in ("flite", "kokoro") else []
+        if engine == "flite":
+            other_voices[engine] = flite_split_voices(test_voices)
+            specs += plan_flite(counts[engine], options.seed, options.dev_fraction, options.test_fraction, vocab,
+                                len(specs), test_voices, train_texts, held_out_texts, width=width)
+            versions.append(f"flite {flite_version()}")
+        else:
+            other_voices[engine] = neural_split_voices(engine, test_voices)
+            specs += plan_neural(engine, counts[engine], options.seed, options.dev_fraction, options.test_fraction,
+                                 vocab, len(specs), test_voices, train_texts, held_out_texts, width=width)
+    neural = [e for e in counts if e in NEURAL_ENGINES]
+    if neural:
+        versions.append(neural_versions(neural))
     return _CorpusPlan(specs, split_variants, mixed, base_voices, len(vocab), data_path, synth.version, counts,
-                       flite_voices, other_versions)
-
-
-def _flite_test_voices(options: CorpusOptions) -> list[str]:
-    return [v.strip() for v in str(options.flite_test_voices).split(",") if v.strip()]
+                       other_voices, "; ".join(versions))
 
 
 def _recipe_start(options: CorpusOptions, plan: _CorpusPlan, digest: str) -> dict:
@@ -212,7 +220,9 @@ def _recipe_start(options: CorpusOptions, plan: _CorpusPlan, digest: str) -> dic
         "vocabulary_size": plan.vocabulary_size,
         "plan_sha256": digest,
         **({"engines_option": options.engines, "engine_versions": plan.other_versions,
-            "flite_test_voices": options.flite_test_voices} if plan.multi_engine else {}),
+            "flite_test_voices": options.flite_test_voices,
+            **({"kokoro_test_voices": options.kokoro_test_voices} if "kokoro" in plan.engine_counts else {})}
+           if plan.multi_engine else {}),
     }
 
 
@@ -245,7 +255,7 @@ def _recipe_ranges(plan: _CorpusPlan) -> dict:
     }
 
 
-def _engine_of(spec: UtteranceSpec | FliteSpec) -> str:
+def _engine_of(spec: UtteranceSpec | FliteSpec | NeuralSpec) -> str:
     return getattr(spec, "engine", "espeak")
 
 
@@ -260,10 +270,11 @@ def _recipe_engines(plan: _CorpusPlan, tally: _Tally) -> dict:
                                           "hours": round(sum(tally.frames[s.index] for s in specs if s.split == split)
                                                          / SAMPLE_RATE / 3600.0, 4)}
                                   for split in SPLITS}}
-        if engine == "flite":
-            entry["voices"] = plan.flite_voices
-            entry["held_out_voices"] = [v for v in plan.flite_voices["test"] if v not in plan.flite_voices["train"]]
-            entry["ranges"] = FLITE_RANGES
+        if engine != "espeak":
+            voices = plan.other_voices[engine]
+            entry["voices"] = voices
+            entry["held_out_voices"] = [v for v in voices["test"] if v not in voices["train"]]
+            entry["ranges"] = FLITE_RANGES if engine == "flite" else NEURAL_RANGES
         else:
             entry["voices"] = {split: plan.split_variants[split] + (list(plan.mixed) if split == "train" else [])
                                for split in SPLITS}
@@ -276,8 +287,9 @@ def _recipe_alignments(tally: _Tally) -> dict:
     return {"format": "Praat TextGrid <wav stem>.TextGrid beside each wav; interval tiers 'words' (the transcript's "
                       "words), 'phones' (TIMIT ARPAbet labels, 'pau' for pauses, folded to 39 classes when read) "
                       "and 'espeak' (eSpeak's mnemonics); times in seconds of the wav",
-            "source": "eSpeak NG word and phoneme events (espeakINITIALIZE_PHONEME_EVENTS), through the speed change, "
-                      "resampling and padding",
+            "source": "eSpeak NG word and phoneme events (espeakINITIALIZE_PHONEME_EVENTS); flite's phone end times "
+                      "(-psdur); Piper's and Kokoro's predicted durations per IPA symbol; each through the engine's "
+                      "speed or tract-length resampling and the padding",
             "unknown_espeak_phonemes_this_run": dict(sorted(tally.unknown.items()))}
 
 
@@ -351,7 +363,7 @@ def _render_missing(out: Path, plan: _CorpusPlan, tally: _Tally, workers: int | 
     return len(todo)
 
 
-def _write_split_csvs(out: Path, specs: list[UtteranceSpec | FliteSpec], tally: _Tally,
+def _write_split_csvs(out: Path, specs: list[UtteranceSpec | FliteSpec | NeuralSpec], tally: _Tally,
                       multi_engine: bool = False) -> tuple[dict[str, int], dict[str, float]]:
     """``train.csv``, ``dev.csv``, ``test.csv`` of the written utterances; returns ``(counts, hours)`` per split.
 
@@ -388,6 +400,7 @@ def synthesize_corpus(out_dir: str | os.PathLike, n_utterances: int, seed: int =
                       workers: int | None = None, progress: bool = True, mixed_voices: int = _DEFAULTS.mixed_voices,
                       extra_train: int = _DEFAULTS.extra_train, engines: str = _DEFAULTS.engines,
                       flite_test_voices: str = _DEFAULTS.flite_test_voices,
+                      kokoro_test_voices: str = _DEFAULTS.kokoro_test_voices,
                       reuse_from: str | os.PathLike | None = None) -> dict:
     """Write a DeepSpeech-format corpus of ``n_utterances`` synthesized utterances to ``out_dir``.
 
@@ -421,11 +434,13 @@ def synthesize_corpus(out_dir: str | os.PathLike, n_utterances: int, seed: int =
         extra_train: this many more train utterances with new sentences (see
             :func:`~.plan.plan_corpus`); dev and test stay as without them.
         engines: the engines and their shares of ``n_utterances`` (``"espeak"``,
-            ``"espeak:0.5,flite:0.5"``); see :class:`~.options.CorpusOptions`. With several,
-            the eSpeak utterances are those of an eSpeak-only corpus of their count, the
-            flite ones follow (:mod:`.flite`), no dev or test sentence of any engine is
+            ``"espeak:0.5,flite:0.3,piper:0.05,kokoro:0.15"``); see :class:`~.options.CorpusOptions`.
+            With several, the eSpeak utterances are those of an eSpeak-only corpus of their
+            count, the others follow in the order given (flite :mod:`.flite`, piper and kokoro
+            :mod:`.neural`), no dev or test sentence of any engine is
             trained on, and ``<split>-<engine>.csv`` and ``corpus.json``'s ``engines`` are added.
         flite_test_voices: flite voices heard only in the test split.
+        kokoro_test_voices: Kokoro voices heard only in the test split (Piper's one voice is in every split).
         reuse_from: another corpus folder (complete, made by this code): every utterance whose
             spec equals one of its own at the same index is hard-linked (or copied) from it
             instead of synthesized, e.g. the eSpeak part of a multi-engine corpus from the
@@ -441,7 +456,8 @@ def synthesize_corpus(out_dir: str | os.PathLike, n_utterances: int, seed: int =
     """
     options = CorpusOptions(n_utterances=n_utterances, seed=seed, dev_fraction=dev_fraction,
                             test_fraction=test_fraction, mixed_voices=mixed_voices, extra_train=extra_train,
-                            engines=engines, flite_test_voices=flite_test_voices)
+                            engines=engines, flite_test_voices=flite_test_voices,
+                            kokoro_test_voices=kokoro_test_voices)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -493,7 +509,8 @@ def _options_of_recipe(recipe: dict) -> CorpusOptions:
                          mixed_voices=recipe.get("mixed_voices", {}).get("count", 0),
                          extra_train=recipe.get("extra_train", 0),
                          engines=recipe.get("engines_option", "espeak"),
-                         flite_test_voices=recipe.get("flite_test_voices", _DEFAULTS.flite_test_voices))
+                         flite_test_voices=recipe.get("flite_test_voices", _DEFAULTS.flite_test_voices),
+                         kokoro_test_voices=recipe.get("kokoro_test_voices", _DEFAULTS.kokoro_test_voices))
 
 
 def _complete_recipe(folder: Path) -> dict:
@@ -672,14 +689,14 @@ EXAMPLE_TEXTS = (
 )
 
 
-def _example_specs(seed: int) -> list[UtteranceSpec | FliteSpec]:
+def _example_specs(seed: int) -> list[UtteranceSpec | FliteSpec | NeuralSpec]:
     """The plans of the three examples, clean, each a voice held out of the training split of the
     corpus made with ``seed``: eSpeak base voices with a test voice variant, and flite's default
     held-out voice."""
     test_variants = split_voice_variants(list_voice_variants(), seed)["test"]
-    flite_voices = flite_split_voices(_flite_test_voices(_DEFAULTS))
+    flite_voices = flite_split_voices(_DEFAULTS.test_voices("flite"))
     held_out_flite = set(flite_voices["test"]) - set(flite_voices["train"])
-    specs: list[UtteranceSpec | FliteSpec] = []
+    specs: list[UtteranceSpec | FliteSpec | NeuralSpec] = []
     for i, (name, text, engine, voice) in enumerate(EXAMPLE_TEXTS):
         if engine == "flite":
             if voice not in held_out_flite:
@@ -696,7 +713,7 @@ def _example_specs(seed: int) -> list[UtteranceSpec | FliteSpec]:
     return specs
 
 
-def _render_examples(seed: int) -> list[tuple[UtteranceSpec | FliteSpec, object, object]]:
+def _render_examples(seed: int) -> list[tuple[UtteranceSpec | FliteSpec | NeuralSpec, object, object]]:
     """``[(spec, float32 audio, alignment)]`` of the three examples, rendered in order."""
     from .flite import render_flite_aligned
 

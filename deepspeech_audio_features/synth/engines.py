@@ -3,6 +3,7 @@
 Engine families (:data:`ENGINES`):
 
 * ``espeak``: eSpeak NG through ``ctypes`` (:mod:`.espeak`); a Python wheel, always there;
+* ``piper`` and ``kokoro``: neural voices installed from PyPI wheels (:mod:`.neural`);
 * ``flite``: CMU Flite 2.2, the Debian/Ubuntu package ``flite`` (``apt-get install -y flite``),
   run as a program: ``flite -voice V -psdur [--setf F=V ...] -t TEXT -o OUT.wav``. Its English
   voices are ``kal`` (diphone, 8 kHz), ``kal16`` (diphone, 16 kHz) and ``awb``, ``rms``,
@@ -26,19 +27,20 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import soundfile as sf
 
 from ..infra.errors import EngineError, ParameterError
-from ..speech.alignments import Interval
+from ..speech.alignments import Interval, write_textgrid
 
-__all__ = ["ENGINES", "FLITE_VOICES", "FliteSpeech", "check_engine", "engine_available", "flite_intervals",
+__all__ = ["ENGINES", "FLITE_VOICES", "FliteSpeech", "SpokenAlignment", "check_engine", "engine_available", "flite_intervals",
            "flite_phones_by_word", "flite_synthesize", "flite_version", "word_spans"]
 
 #: Engine families, with the system package that provides each one not shipped as a wheel.
-ENGINES: dict[str, str | None] = {"espeak": None, "flite": "flite"}
+ENGINES: dict[str, str | None] = {"espeak": None, "flite": "flite", "piper": None, "kokoro": None}
 #: Flite's English voices (``awb_time`` speaks only the time of day and is left out).
 FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
 _FLITE_PAUSE = "pau"
@@ -51,15 +53,23 @@ def _require_known(engine: str) -> None:
 
 
 def engine_available(engine: str) -> bool:
-    """Whether ``engine`` can run here (its program is on ``PATH``)."""
+    """Whether ``engine`` can run here (flite: its programs on ``PATH``; piper, kokoro: their Python packages)."""
     _require_known(engine)
     if engine == "espeak":
         return True
+    if engine in ("piper", "kokoro"):
+        from .neural import neural_engine_available
+
+        return neural_engine_available(engine)
     return shutil.which("flite") is not None and shutil.which("t2p") is not None
 
 
 def check_engine(engine: str) -> None:
     """Raise :class:`EngineError` naming the missing package when ``engine`` cannot run here."""
+    if engine in ("piper", "kokoro"):
+        from .neural import check_neural_engine
+
+        return check_neural_engine(engine)
     if not engine_available(engine):
         raise EngineError(f"engines: synthesis engine {engine!r} is not installed (the {ENGINES[engine]!r} program is "
                           f"not on PATH); install it with: apt-get install -y {ENGINES[engine]}  (or make engines)")
@@ -72,6 +82,23 @@ def flite_version() -> str:
     printed = subprocess.run(["flite", "--version"], capture_output=True, text=True, timeout=_TIMEOUT_SECONDS).stdout
     line = next((ln for ln in printed.splitlines() if "version" in ln), printed.strip())
     return line.split("version:")[-1].strip().split(" (")[0]
+
+
+@dataclass
+class SpokenAlignment:
+    """An utterance's words and phones (TIMIT labels) in seconds of its audio, from the engine's own timings.
+
+    ``unknown``: labels the 39-class folding does not know, with counts.
+    """
+
+    duration: float
+    words: list[Interval]
+    phones: list[Interval]
+    unknown: dict[str, int]
+
+    def write(self, path: str | os.PathLike) -> Path:
+        """Write a TextGrid with tiers ``words`` and ``phones``."""
+        return write_textgrid(path, self.duration, self.words, self.phones)
 
 
 @dataclass

@@ -29,24 +29,19 @@ No TensorFlow here.
 from __future__ import annotations
 
 import dataclasses
-import os
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from ..infra.errors import AudioError, EngineError, ParameterError
-from ..speech.alignments import Interval, write_textgrid
-from ..speech.audio import write_wav
+from ..infra.errors import EngineError, ParameterError
 from ..speech.frames import SAMPLE_RATE
 from ..speech.phones import fold_phones
-from .engines import FLITE_VOICES, flite_intervals, flite_phones_by_word, flite_synthesize, word_spans
-from .plan import split_sizes
+from .engines import FLITE_VOICES, SpokenAlignment, flite_intervals, flite_phones_by_word, flite_synthesize, word_spans
+from .plan import plan_held_out_first
 from .text import make_text, pick, word_cdf
-from .waveform import add_noise_at_snr, change_tract_length, reverberate, room_impulse_response
+from .waveform import change_tract_length, place_in_recording
 
-__all__ = ["FLITE_DEFAULT_F0", "FLITE_RANGES", "FliteSpec", "flite_align_to_file", "flite_render_to_file",
-           "plan_flite", "render_flite_aligned"]
+__all__ = ["FLITE_DEFAULT_F0", "FLITE_RANGES", "FliteSpec", "flite_split_voices", "plan_flite", "render_flite_aligned"]
 
 _TAG_FLITE_UTTERANCE = 7101
 #: Each voice's own median F0 in Hz (measured with an autocorrelation tracker on one sentence);
@@ -142,37 +137,13 @@ def plan_flite(n_utterances: int, seed: int, dev_fraction: float, test_fraction:
     ever trained on, and an engine's dev and test sets share no sentence with another's.
     """
     voices = flite_split_voices(test_voices)
-    sizes = split_sizes(n_utterances, dev_fraction, test_fraction)
-    starts = {"train": first_index, "dev": first_index + sizes["train"],
-              "test": first_index + sizes["train"] + sizes["dev"]}
     cdf = word_cdf(len(vocab))
-    avoid = set(train_texts) | set(held_out_texts)
-    specs: dict[int, FliteSpec] = {}
-    for split in ("test", "dev"):
-        for index in range(starts[split], starts[split] + sizes[split]):
-            specs[index] = _draw(seed, index, split, width, voices[split], vocab, cdf, avoid)
-            avoid.add(specs[index].transcript)
-    held_out = set(held_out_texts) | {s.transcript for s in specs.values()}
-    for index in range(starts["train"], starts["train"] + sizes["train"]):
-        specs[index] = _draw(seed, index, "train", width, voices["train"], vocab, cdf, held_out)
-    return [specs[i] for i in sorted(specs)]
+    return plan_held_out_first(lambda index, split, avoid: _draw(seed, index, split, width, voices[split], vocab, cdf,
+                                                                 avoid),
+                               n_utterances, dev_fraction, test_fraction, first_index, train_texts, held_out_texts)
 
 
-@dataclasses.dataclass
-class FliteAlignment:
-    """Words and phones (flite's ARPAbet, which folds to TIMIT's 39 classes) in seconds of the audio."""
-
-    duration: float
-    words: list[Interval]
-    phones: list[Interval]
-    unknown: dict[str, int]
-
-    def write(self, path: str | os.PathLike) -> Path:
-        """Write a TextGrid with tiers ``words`` and ``phones``."""
-        return write_textgrid(path, self.duration, self.words, self.phones)
-
-
-def render_flite_aligned(spec: FliteSpec) -> tuple[np.ndarray, FliteAlignment]:
+def render_flite_aligned(spec: FliteSpec) -> tuple[np.ndarray, SpokenAlignment]:
     """Synthesize and augment one flite utterance: float32 ``[N]`` at 16 kHz in [-1, 1) and its alignment.
 
     Order: flite (F0 target / tract factor, duration stretch * tract factor) -> tract-length
@@ -184,21 +155,10 @@ def render_flite_aligned(spec: FliteSpec) -> tuple[np.ndarray, FliteAlignment]:
                               spec.f0_mean / tract if spec.f0_mean else None,
                               spec.f0_stddev / tract if spec.f0_stddev else None)
     audio = change_tract_length(speech.audio, speech.sample_rate, tract)
-    rng = np.random.default_rng(spec.seed)
-    if spec.rt60 is not None:
-        audio = reverberate(audio, room_impulse_response(spec.rt60, rng))
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-    if peak <= 0.0:
+    if not np.any(audio):
         raise EngineError(f"flite produced silence for {spec.transcript!r} with voice {spec.voice!r}")
-    audio = audio * np.float32(10.0 ** (spec.peak_db / 20.0) / peak)
-    pad0, pad1 = int(round(spec.pad_start * SAMPLE_RATE)), int(round(spec.pad_end * SAMPLE_RATE))
-    n_speech = audio.size
-    audio = np.concatenate([np.zeros(pad0, np.float32), audio, np.zeros(pad1, np.float32)])
-    if spec.noise != "none" and spec.snr_db is not None:
-        audio = add_noise_at_snr(audio, spec.snr_db, spec.noise, rng, speech=slice(pad0, pad0 + n_speech))
-    top = float(np.max(np.abs(audio)))
-    if top > 0.99:
-        audio *= np.float32(0.99 / top)
+    audio, pad0, n_speech = place_in_recording(audio, spec.rt60, spec.peak_db, spec.pad_start, spec.pad_end,
+                                               spec.noise, spec.snr_db, np.random.default_rng(spec.seed))
     words = spec.transcript.split()
     labels = [label for label, _ in speech.phones]
     owners = word_spans(labels, flite_phones_by_word(words))
@@ -208,30 +168,5 @@ def render_flite_aligned(spec: FliteSpec) -> tuple[np.ndarray, FliteAlignment]:
         clipped[-1] = (clipped[-1][0], speech_seconds)
     word_intervals, phone_intervals = flite_intervals(clipped, words, owners, 1.0, pad0 / SAMPLE_RATE)
     _, unknown = fold_phones(labels)
-    return audio.astype(np.float32), FliteAlignment(len(audio) / SAMPLE_RATE, word_intervals, phone_intervals, unknown)
+    return audio.astype(np.float32), SpokenAlignment(len(audio) / SAMPLE_RATE, word_intervals, phone_intervals, unknown)
 
-
-def flite_render_to_file(spec: FliteSpec, out_dir: str | os.PathLike) -> tuple[int, int, int, dict[str, int]]:
-    """Render ``spec`` into ``out_dir / spec.wav`` and its TextGrid; ``(index, bytes, frames, unknown labels)``."""
-    audio, alignment = render_flite_aligned(spec)
-    path = Path(out_dir) / spec.wav
-    write_wav(path, audio, SAMPLE_RATE)
-    alignment.write(path.with_suffix(".TextGrid"))  # after the wav: a TextGrid means its wav is complete
-    return spec.index, path.stat().st_size, int(audio.shape[0]), alignment.unknown
-
-
-def flite_align_to_file(spec: FliteSpec, out_dir: str | os.PathLike) -> tuple[int, int, int, dict[str, int]]:
-    """The TextGrid of a flite utterance already rendered into ``out_dir`` (its wav untouched; lengths must agree)."""
-    import soundfile as sf
-
-    path = Path(out_dir) / spec.wav
-    try:
-        frames = sf.info(str(path)).frames
-    except (sf.LibsndfileError, RuntimeError, OSError) as err:
-        raise AudioError(f"{path}: unreadable ({err})") from None
-    audio, alignment = render_flite_aligned(spec)
-    if frames != len(audio):
-        raise AudioError(f"{path}: {frames} samples, but utterance {spec.index} renders to {len(audio)}: "
-                         "not the corpus this plan makes")
-    alignment.write(path.with_suffix(".TextGrid"))
-    return spec.index, path.stat().st_size, int(frames), alignment.unknown

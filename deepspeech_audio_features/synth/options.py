@@ -28,12 +28,18 @@ class CorpusOptions(Options):
     test_fraction: float = option(0.05, "share of the utterances for test")
     mixed_voices: int = option(0, "add this many train voices recombined from the train voice variants")
     extra_train: int = option(0, "add this many train utterances with new sentences (dev and test unchanged)")
-    engines: str = option("espeak", "synthesis engines and their shares of --utterances, e.g. espeak:0.5,flite:0.5 "
+    engines: str = option("espeak", "synthesis engines (espeak, flite, piper, kokoro) and their shares of --utterances, "
+                                    "e.g. espeak:0.5,flite:0.5, or their counts, e.g. espeak:900,kokoro:100 "
                                     "(extra and mixed voices are eSpeak's)")
     flite_test_voices: str = option("slt", "flite voices heard only in the test split (comma-separated)")
+    kokoro_test_voices: str = option("jf_tebukuro", "Kokoro voices heard only in the test split (comma-separated)")
 
     def engine_shares(self) -> dict[str, float]:
-        """``{engine: share}`` from :attr:`engines` (``"espeak"`` -> ``{"espeak": 1.0}``), in the given order."""
+        """``{engine: share or count}`` from :attr:`engines` (``"espeak"`` -> ``{"espeak": 1.0}``), in the given order.
+
+        Either every value is a share in (0, 1] and they add up to 1, or every value is a
+        whole number of utterances and they add up to :attr:`n_utterances`.
+        """
         from .engines import ENGINES  # here: the command line's parser stays cheap
 
         shares: dict[str, float] = {}
@@ -45,16 +51,23 @@ class CorpusOptions(Options):
                 value = float(share) if share else 1.0
             except ValueError:
                 raise ParameterError(f"engines: share {share!r} of {name} is not a number") from None
-            if not 0 < value <= 1 or name in shares:
-                raise ParameterError(f"engines: {name} appears twice or has a share outside (0, 1]: {self.engines!r}")
+            if not 0 < value < float("inf") or name in shares:
+                raise ParameterError(f"engines: {name} appears twice or has a share that is not positive: "
+                                     f"{self.engines!r}")
             shares[name] = value
-        if abs(sum(shares.values()) - 1.0) > 1e-6:
+        if any(v > 1 for v in shares.values()):  # counts
+            if any(v != int(v) for v in shares.values()) or sum(shares.values()) != self.n_utterances:
+                raise ParameterError(f"engines: counts must be whole numbers adding up to --utterances "
+                                     f"({self.n_utterances}), got {self.engines!r}")
+        elif abs(sum(shares.values()) - 1.0) > 1e-6:
             raise ParameterError(f"engines: shares must add up to 1, got {sum(shares.values()):g} in {self.engines!r}")
         return shares
 
     def engine_counts(self) -> dict[str, int]:
-        """Utterances per engine out of :attr:`n_utterances` (rounded; the last engine takes the remainder)."""
+        """Utterances per engine out of :attr:`n_utterances` (shares rounded; the last engine takes the remainder)."""
         shares = self.engine_shares()
+        if any(v > 1 for v in shares.values()):
+            return {name: int(count) for name, count in shares.items()}
         counts, left = {}, self.n_utterances
         for k, (name, share) in enumerate(shares.items()):
             counts[name] = left if k == len(shares) - 1 else min(left, round(self.n_utterances * share))
@@ -77,7 +90,15 @@ class CorpusOptions(Options):
                                      "each engine needs at least 3 (train, dev, test)")
         from .flite import flite_split_voices
 
-        flite_split_voices([v.strip() for v in str(self.flite_test_voices).split(",") if v.strip()])
+        flite_split_voices(self.test_voices("flite"))
+        from .neural import neural_split_voices
+
+        neural_split_voices("kokoro", self.test_voices("kokoro"))
+
+    def test_voices(self, engine: str) -> list[str]:
+        """The voices of ``engine`` (``"flite"`` or ``"kokoro"``) heard only in the test split."""
+        value = self.flite_test_voices if engine == "flite" else self.kokoro_test_voices
+        return [v.strip() for v in str(value).split(",") if v.strip()]
 
 
 @dataclasses.dataclass(frozen=True)

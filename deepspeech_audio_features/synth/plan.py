@@ -12,7 +12,7 @@ No TensorFlow here.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -20,8 +20,8 @@ from ..infra.errors import ParameterError
 from .text import build_vocabulary, make_text, pick, word_cdf
 from .voices import list_english_voices, list_voice_variants
 
-__all__ = ["DEV_VARIANT_FRACTION", "SPLITS", "TEST_VARIANT_FRACTION", "UtteranceSpec", "plan_corpus", "split_sizes",
-           "split_voice_variants"]
+__all__ = ["DEV_VARIANT_FRACTION", "SPLITS", "TEST_VARIANT_FRACTION", "UtteranceSpec", "plan_corpus",
+           "plan_held_out_first", "split_sizes", "split_voice_variants"]
 
 SPLITS = ("train", "dev", "test")
 
@@ -162,3 +162,29 @@ def plan_corpus(n_utterances: int, seed: int = 0, dev_fraction: float = 0.05, te
         specs[index] = _draw_utterance(sources, index, "train", held_out)
         held_out.add(specs[index].transcript)
     return [specs[i] for i in range(n_utterances + extra_train)]
+
+
+def plan_held_out_first(draw: Callable[[int, str, set[str]], object], n_utterances: int, dev_fraction: float,
+                        test_fraction: float, first_index: int, train_texts: set[str] = frozenset(),
+                        held_out_texts: set[str] = frozenset()) -> list:
+    """An engine's utterances at indices ``first_index, ...`` (train, then dev, then test), drawn held-out first.
+
+    ``draw(index, split, avoid)`` returns a spec whose ``transcript`` is not in ``avoid``.
+    Test and dev sentences avoid ``train_texts`` and ``held_out_texts`` (the engines planned
+    before: their train and their dev/test sentences) and each other; train sentences avoid
+    every held-out sentence of every engine. So no dev or test sentence of any engine is
+    ever trained on, and an engine's dev and test sets share no sentence with another's.
+    """
+    sizes = split_sizes(n_utterances, dev_fraction, test_fraction)
+    starts = {"train": first_index, "dev": first_index + sizes["train"],
+              "test": first_index + sizes["train"] + sizes["dev"]}
+    avoid = set(train_texts) | set(held_out_texts)
+    specs: dict[int, object] = {}
+    for split in ("test", "dev"):
+        for index in range(starts[split], starts[split] + sizes[split]):
+            specs[index] = draw(index, split, avoid)
+            avoid.add(specs[index].transcript)
+    held_out = set(held_out_texts) | {s.transcript for s in specs.values()}
+    for index in range(starts["train"], starts["train"] + sizes["train"]):
+        specs[index] = draw(index, "train", held_out)
+    return [specs[i] for i in sorted(specs)]

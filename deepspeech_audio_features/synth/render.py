@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -85,23 +86,29 @@ def textgrid_path(out_dir: str | os.PathLike, spec: UtteranceSpec) -> Path:
     return (Path(out_dir) / spec.wav).with_suffix(".TextGrid")
 
 
-def render_to_file(spec: UtteranceSpec, out_dir: str | os.PathLike) -> tuple[int, int, int, dict[str, int]]:
+def render_to_file(spec, out_dir: str | os.PathLike,
+                   renderer: Callable = render_utterance_aligned) -> tuple[int, int, int, dict[str, int]]:
     """Render ``spec`` into ``out_dir / spec.wav`` (16-bit PCM) and its TextGrid beside it.
 
+    ``renderer(spec) -> (audio, alignment with .write(path) and .unknown)``: eSpeak's
+    (:func:`render_utterance_aligned`, the default), flite's or the neural engines'.
+
     Returns:
-        ``(index, wav file bytes, frames, unknown eSpeak mnemonics {name: count})``.
+        ``(index, wav file bytes, frames, unknown labels {name: count})``.
     """
-    audio, alignment = render_utterance_aligned(spec)
+    audio, alignment = renderer(spec)
     path = Path(out_dir) / spec.wav
     write_wav(path, audio, SAMPLE_RATE)
     alignment.write(textgrid_path(out_dir, spec))  # after the wav: a TextGrid means its wav is complete
     return spec.index, path.stat().st_size, int(audio.shape[0]), alignment.unknown
 
 
-def align_to_file(spec: UtteranceSpec, out_dir: str | os.PathLike) -> tuple[int, int, int, dict[str, int]]:
+def align_to_file(spec, out_dir: str | os.PathLike,
+                  renderer: Callable = render_utterance_aligned) -> tuple[int, int, int, dict[str, int]]:
     """Write the TextGrid of an utterance already rendered into ``out_dir``, without touching its wav.
 
-    The utterance is synthesized again (eSpeak is deterministic for a spec) and the
+    The utterance is synthesized again by ``renderer`` (as :func:`render_to_file`'s; every engine is
+    deterministic for a spec) and the
     rendered length must equal the wav's, so the alignment belongs to that audio.
 
     Returns:
@@ -116,7 +123,7 @@ def align_to_file(spec: UtteranceSpec, out_dir: str | os.PathLike) -> tuple[int,
         frames = sf.info(str(path)).frames
     except (sf.LibsndfileError, RuntimeError, OSError) as err:
         raise AudioError(f"{path}: unreadable ({err})") from None
-    audio, alignment = render_utterance_aligned(spec)
+    audio, alignment = renderer(spec)
     if frames != len(audio):
         raise AudioError(f"{path}: {frames} samples, but utterance {spec.index} renders to {len(audio)}: "
                          "not the corpus this plan makes")

@@ -10,6 +10,8 @@
   by exponentially decaying Gaussian noise whose energy falls 60 dB in ``rt60`` seconds
   (the statistical model of a diffuse reverberant tail); convolution keeps the length and
   timing of the input (the direct sound is at lag 0), so alignments stay valid.
+* :func:`place_in_recording`: a synthesized utterance in a room, at a level, padded with
+  silence and under noise (what the flite and neural utterances of a corpus go through).
 * :func:`add_noise_at_snr`: white or pink noise scaled by its own measured power, so the
   speech-to-noise power ratio is exactly ``snr_db`` (unlike :func:`~.noise.add_noise`,
   which scales by the expected power).
@@ -27,7 +29,7 @@ from ..infra.errors import ParameterError
 from ..speech.frames import SAMPLE_RATE
 from .noise import pink_noise
 
-__all__ = ["add_noise_at_snr", "change_tract_length", "reverberate", "room_impulse_response"]
+__all__ = ["add_noise_at_snr", "change_tract_length", "place_in_recording", "reverberate", "room_impulse_response"]
 
 
 def _check_finite(name: str, value: float, low: float, high: float) -> float:
@@ -105,3 +107,33 @@ def add_noise_at_snr(audio: np.ndarray, snr_db: float, color: str, rng: np.rando
         return audio
     scale = math.sqrt(speech_power / noise_power / 10.0 ** (snr_db / 10.0))
     return (audio + scale * noise).astype(np.float32)
+
+
+def place_in_recording(speech: np.ndarray, rt60: float | None, peak_db: float, pad_start: float, pad_end: float,
+                       noise: str, snr_db: float | None, rng: np.random.Generator) -> tuple[np.ndarray, int, int]:
+    """A 16 kHz utterance ``[N]`` in a room, at a level, padded, under noise; ``(audio float32, pad samples, N)``.
+
+    Order: reverberation with RT60 ``rt60`` s (None: dry) -> speech peak at ``peak_db`` dBFS
+    -> ``pad_start`` and ``pad_end`` s of silence -> ``noise`` (``"none"``, ``"white"``,
+    ``"pink"``) at ``snr_db`` dB over the speech -> scaled down to a peak of 0.99 if louder.
+    The speech occupies samples ``[pad, pad + N)`` of the result.
+
+    Raises:
+        ParameterError: the speech is silent after reverberation.
+    """
+    audio = np.asarray(speech, dtype=np.float32)
+    if rt60 is not None:
+        audio = reverberate(audio, room_impulse_response(rt60, rng))
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if not peak > 0.0:
+        raise ParameterError("speech: silent (no sample above 0), nothing to place in a recording")
+    audio = audio * np.float32(10.0 ** (peak_db / 20.0) / peak)
+    pad0, pad1 = int(round(pad_start * SAMPLE_RATE)), int(round(pad_end * SAMPLE_RATE))
+    n_speech = audio.size
+    audio = np.concatenate([np.zeros(pad0, np.float32), audio, np.zeros(pad1, np.float32)])
+    if noise != "none" and snr_db is not None:
+        audio = add_noise_at_snr(audio, snr_db, noise, rng, speech=slice(pad0, pad0 + n_speech))
+    top = float(np.max(np.abs(audio)))
+    if top > 0.99:
+        audio *= np.float32(0.99 / top)
+    return audio.astype(np.float32), pad0, n_speech

@@ -2,7 +2,8 @@
 
 Each worker initializes eSpeak once and renders every eSpeak utterance in a freshly forked
 copy of itself (see :mod:`.espeak`); flite utterances run the ``flite`` program
-(:mod:`.flite`). So the corpus is byte-identical for a plan whatever the number of workers.
+(:mod:`.flite`); Piper and Kokoro run ONNX Runtime on one thread in the worker, their
+models loaded on first use (:mod:`.neural`). So the corpus is byte-identical for a plan whatever the number of workers.
 Jobs and replies are JSON lines on the worker's stdin and stdout.
 
 No TensorFlow here.
@@ -21,9 +22,10 @@ from typing import Callable, Iterator, Sequence
 
 from ..infra.errors import ESpeakError
 from .espeak import ESpeakSynthesizer
-from .flite import FliteSpec, flite_align_to_file, flite_render_to_file
+from .flite import FliteSpec, render_flite_aligned
+from .neural import NEURAL_ENGINES, NeuralSpec, render_neural_aligned
 from .plan import UtteranceSpec
-from .render import align_to_file, render_to_file
+from .render import align_to_file, render_to_file, render_utterance_aligned
 
 __all__ = ["default_workers", "render_in_workers"]
 
@@ -64,14 +66,16 @@ def _worker_main(data_path: str | None = None) -> None:
     protocol.write(json.dumps({"ready": synth.version}) + "\n")
     for line in sys.stdin:
         job = json.loads(line)
-        if job["spec"].get("engine") == "flite":
-            spec = FliteSpec(**job["spec"])
-            task = flite_align_to_file if job.get("task") == "align" else flite_render_to_file
+        engine = job["spec"].get("engine", "espeak")
+        if engine == "flite":
+            spec, renderer = FliteSpec(**job["spec"]), render_flite_aligned
+        elif engine in NEURAL_ENGINES:
+            spec, renderer = NeuralSpec(**job["spec"]), render_neural_aligned
         else:
-            spec = UtteranceSpec(**job["spec"])
-            task = align_to_file if job.get("task") == "align" else render_to_file
+            spec, renderer = UtteranceSpec(**job["spec"]), render_utterance_aligned
+        task = align_to_file if job.get("task") == "align" else render_to_file
         try:
-            index, size, frames, unknown = task(spec, job["out_dir"])
+            index, size, frames, unknown = task(spec, job["out_dir"], renderer)
             reply = {"index": index, "size": size, "frames": frames, "unknown": unknown}
         except Exception:  # reported to the parent, which skips and lists the utterance
             reply = {"index": spec.index, "error": traceback.format_exc()}
@@ -90,7 +94,7 @@ class _Worker:
         self.in_flight = 0
         self.buffer = b""
 
-    def send(self, spec: UtteranceSpec | FliteSpec, out_dir: Path) -> None:
+    def send(self, spec: UtteranceSpec | FliteSpec | NeuralSpec, out_dir: Path) -> None:
         job = {"spec": dataclasses.asdict(spec), "out_dir": str(out_dir), "task": self.task}
         self.proc.stdin.write((json.dumps(job) + "\n").encode())
         self.proc.stdin.flush()
@@ -131,7 +135,7 @@ class _Worker:
         self.proc.stdout.close()
 
 
-def render_in_workers(specs: Sequence[UtteranceSpec | FliteSpec], out_dir: Path, n_workers: int,
+def render_in_workers(specs: Sequence[UtteranceSpec | FliteSpec | NeuralSpec], out_dir: Path, n_workers: int,
                       on_done: Callable[[int, int, int, dict], None], on_failed: Callable[[int, str], None],
                       data_path: str | os.PathLike | None = None, task: str = "render") -> None:
     """Render ``specs`` into ``out_dir`` in ``n_workers`` worker processes.
@@ -143,7 +147,7 @@ def render_in_workers(specs: Sequence[UtteranceSpec | FliteSpec], out_dir: Path,
     ``"align"`` only TextGrids beside existing wavs (:func:`~.render.align_to_file`).
     """
     workers = [_Worker(data_path, task) for _ in range(n_workers)]
-    jobs: Iterator[UtteranceSpec | FliteSpec] = iter(specs)
+    jobs: Iterator[UtteranceSpec | FliteSpec | NeuralSpec] = iter(specs)
     selector = selectors.DefaultSelector()
 
     def feed(worker: _Worker) -> None:

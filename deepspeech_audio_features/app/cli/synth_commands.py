@@ -49,7 +49,7 @@ def train_config_from_args(args: argparse.Namespace):
 def _add_corpus(sub) -> None:
     from ...synth.options import CorpusOptions
 
-    p = add_command(sub, "corpus", "synthesize a DeepSpeech-format speech corpus with eSpeak NG (and flite)", """
+    p = add_command(sub, "corpus", "synthesize a DeepSpeech-format speech corpus with eSpeak NG (and flite, Piper, Kokoro)", """
 corpus --out data/corpus --utterances 15000 --seed 0
 corpus --out data/corpus-big --utterances 15000 --seed 0 --extra-train 30000
 corpus --out data/corpus-multi --utterances 30000 --extra-train 30000 --engines espeak:.5,flite:.5 --reuse-from data/corpus-big
