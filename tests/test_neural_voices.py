@@ -150,10 +150,20 @@ def test_a_kokoro_blend_is_the_weighted_mean_of_two_styles():
     (dict(text="a cat", engine="kokoro", voice="af_heart"), "voice"),
     (dict(text="a cat", engine="piper", voice="joe", tempo=float("nan")), "tempo"),
     (dict(text="a cat", engine="kokoro", voice="jf_alpha", tempo=3.0), "tempo"),
+    (dict(text="a cat", engine="piper", voice="joe", noise_scale=-1.0), "noise_scale"),
+    (dict(text="a cat", engine="piper", voice="joe", noise_w=float("nan")), "noise_w"),
+    (dict(text="a cat", engine="piper", voice="joe", seed=-3), "seed"),
+    (dict(text="a cat", engine="piper", voice="joe", seed=1.5), "seed"),
 ])
 def test_bad_arguments_are_parameter_errors(kwargs, match):
     with pytest.raises(ParameterError, match=match):
         neural.synthesize_neural(**kwargs)
+
+
+@pytest.mark.parametrize("engine, voice", VOICES[:2])
+def test_text_without_phonemes_is_an_engine_error(engine, voice):
+    with pytest.raises(EngineError, match="phonemes|symbols"):
+        neural.synthesize_neural("'", engine, voice)
 
 
 def test_a_missing_package_is_named(monkeypatch):

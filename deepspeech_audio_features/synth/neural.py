@@ -273,6 +273,8 @@ def _piper_speak(text: str, length_scale: float, noise_scale: float, noise_w: fl
                  rng: np.random.Generator) -> tuple[np.ndarray, int, list[tuple[str, int]]]:
     session, id_map, rate = _piper()
     symbols = [s for s in _ipa(text) if s in id_map]
+    if not any(s != " " for s in symbols):
+        raise EngineError(f"piper: no phonemes to speak in {text!r}")
     ids, owners = list(id_map["^"]) + list(id_map["_"]), ["^", "^"]
     for symbol in symbols:  # each symbol, then a pad that belongs to it (as Piper aligns)
         ids += list(id_map[symbol]) + list(id_map["_"])
@@ -391,7 +393,8 @@ def synthesize_neural(text: str, engine: str, voice: str, tempo: float = 1.0, no
     The symbols' samples add up to ``N``; ``""``, ``^``, ``$`` are the engines' edge symbols, ``" "`` word boundaries.
 
     Raises:
-        ParameterError: unknown engine or voice, or a tempo outside [0.5, 2].
+        ParameterError: unknown engine or voice, a tempo outside [0.5, 2], noise scales outside [0, 2], a
+            negative seed.
         EngineError: the engine's packages are missing or it failed.
     """
     if engine not in NEURAL_ENGINES:
@@ -400,6 +403,10 @@ def synthesize_neural(text: str, engine: str, voice: str, tempo: float = 1.0, no
         raise ParameterError(f"text: expected words to speak, got {text!r}")
     if not 0.5 <= tempo <= 2.0:
         raise ParameterError(f"tempo: expected a factor in [0.5, 2], got {tempo!r}")
+    if not (0.0 <= noise_scale <= 2.0 and 0.0 <= noise_w <= 2.0):
+        raise ParameterError(f"noise_scale, noise_w: expected numbers in [0, 2], got {noise_scale!r}, {noise_w!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ParameterError(f"seed: expected an integer >= 0, got {seed!r}")
     check_neural_engine(engine)
     if engine == "piper":
         if voice not in PIPER_VOICES:
