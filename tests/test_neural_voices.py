@@ -54,6 +54,26 @@ def test_words_are_found_by_aligning_phones_when_espeak_joins_them():
     assert words[1] == Interval(phones[2].start, phones[3].end, "the")
 
 
+def test_trailing_silence_leaves_the_last_phone_and_its_marks_first():
+    """A tone from 0.2 to 0.5 s; the durations put 0.3 s of silence into the last phone's length mark and a
+    stress mark after it: the silence moves to the final pause, the marks first, the phone keeps its sound."""
+    rate = 24000
+    audio = np.zeros(rate, np.float32)
+    audio[4800:12000] = 0.5 * np.sin(0.3 * np.arange(7200))
+    units = [("", 4800), ("ʃ", 2400), ("i", 2400), ("ː", 2400), ("ˈ", 4800), ("", 7200)]
+    fixed = neural._corrected(audio, rate, units, lead=0)
+    assert sum(n for _, n in fixed) == rate and all(n >= 0 for _, n in fixed)
+    assert fixed[:4] == units[:4] and fixed[4][1] < units[4][1]  # taken from the mark after the phone
+    speech_end = rate - fixed[-1][1]
+    assert 12000 <= speech_end <= 12000 + 2 * rate // 100  # within two 10 ms frames of the tone's end
+    # when the length mark holds the silence, it gives it and the phone "i" keeps its own
+    fixed = neural._corrected(audio, rate, [("", 4800), ("ʃ", 2400), ("i", 2400), ("ː", 7200), ("", 7200)], 0)
+    assert fixed[2] == ("i", 2400) and 12000 <= rate - fixed[-1][1] <= 12000 + 2 * rate // 100
+    # a lead moves every boundary earlier by that much, from the first symbol to the last
+    shifted = neural._corrected(audio, rate, units, lead=1200)
+    assert shifted[0] == ("", 3600) and sum(n for _, n in shifted) == rate
+
+
 # ------------------------------------------------------------------ the engines themselves
 def _high_band_share(audio: np.ndarray, rate: int, start: float, end: float) -> float:
     """Share of the power above 4 kHz in [start, end) s."""

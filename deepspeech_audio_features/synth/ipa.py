@@ -28,7 +28,7 @@ from typing import Sequence
 from ..speech.alignments import Interval
 from .engines import word_spans
 
-__all__ = ["IPA_TO_TIMIT", "ipa_intervals", "ipa_to_timit_labels"]
+__all__ = ["IPA_TO_TIMIT", "ipa_intervals", "ipa_to_timit_labels", "is_phone_symbol"]
 
 _PAUSE = "pau"
 _UNKNOWN = "spn"
@@ -50,6 +50,11 @@ _TO_NEXT = frozenset("ˈˌ")  # stress: belongs to the syllable that follows
 _TO_PREVIOUS = frozenset("ːˑ\u0303\u0329\u032a\u032f\u0327ʰʲ˞")  # length marks and diacritics
 _BOUNDARY = " "
 _EDGES = frozenset({"^", "$", "_", ""})  # start, end and pad symbols of the engines
+
+
+def is_phone_symbol(symbol: str) -> bool:
+    """Whether ``symbol`` starts or is a phone (not a mark, diacritic, word boundary or edge symbol)."""
+    return symbol not in _TO_NEXT and symbol not in _TO_PREVIOUS and symbol != _BOUNDARY and symbol not in _EDGES
 
 
 def ipa_to_timit_labels(symbols: Sequence[str]) -> list[str]:

@@ -53,7 +53,7 @@ from ..infra.errors import EngineError, ParameterError
 from ..speech.frames import SAMPLE_RATE
 from ..speech.phones import fold_phones
 from .engines import SpokenAlignment
-from .ipa import ipa_intervals, ipa_to_timit_labels
+from .ipa import ipa_intervals, ipa_to_timit_labels, is_phone_symbol
 from .plan import plan_held_out_first
 from .text import make_text, pick, word_cdf
 from .waveform import change_tract_length, place_in_recording
@@ -375,13 +375,22 @@ def _corrected(audio: np.ndarray, rate: int, units: list[tuple[str, int]], lead:
     envelope = np.sqrt(np.mean(audio[:n * hop].astype(np.float64).reshape(n, hop) ** 2, axis=1))
     level = float(np.sqrt(np.mean(audio.astype(np.float64) ** 2)))
     loud = np.flatnonzero(envelope > _SILENCE * level)
-    if loud.size and len(units) > 2:
-        speech_end = min(audio.size, (int(loud[-1]) + 2) * hop)
-        last_start = audio.size - units[-1][1] - units[-2][1]
-        excess = audio.size - units[-1][1] - max(speech_end, last_start + hop)
-        if excess > 0:
-            units[-2] = (units[-2][0], units[-2][1] - excess)
-            units[-1] = (units[-1][0], units[-1][1] + excess)
+    starts = np.concatenate([[0], np.cumsum([count for _, count in units])])
+    phones = [k for k in range(1, len(units) - 1) if is_phone_symbol(units[k][0])]
+    if not loud.size or not phones:
+        return units
+    tail_start = int(starts[-2])  # where the trailing edge symbol begins
+    # the speech's end, but the last phone keeps at least one 10 ms frame
+    target = max(min(audio.size, (int(loud[-1]) + 2) * hop), int(starts[phones[-1]]) + hop)
+    remove = tail_start - target
+    moved = max(remove, 0)
+    k = len(units) - 2
+    while remove > 0 and k > 0:  # marks after the last phone first, then the phone itself
+        take = min(units[k][1], remove)
+        units[k] = (units[k][0], units[k][1] - take)
+        remove -= take
+        k -= 1
+    units[-1] = (units[-1][0], units[-1][1] + moved - max(remove, 0))
     return units
 
 
