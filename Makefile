@@ -82,10 +82,12 @@ corpus-voices: setup engines corpus-multi
 	$(PY) -m deepspeech_audio_features corpus --out $(CORPUS_VOICES) --utterances 34000 --seed 0 --extra-train 30000 \
 		--engines espeak:15000,flite:15000,piper:1000,kokoro:3000 --flite-test-voices slt --reuse-from $(CORPUS_MULTI)
 
-## Three stages on 2 cores (see deepspeech_audio_features/assets/models/README.md): 100 minutes on the
-## eSpeak corpus, one epoch over the bigger corpus's new sentences (20 minutes at most), then 60 minutes on
-## an equal mix of eSpeak and flite utterances (the flite voices kal, kal16, awb, rms; slt stays held out).
-train: corpus corpus-big corpus-multi
+## Four stages on 2 cores (see deepspeech_audio_features/assets/models/README.md): 100 minutes on the
+## eSpeak corpus, one epoch over the bigger corpus's new sentences (20 minutes at most), 60 minutes on an
+## equal mix of eSpeak and flite utterances (the flite voices kal, kal16, awb, rms; slt stays held out),
+## then 45 minutes on all four engine families (6,000 eSpeak, 6,000 flite, every Piper and Kokoro train
+## utterance; Kokoro's jf_tebukuro stays held out).
+train: corpus corpus-big corpus-multi corpus-voices
 	$(PY) -m deepspeech_audio_features train --train $(CORPUS)/train.csv --dev $(CORPUS)/dev.csv \
 		--out $(TRAIN_RUN) --n-hidden 384 --epochs 40 --max-minutes 100
 	$(PY) -m deepspeech_audio_features train --train $(CORPUS_BIG)/train.csv --dev $(CORPUS)/dev.csv \
@@ -95,17 +97,23 @@ train: corpus corpus-big corpus-multi
 	$(PY) -m deepspeech_audio_features train --train $(CORPUS_MULTI)/train-mix.csv --dev $(CORPUS_MULTI)/dev.csv \
 		--out $(TRAIN_RUN)-multi --init-checkpoint $(TRAIN_RUN)-big/best --learning-rate 5e-4 --frequency-warp 0.1 \
 		--epochs 10 --max-minutes 60
+	$(PY) tools/mix_csv.py $(CORPUS_VOICES)/train-espeak.csv $(CORPUS_VOICES)/train-flite.csv \
+		$(CORPUS_VOICES)/train-piper.csv $(CORPUS_VOICES)/train-kokoro.csv --out $(CORPUS_VOICES)/train-mix.csv \
+		--per-csv 6000 --seed 0
+	$(PY) -m deepspeech_audio_features train --train $(CORPUS_VOICES)/train-mix.csv --dev $(CORPUS_VOICES)/dev.csv \
+		--out $(TRAIN_RUN)-voices --init-checkpoint $(TRAIN_RUN)-multi/best --learning-rate 5e-4 --frequency-warp 0.1 \
+		--epochs 20 --max-minutes 45
 
 ## Export the best checkpoint of `make train` as the embedded model, with its language model (the
-## transcripts of both engines' training splits), its weights tuned on 150 + 150 dev utterances.
+## transcripts of every engine's training split), its weights tuned on 300 dev utterances (75 per engine).
 embedded-model: setup
-	$(PY) -m deepspeech_audio_features export-model $(TRAIN_RUN)-multi/best --to deepspeech_audio_features/assets/models/synth-en \
-		--lm-csv $(CORPUS_MULTI)/train.csv
-	$(PY) tools/mix_csv.py $(CORPUS_MULTI)/dev-espeak.csv $(CORPUS_MULTI)/dev-flite.csv \
-		--out $(CORPUS_MULTI)/dev-mix.csv --per-csv 150 --seed 0
-	$(PY) tools/tune_lm.py --checkpoint deepspeech_audio_features/assets/models/synth-en --csv $(CORPUS_MULTI)/dev-mix.csv --limit 300 \
+	$(PY) -m deepspeech_audio_features export-model $(TRAIN_RUN)-voices/best --to deepspeech_audio_features/assets/models/synth-en \
+		--lm-csv $(CORPUS_VOICES)/train.csv
+	$(PY) tools/mix_csv.py $(CORPUS_VOICES)/dev-espeak.csv $(CORPUS_VOICES)/dev-flite.csv $(CORPUS_VOICES)/dev-piper.csv \
+		$(CORPUS_VOICES)/dev-kokoro.csv --out $(CORPUS_VOICES)/dev-mix.csv --per-csv 75 --seed 0
+	$(PY) tools/tune_lm.py --checkpoint deepspeech_audio_features/assets/models/synth-en --csv $(CORPUS_VOICES)/dev-mix.csv --limit 300 \
 		--alphas 0.35,0.5,0.7,0.93 --betas=0,1,2 --write
-	$(PY) tools/corpus_mfcc_mean.py --csv $(CORPUS_MULTI)/train-mix.csv --out deepspeech_audio_features/assets/models/synth-en/mfcc_mean.json
+	$(PY) tools/corpus_mfcc_mean.py --csv $(CORPUS_VOICES)/train-mix.csv --out deepspeech_audio_features/assets/models/synth-en/mfcc_mean.json
 
 benchmark: setup
 	$(PY) benchmarks/forward.py

@@ -289,7 +289,7 @@ for path, result in mask_results.items():
 # The least important 25 %, 50 % and 75 % of the frames by that mean are muted (frame $t$ covers samples
 # $[320t, 320t + 512)$; a sample is kept if any frame covering it is kept), and the muted audio is
 # transcribed again with the greedy decoder of the original above. (The study muted frames whose mean
-# is under 0.1 / 0.2 / 0.3; with masks of over 90 % zeros that mutes 52-100 % of each example (on the shipped model), so the
+# is under 0.1 / 0.2 / 0.3; with masks of over 90 % zeros that mutes 46-100 % of each example (on the shipped model), so the
 # notebook ranks frames instead; `show_muted_audio(..., by="threshold", thresholds=(0.1, 0.2, 0.3))`
 # gives the study's version.)
 
