@@ -201,8 +201,10 @@ def test_rerun_reuses_valid_wavs_and_redoes_missing_or_broken_ones(corpus_dir, t
     before = _file_bytes(copy)
     (copy / "wav" / "000002.wav").unlink()
     (copy / "wav" / "000005.wav").write_bytes(b"not a wav")
+    truncated = copy / "wav" / "000007.wav"  # header intact, samples cut: libsndfile reads it as a shorter wav
+    truncated.write_bytes(truncated.read_bytes()[:100])
     summary = synthesize_corpus(copy, N, seed=SEED, workers=1, progress=False, **FRACTIONS)
-    assert (summary["synthesized"], summary["reused"]) == (2, N - 2)
+    assert (summary["synthesized"], summary["reused"]) == (3, N - 3)
     assert _file_bytes(copy) == before
     # a corpus.json from another plan means the wavs cannot be trusted: all are redone
     recipe = json.loads((copy / "corpus.json").read_text())

@@ -94,8 +94,18 @@ _DEFAULTS = CorpusOptions()
 # Files
 # ---------------------------------------------------------------------------
 def _valid_wav(path: Path) -> int | None:
-    """Frame count of a usable 16 kHz mono PCM_16 wav, else None."""
+    """Frame count of a usable 16 kHz mono PCM_16 wav, else None.
+
+    A wav cut short (a copy or a disk that stopped mid-file) keeps its header, and libsndfile
+    then reports the samples that remain as if the file were whole: its RIFF size must match
+    the file's length.
+    """
     try:
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE" or \
+                int.from_bytes(head[4:8], "little") + 8 != path.stat().st_size:
+            return None
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, OSError):
         return None
