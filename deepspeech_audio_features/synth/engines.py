@@ -41,6 +41,7 @@ __all__ = ["ENGINES", "FLITE_VOICES", "FliteSpeech", "SpokenAlignment", "check_e
 
 #: Engine families, with the system package that provides each one not shipped as a wheel.
 ENGINES: dict[str, str | None] = {"espeak": None, "flite": "flite", "piper": None, "kokoro": None}
+_PYTHON_PACKAGE_ENGINES = ("piper", "kokoro")  # :mod:`.neural`'s (imported late: it imports this module)
 #: Flite's English voices (``awb_time`` speaks only the time of day and is left out).
 FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
 _FLITE_PAUSE = "pau"
@@ -57,7 +58,7 @@ def engine_available(engine: str) -> bool:
     _require_known(engine)
     if engine == "espeak":
         return True
-    if engine in ("piper", "kokoro"):
+    if engine in _PYTHON_PACKAGE_ENGINES:
         from .neural import neural_engine_available
 
         return neural_engine_available(engine)
@@ -66,7 +67,7 @@ def engine_available(engine: str) -> bool:
 
 def check_engine(engine: str) -> None:
     """Raise :class:`EngineError` naming the missing package when ``engine`` cannot run here."""
-    if engine in ("piper", "kokoro"):
+    if engine in _PYTHON_PACKAGE_ENGINES:
         from .neural import check_neural_engine
 
         return check_neural_engine(engine)

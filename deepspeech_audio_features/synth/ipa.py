@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from ..infra.errors import ParameterError
 from ..speech.alignments import Interval
 from .engines import word_spans
 
@@ -173,7 +174,8 @@ def ipa_intervals(units: Sequence[tuple[str, int]], words: Sequence[str], sample
         owners = [None] * (1 if lead else 0) + group_of_phone + [None] * (1 if tail else 0)
     else:
         if pronunciations is None:
-            raise ValueError(f"{len(merged)} spoken word groups for {len(words)} words: pronunciations needed")
+            raise ParameterError(f"pronunciations: {len(merged)} spoken word groups for {len(words)} words; "
+                                 "give each word's phones to align them")
         owners = word_spans(labels, pronunciations)
     starts: dict[int, float] = {}
     ends: dict[int, float] = {}
