@@ -25,6 +25,7 @@ _EXPORTS = {
                      "FileFormatError", "ParameterError", "RunConflictError"],
     "infra.resources": ["example_audio"],
     "infra.runfolder": ["RunFolder"],
+    "infra.threads": ["set_tensorflow_threads"],
     "speech.alphabet": ["ALPHABET", "Alphabet", "BLANK_INDEX", "NUM_CLASSES", "labels_to_text", "normalize_text",
                         "text_to_labels"],
     "speech.alignments": ["Alignment", "Alignments", "frame_char_labels", "frame_phone_labels", "frame_word_labels",

@@ -70,3 +70,57 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as caught:
         main(["--version"])
     assert caught.value.code == 0 and "deepspeech_audio_features 0." in capsys.readouterr().out
+
+
+def test_threads_option_mask_defaults_to_one_thread_and_bad_counts_exit_2(capsys):
+    import pytest
+
+    from deepspeech_audio_features.app.cli import build_parser, tensorflow_threads
+
+    parser = build_parser()
+    assert tensorflow_threads(parser.parse_args(["mask"])) == 1  # the measured faster setting
+    assert tensorflow_threads(parser.parse_args(["--threads", "2", "mask"])) == 2  # the user's choice wins
+    assert tensorflow_threads(parser.parse_args(["transcribe", "a.wav"])) is None  # TensorFlow's own default
+    for bad in ("0", "-1", "x", "1.5", "100000"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--threads", bad, "transcribe", "a.wav"])
+        assert exit_info.value.code == 2
+        assert "argument --threads: expected a whole number of threads from 1 to 1024, got" in capsys.readouterr().err
+
+
+def test_set_tensorflow_threads_applies_before_tensorflow_starts_and_checks_its_argument():
+    import subprocess
+    import sys
+
+    import pytest
+
+    from deepspeech_audio_features.infra.errors import ParameterError
+    from deepspeech_audio_features.infra.threads import check_threads
+
+    for bad in (0, -3, True, 1.5, "2", None, 5000):
+        with pytest.raises(ParameterError, match="threads"):
+            check_threads(bad)
+    code = ("from deepspeech_audio_features.infra.threads import set_tensorflow_threads as s\n"
+            "import tensorflow as tf\n"
+            "first = s(1)\n"
+            "tf.constant(1.0) + 1.0\n"  # the runtime starts: the pools are fixed now
+            "print(first, tf.config.threading.get_intra_op_parallelism_threads(),"
+            " tf.config.threading.get_inter_op_parallelism_threads(), s(1), s(2))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "1", "1", "True", "False"]
+
+
+def test_mask_runs_on_one_thread_only_for_small_models(tmp_path):
+    from deepspeech_audio_features.app.cli import build_parser, tensorflow_threads
+
+    parser = build_parser()
+    for n_hidden, expected in ((256, 1), (512, 1), (513, None), (2048, None)):  # measured: big models lose
+        folder = tmp_path / f"model-{n_hidden}"
+        folder.mkdir()
+        (folder / "deepspeech_audio_features.json").write_text(json.dumps({"n_hidden": n_hidden}))
+        assert tensorflow_threads(parser.parse_args(["mask", "--checkpoint", str(folder)])) == expected
+    (tmp_path / "official").mkdir()  # no metadata: the size is unknown before loading, TensorFlow chooses
+    assert tensorflow_threads(parser.parse_args(["mask", "--checkpoint", str(tmp_path / "official")])) is None
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "deepspeech_audio_features.json").write_text("{not json")
+    assert tensorflow_threads(parser.parse_args(["mask", "--checkpoint", str(tmp_path / "broken")])) is None

@@ -63,17 +63,13 @@ def worker_model(checkpoint: str, fingerprint: str | None = None, threads: int |
         threads: TensorFlow intra-op threads for this process, set before the first
             load (e.g. cores per worker when several workers share a machine).
     """
+    from ..infra.threads import set_tensorflow_threads
     from ..speech.checkpoints import load_model
 
     with _LOCK:
         if checkpoint not in _MODELS:
             if threads and not _MODELS:
-                import tensorflow as tf
-                try:
-                    tf.config.threading.set_intra_op_parallelism_threads(int(threads))
-                    tf.config.threading.set_inter_op_parallelism_threads(int(threads))
-                except RuntimeError:  # TensorFlow already started in this process
-                    pass
+                set_tensorflow_threads(int(threads))  # False when TensorFlow already started here
             model = load_model(checkpoint)
             _MODELS[checkpoint] = (model, model.fingerprint())
             _MODEL_LOADS[checkpoint] = _MODEL_LOADS.get(checkpoint, 0) + 1

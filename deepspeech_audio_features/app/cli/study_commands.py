@@ -480,7 +480,7 @@ mask clip.wav --frames 20:60"""))
     p.add_argument("--mute", action="store_true", help="then mute the unimportant audio (the experiment's thresholds)")
     _add_output_flags(p, "the MFCCs each mask keeps (FILE-<i> for several files)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(func=cmd_mask)
+    p.set_defaults(func=cmd_mask, default_threads="small-model")  # 1 TensorFlow thread for small models (infra.threads)
 
 
 def _add_mask_dataset(sub) -> None:
