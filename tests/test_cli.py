@@ -80,6 +80,7 @@ def test_threads_option_mask_defaults_to_one_thread_and_bad_counts_exit_2(capsys
     parser = build_parser()
     assert tensorflow_threads(parser.parse_args(["mask"])) == 1  # the measured faster setting
     assert tensorflow_threads(parser.parse_args(["--threads", "2", "mask"])) == 2  # the user's choice wins
+    assert tensorflow_threads(parser.parse_args(["mask-dataset", "d.csv"])) == 1  # in-process batch of masks
     assert tensorflow_threads(parser.parse_args(["transcribe", "a.wav"])) is None  # TensorFlow's own default
     for bad in ("0", "-1", "x", "1.5", "100000"):
         with pytest.raises(SystemExit) as exit_info:

@@ -498,7 +498,7 @@ mask-dataset /data/librispeech/dev-clean.csv --out /shared/runs/masks --schedule
     p.add_argument("--overwrite", action="store_true", help="clear a run folder written with other settings")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     with_cluster(p)
-    p.set_defaults(func=cmd_mask_dataset)
+    p.set_defaults(func=cmd_mask_dataset, default_threads="small-model")  # in-process runs; workers: --workers
 
 
 def _add_mute(sub) -> None:
