@@ -82,6 +82,26 @@ def test_incremental_prune_returns_bitwise_the_full_prune(model, x, variant):
     assert problem.incremental.stats.memo_hits > 0  # later passes re-test rejections: the memo answered some
 
 
+def test_a_full_rejection_memo_changes_speed_not_masks(model, x):
+    x = x[:24]
+    results, memos = [], []
+    for cap in (None, 1, 0):  # uncapped, about one short prefix, nothing stored
+        problem = MaskProblem(model, x, np.ones(len(x), bool), "time-frequency", TOL, 8192)
+        problem.incremental = IncrementalTest(problem, chunk_frames=4)
+        if cap is not None:
+            problem.incremental.memo = RejectionMemo(problem.L, problem.U, max_bytes=cap * problem.U)
+        start = valid_start(problem, seed=2)
+        order = np.random.default_rng(3).permutation(problem.n_units)
+        results.append(prune(problem, PruneState(units=start), order, None).units)
+        memos.append(problem.incremental.memo)
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[0], results[2])
+    assert memos[0].dropped == 0 and memos[0].stored_bytes > problem.U  # uncapped: stores more than the caps allow
+    for memo, cap in zip(memos[1:], (1, 0)):
+        assert memo.stored_bytes <= cap * problem.U and memo.dropped > 0
+    assert memos[2].lookup(results[0][None])[0].sum() == 0 and not memos[2]._entries  # nothing kept, no empty buckets
+
+
 def test_rejection_memo_answers_only_candidates_with_the_failing_prefix():
     L, U = 30, 26
     rng = np.random.default_rng(0)

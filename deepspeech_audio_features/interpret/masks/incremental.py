@@ -135,11 +135,20 @@ class RejectionMemo:
 
     Prefixes are found by a hash of each frame's units (random 64-bit weights, summed with
     wrap-around) and confirmed by comparing the stored bits.
+
+    Memory is capped at ``max_bytes`` of stored prefixes (an entry holds up to ``L * U / 8``
+    bytes: 4.9 kB for a 30-second input): once full, new proofs are not stored. A proof
+    not stored only means a candidate is run again, so the decisions, and the masks, are
+    the same with any cap (a test checks this with a cap of one entry).
     """
 
-    def __init__(self, n_frames: int, units_per_frame: int, seed: int = 0):
+    #: Default cap on the stored prefixes' bytes.
+    MAX_BYTES = 256 * 2 ** 20
+
+    def __init__(self, n_frames: int, units_per_frame: int, seed: int = 0, max_bytes: int = MAX_BYTES):
         rng = np.random.default_rng(seed)
         self.L, self.U = n_frames, units_per_frame
+        self.max_bytes, self.stored_bytes, self.dropped = int(max_bytes), 0, 0
         self._frame_weights = rng.integers(1, 2 ** 63, n_frames, dtype=np.uint64) | np.uint64(1)
         self._end_salt = rng.integers(0, 2 ** 63, n_frames, dtype=np.uint64)
         self._entries: dict[int, list[tuple[int, bytes]]] = {}
@@ -168,9 +177,16 @@ class RejectionMemo:
             key = int(keys[i, end - 1])
             bucket = self._entries.setdefault(key, [])
             entry = (end, self._bits(trials[row], end))
-            if entry not in bucket:
-                bucket.append(entry)
-                self._stale = True
+            if entry in bucket:
+                continue
+            if self.stored_bytes + len(entry[1]) > self.max_bytes:
+                self.dropped += 1  # full: the candidate will be run again instead
+                if not bucket:
+                    del self._entries[key]
+                continue
+            bucket.append(entry)
+            self.stored_bytes += len(entry[1])
+            self._stale = True
 
     def lookup(self, trials: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """bool ``[B, n_units]`` -> (rejected by an earlier proof ``[B]``, prefix keys ``[B, L]``)."""
