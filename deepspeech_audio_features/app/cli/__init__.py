@@ -67,9 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run a command with --help for its options and examples.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("--threads", type=_threads, metavar="N",
-                        help="TensorFlow threads for this run (default: TensorFlow's choice, all cores; mask on a model of "
-                             "n_hidden <= 512 such as the embedded one: 1, measured 1.47x as fast on a 2-core CPU; also mask-dataset "
-                             "without workers)")
+                        help="TensorFlow threads for this run (default: TensorFlow's choice, all cores; mask and "
+                             "mask-dataset without workers on a model of n_hidden <= 512 such as the embedded one: 1, "
+                             "measured 1.47x as fast on a 2-core CPU)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (model_commands, synth_commands, study_commands, content_commands, atlas_commands):
         module.register(sub)
