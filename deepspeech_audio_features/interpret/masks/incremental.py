@@ -31,7 +31,9 @@ frame that no accepted removal has reached since: those are rejected without a p
 Cost: on the embedded model the prune phase ran 1.91 / 1.89 / 1.90 times faster than with
 full passes on the three example files (1.90x in all, the whole method 1.37x; full and
 incremental in the same run of ``benchmarks/masks.py --corpus-n 0``), short of the 3x
-hoped for; on the first file 1.49x before proven rejections were reused. Candidates that are accepted
+hoped for; on the first file 1.49x before proven rejections were reused. On the shipped stage 4
+model with one TensorFlow thread (:mod:`~...infra.threads`), 2.37x / 2.34x / 1.73x (1.97x in all,
+the whole method 1.45x; ``benchmarks/masks.py --threads 1``). Candidates that are accepted
 must be run to the last frame, and an LSTM step costs nearly as much for 1 candidate as
 for 8 (0.08-0.14 ms vs 0.12-0.17 ms per step on this 2-core CPU, n_hidden 384: the 2.4 MB
 recurrent kernel is read every step and TensorFlow dispatches each op of the step), so the
