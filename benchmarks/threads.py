@@ -14,15 +14,17 @@ import argparse
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 CHILD = r"""
-import json, sys, time
+import json, sys
+sys.path.insert(0, sys.argv[3])
+from common import best_time  # the benchmarks' timing helper (also quiets TensorFlow's log)
 import tensorflow as tf
+from deepspeech_audio_features import DeepSpeech, random_weights, set_tensorflow_threads
 threads, sizes = int(sys.argv[1]), [int(s) for s in sys.argv[2].split(",")]
 if threads:
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
-from deepspeech_audio_features import DeepSpeech, random_weights
+    assert set_tensorflow_threads(threads)
 out = {}
 for n in sizes:
     model = DeepSpeech(random_weights(n, seed=0))
@@ -40,16 +42,8 @@ for n in sizes:
     forward = model.compiled_forward("layer_6")
     gradient(mask, x), forward(batch, lengths)  # trace outside the timings
 
-    def best(fn, repeats):
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        return min(times)
-
-    out[n] = {"gradient": best(lambda: gradient(mask, x).numpy(), 5),
-              "forward": best(lambda: forward(batch, lengths)["layer_6"].numpy(), 3)}
+    out[n] = {"gradient": best_time(lambda: gradient(mask, x).numpy(), 5, warmup=0),
+              "forward": best_time(lambda: forward(batch, lengths)["layer_6"].numpy(), 3, warmup=0)}
 print(json.dumps(out))
 """
 
@@ -60,7 +54,7 @@ def main() -> int:
     args = parser.parse_args()
     runs = {}
     for threads in (1, 0):
-        done = subprocess.run([sys.executable, "-c", CHILD, str(threads), args.sizes],
+        done = subprocess.run([sys.executable, "-c", CHILD, str(threads), args.sizes, str(Path(__file__).parent)],
                               capture_output=True, text=True, check=True)
         runs[threads] = {int(k): v for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()}
     print("n_hidden  gradient B=1 (ms): 1 thread / default / ratio   forward B=64 (ms): 1 thread / default / ratio")
