@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import soundfile as sf
 
 from deepspeech_audio_features import (
@@ -98,9 +99,10 @@ def test_set_tensorflow_threads_applies_before_tensorflow_starts_and_checks_its_
     from deepspeech_audio_features.infra.errors import ParameterError
     from deepspeech_audio_features.infra.threads import check_threads
 
-    for bad in (0, -3, True, 1.5, "2", None, 5000):
+    for bad in (0, -3, True, 1.5, "2", None, 5000, np.int64(0)):
         with pytest.raises(ParameterError, match="threads"):
             check_threads(bad)
+    assert check_threads(np.int64(2)) == 2 and type(check_threads(np.int64(2))) is int
     code = ("from deepspeech_audio_features.infra.threads import set_tensorflow_threads as s\n"
             "import tensorflow as tf\n"
             "first = s(1)\n"

@@ -16,6 +16,8 @@ no longer waits for the pool's threads to meet. Larger networks turn it round
 """
 from __future__ import annotations
 
+import numbers
+
 from .errors import ParameterError
 
 #: Models up to this n_hidden run the mask search on one thread by default (``mask`` command).
@@ -26,9 +28,9 @@ MAX_THREADS = 1024
 
 def check_threads(threads, name: str = "threads") -> int:
     """``threads`` as an int in 1 .. :data:`MAX_THREADS`, else :class:`ParameterError` naming ``name``."""
-    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS:
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or not 1 <= threads <= MAX_THREADS:
         raise ParameterError(f"{name}: expected a whole number of threads from 1 to {MAX_THREADS}, got {threads!r}")
-    return threads
+    return int(threads)  # NumPy integers too
 
 
 def set_tensorflow_threads(threads: int) -> bool:
