@@ -30,7 +30,11 @@ def _threads(text: str) -> int:
     from ...infra.threads import check_threads
 
     try:
-        return check_threads(int(text) if text.strip().lstrip("+-").isdigit() else text, "--threads")
+        value = int(text)
+    except ValueError:
+        value = text  # refused below, named in the message
+    try:
+        return check_threads(value, "--threads")
     except ParameterError as err:
         raise argparse.ArgumentTypeError(str(err).split(": ", 1)[1]) from None
 

@@ -141,7 +141,7 @@ class RejectionMemo:
     Memory is capped at ``max_bytes`` of stored prefixes (an entry holds up to ``L * U / 8``
     bytes: 4.9 kB for a 30-second input): once full, new proofs are not stored. A proof
     not stored only means a candidate is run again, so the decisions, and the masks, are
-    the same with any cap (a test checks this with a cap of one entry).
+    the same with any cap (a test checks this with caps of 0 and of ``U`` bytes).
     """
 
     #: Default cap on the stored prefixes' bytes.
@@ -177,16 +177,13 @@ class RejectionMemo:
         for i, (row, frame) in enumerate(zip(rows, fail_frames)):
             end = min(int(frame) + N_CONTEXT + 1, self.L)  # the frames its logits at ``frame`` read
             key = int(keys[i, end - 1])
-            bucket = self._entries.setdefault(key, [])
             entry = (end, self._bits(trials[row], end))
-            if entry in bucket:
+            if entry in self._entries.get(key, ()):
                 continue
             if self.stored_bytes + len(entry[1]) > self.max_bytes:
                 self.dropped += 1  # full: the candidate will be run again instead
-                if not bucket:
-                    del self._entries[key]
                 continue
-            bucket.append(entry)
+            self._entries.setdefault(key, []).append(entry)
             self.stored_bytes += len(entry[1])
             self._stale = True
 
