@@ -43,6 +43,14 @@ def test_bad_values_name_the_option(values, word):
         Toy.from_dict(values, source="mask.json")
 
 
+@pytest.mark.parametrize("value", ["no", 1, None, 0.0])
+def test_a_flag_made_in_python_must_be_a_bool(value):
+    """Toy(verbose="no") would otherwise be truthy and silently mean True."""
+    with pytest.raises(ParameterError, match="verbose: expected True or False"):
+        Toy(verbose=value)
+    assert Toy(verbose=True).verbose is True and Toy().replace(verbose=True).verbose is True
+
+
 def test_command_line_keeps_the_base_and_shows_defaults():
     parser = argparse.ArgumentParser()
     Toy.add_arguments(parser)

@@ -61,6 +61,11 @@ class Options:
     """Base class: defaults once, validation on creation, JSON and command-line forms."""
 
     def __post_init__(self) -> None:
+        for name, hint in typing.get_type_hints(type(self)).items():  # a truthy string is not True
+            base, optional = _unwrap(hint)
+            value = getattr(self, name, None)
+            if base is bool and not isinstance(value, bool) and not (optional and value is None):
+                raise ParameterError(f"{name}: expected True or False, got {value!r}")
         self.validate()
 
     def validate(self) -> None:
