@@ -16,8 +16,9 @@
 # 1. **Feature visualization**: for each layer, an input learned by gradient ascent so that a few chosen
 #    neurons of that layer respond as strongly as possible, and the training utterances that make the
 #    same neurons respond most.
-# 2. **Importance masks**: for a given utterance, the sparsest binary mask over its features that still
-#    leaves every frame's classification unchanged, and what happens to the audio when the time windows
+# 2. **Importance masks**: for a given utterance, a sparse binary mask over its features that still
+#    leaves every frame's classification unchanged (as sparse as the search finds: a local optimum,
+#    not provably the sparsest), and what happens to the audio when the time windows
 #    the mask calls unimportant are muted.
 #
 # Every figure, animation and sound below is produced by calls into the `deepspeech_audio_features`
@@ -265,8 +266,10 @@ show_atlas(atlas)
 #
 # and as many zeros as possible: the zeros are entries of $X$ the model's frame-by-frame decision does
 # not need. We optimize a relaxed (sigmoid) mask with a per-frame margin loss and annealed pressure
-# towards zero, binarize it, then repair and prune it with batched exact checks, so the final mask keeps
-# every frame's class by construction and no single remaining 1 can be removed (1-minimal). The same
+# towards zero, binarize it, then repair and prune it with batched exact checks; swap moves (turn one 0
+# on, remove the 1s nearby that the check allows; kept when no 1s are added) then move the search on
+# from that local optimum, and a last prune leaves a mask that keeps every frame's class by
+# construction and from which no single remaining 1 can be removed (1-minimal). The same
 # exact check is applied to three baselines: random masks of equal sparsity, greedy occlusion and
 # gradient-saliency thresholding.
 #

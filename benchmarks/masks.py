@@ -8,8 +8,10 @@ curves (frame agreement as entries are zeroed in each method's score order).
 
 For the first ``--full-n`` inputs our method is run a second time with full (not
 incremental) evaluation of the exact test: the masks must be identical, and the ratio of
-the prune phases' times is the incremental evaluation's speed-up (printed per input and
-overall; ratios from the same run are the reliable figures on a shared machine).
+the search phases' times (prune, swap moves, prune again; the same candidates either way,
+so it is also the ratio of seconds per evaluation) is the incremental evaluation's
+speed-up (printed per input and overall; ratios from the same run are the reliable
+figures on a shared machine).
 
 Full-size figures (``--full-size-batches`` > 0): a model of the release layout with
 n_hidden 2048 and random weights, on one 5-second input (the three examples' audio joined
@@ -21,8 +23,13 @@ full and with incremental evaluation (the same decisions, checked). Seconds per 
 audio are then extrapolated with the embedded model's counts from the same run (steps,
 full-pass evaluations in optimization and repair, prune evaluations, per second of audio).
 
-Methods: ``ours`` (:func:`importance_mask`), ``ours-swap`` (the same with
-``swap_moves=--swap-moves``), ``random`` (random order at our sparsity, raw
+
+Methods: ``ours`` (:func:`importance_mask` with its defaults, ``--swap-moves`` swap
+moves), ``today`` (the method before swap moves and incremental evaluation: greedy
+elimination to a 1-minimal mask, every candidate a full pass; the same options otherwise),
+``ours-greedy`` (greedy elimination, incremental: today's masks), ``ours-swap-net`` (swap
+moves kept only for a net gain, ``swap_keep_even=False``; the last two run only when named
+in ``--methods``), ``random`` (random order at our sparsity, raw
 agreement reported, then the sparsest passing random prefix), ``occlusion`` (greedy
 occlusion / backward selection) and ``saliency`` (gradient x input thresholding).
 
@@ -56,7 +63,8 @@ from deepspeech_audio_features.interpret.masks.importance import importance_mask
 from deepspeech_audio_features.interpret.masks.incremental import IncrementalTest
 from deepspeech_audio_features.interpret.masks.problem import MaskProblem, check_one_minimal
 
-METHODS = ("ours", "ours-swap", "random", "occlusion", "saliency")
+METHODS = ("ours", "today", "random", "occlusion", "saliency")
+OURS = ("ours", "today", "ours-greedy", "ours-swap-net")  # importance_mask with other options
 
 
 def inputs(args) -> list[Path]:
@@ -146,11 +154,12 @@ def main() -> int:
     parser.add_argument("--audio-dir", default=str(example_audio()[0].parent))
     parser.add_argument("--corpus", default="data/corpus/test.csv", help="held-out DeepSpeech CSV")
     parser.add_argument("--corpus-n", type=int, default=20)
-    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, from {', '.join(METHODS)}, "
+                                                                    "ours-greedy, ours-swap-net")
     parser.add_argument("--steps", type=int, default=300, help="our relaxed-optimization steps")
     parser.add_argument("--check-limit", type=int, default=400_000,
                         help="run the independent 1-minimality check when ones x frames is at most this")
-    parser.add_argument("--swap-moves", type=int, default=200, help="swap moves of ours-swap")
+    parser.add_argument("--swap-moves", type=int, default=300, help="swap moves of ours (and ours-swap-net)")
     parser.add_argument("--full-n", type=int, default=3,
                         help="rerun ours with full evaluation on this many inputs (speed-up and identity)")
     parser.add_argument("--occlusion-max-seconds", type=float, default=None)
@@ -166,6 +175,9 @@ def main() -> int:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     methods = [m for m in args.methods.split(",") if m]
+    unknown = sorted(set(methods) - set(METHODS) - set(OURS))
+    if unknown:
+        parser.error(f"--methods: unknown {', '.join(unknown)}")
     if args.full_size_only:
         figures = full_size_figures(args, [])
         if args.json:
@@ -177,54 +189,52 @@ def main() -> int:
     counts = []  # per input, per second of audio: optimization steps, full-pass and prune evaluations
     warm = audio_file_to_mfccs(paths[0], model.upper_frequency_limit)  # trace TF's functions outside the timings
     for incremental in (True, False):
-        importance_mask(model, warm, steps=2, check_limit=0, incremental=incremental, fill=args.fill)
+        importance_mask(model, warm, steps=2, check_limit=0, incremental=incremental, fill=args.fill, swap_moves=2)
     print(f"model: {model!r}; {len(paths)} inputs; methods: {', '.join(methods)}; threads: {args.threads or 'default'}")
     rows, curves, speedups = [], {m: [] for m in methods}, []
     fractions = np.linspace(0, 1, 21)
     for path in paths:
         x = audio_file_to_mfccs(path, model.metadata.get("upper_frequency_limit", 8000.0))
         seconds_audio = (len(x) - 1) * 0.02 + 0.032
-        ours = importance_mask(model, x, steps=args.steps, check_limit=args.check_limit, fill=args.fill)
+
+        def ours_with(**options):
+            return importance_mask(model, x, steps=args.steps, check_limit=args.check_limit, fill=args.fill, **options)
+
+        ours = ours_with(swap_moves=args.swap_moves)
         pruned = ours.phases["incremental"]["candidates"]
         counts.append({"steps": args.steps, "other": (ours.evaluations - pruned) / seconds_audio,
                        "prune": pruned / seconds_audio})
         if len(speedups) < args.full_n:
-            full = importance_mask(model, x, steps=args.steps, check_limit=args.check_limit, incremental=False,
-                                   fill=args.fill)
+            full = ours_with(swap_moves=args.swap_moves, incremental=False)
             same = bool(np.array_equal(full.mask, ours.mask))
             speedups.append((full.phases["seconds_prune"], ours.phases["seconds_prune"], full.seconds, ours.seconds, same))
             stats, prune_full, prune_inc = ours.phases["incremental"], full.phases["seconds_prune"], ours.phases["seconds_prune"]
-            print(f"{Path(path).name:>22s} incremental evaluation: prune {prune_full:.2f} s full -> {prune_inc:.2f} s "
-                  f"({prune_full / prune_inc:.2f}x); whole method {full.seconds / ours.seconds:.2f}x; same mask: {same}; "
+            print(f"{Path(path).name:>22s} incremental evaluation: search {prune_full:.2f} s full -> {prune_inc:.2f} s "
+                  f"({prune_full / prune_inc:.2f}x; {ours.evaluations - pruned} + {pruned} evaluations, "
+                  f"{full.evaluations} full); whole method {full.seconds / ours.seconds:.2f}x; same mask: {same}; "
                   f"{stats['frames_computed'] / stats['frames_full']:.2f} of the frames computed, "
                   f"{stats['fallbacks']} full-pass fallbacks, "
                   f"{stats.get('memo_hits', 0)} candidates rejected by an earlier proof", flush=True)
-        results = {}
-        if "ours" in methods:
-            minimal = "yes" if ours.one_minimal else "no"
-            if ours.one_minimal_checked is not None:
-                minimal += "/checked" if ours.one_minimal_checked else "/CHECK FAILED"
-            # ours: kept entries first, then the relaxed mask values (the order the method used)
-            results["ours"] = (ours.zero_fraction, ours.frame_agreement, minimal, ours.seconds,
-                               ours.mask + ours.scores, {"evaluations": ours.evaluations})
-        baselines = {
-            "ours-swap": lambda: importance_mask(model, x, steps=args.steps, check_limit=args.check_limit,
-                                                 swap_moves=args.swap_moves, fill=args.fill),
+        runs = {
+            "ours": lambda: ours,
+            "today": lambda: ours_with(swap_moves=0, incremental=False),
+            "ours-greedy": lambda: ours_with(swap_moves=0),
+            "ours-swap-net": lambda: ours_with(swap_moves=args.swap_moves, swap_keep_even=False),
             "random": lambda: random_mask_baseline(model, x, ours.zero_fraction, fill=args.fill),
             "occlusion": lambda: greedy_occlusion_mask(model, x, max_seconds=args.occlusion_max_seconds, progress=True,
                                                        fill=args.fill),
             "saliency": lambda: saliency_mask(model, x, fill=args.fill),
         }
+        results = {}
         for name in methods:
-            if name == "ours":
-                continue
-            b = baselines[name]()
-            if name == "ours-swap":
+            b = runs[name]()
+            if name in OURS:
                 minimal = ("yes" if b.one_minimal else "no") + (
                     "" if b.one_minimal_checked is None else "/checked" if b.one_minimal_checked else "/CHECK FAILED")
+                # kept entries first, then the relaxed mask values (the order the method used)
                 results[name] = (b.zero_fraction, b.frame_agreement, minimal, b.seconds, b.mask + b.scores,
                                  {"evaluations": b.evaluations, "swaps_kept": b.moves["swap_kept"],
-                                  "swap_ones_removed": b.moves["swap_ones_removed"]})
+                                  "swaps_even": b.moves["swap_even"], "swap_ones_removed": b.moves["swap_ones_removed"]})
                 continue
             minimal = "-"
             if int(b.mask.sum()) * len(x) <= args.check_limit:
@@ -269,7 +279,8 @@ def main() -> int:
               f"{s['seconds_per_second']:7.2f} {s['max_seconds_per_second']:8.2f} {s['deletion_auc']:8.3f} {evals}")
     if speedups:
         prune_full, prune_inc, all_full, all_inc, same = (np.array(v) for v in zip(*speedups))
-        print(f"\nincremental evaluation over {len(speedups)} inputs: prune phase {prune_full.sum() / prune_inc.sum():.2f}x "
+        print(f"\nincremental evaluation over {len(speedups)} inputs: search (prune, swap moves, prune) "
+              f"{prune_full.sum() / prune_inc.sum():.2f}x "
               f"faster (total {prune_full.sum():.1f} s -> {prune_inc.sum():.1f} s), whole method "
               f"{all_full.sum() / all_inc.sum():.2f}x; identical masks: {int(same.sum())}/{len(same)}")
         summary["incremental_speedup"] = {"prune": float(prune_full.sum() / prune_inc.sum()),
@@ -280,16 +291,18 @@ def main() -> int:
     for name in methods:
         print(f"{name:8s} " + " ".join(f"{v:5.3f}" for v in np.mean(curves[name], axis=0)[::2]))
     if "ours" in methods:
-        others = [m for m in methods if m not in ("ours", "ours-swap")]
+        others = [m for m in methods if m not in OURS]
         ok_agree = all(row["frame_agreement"] == 1.0 for row in rows)
         ok_zeros = all(summary["ours"]["zero_fraction"] > summary[m]["zero_fraction"] for m in others)
         ok_speed = summary["ours"]["max_seconds_per_second"] < 30
         print(f"\ngoals: agreement 1.0 always: {ok_agree}; ours sparsest on average: {ok_zeros}; "
               f"ours < 30 s per second of audio (worst input): {ok_speed}")
-    if "ours" in methods and "ours-swap" in methods:
-        fewer = 1 - summary["ours-swap"]["ones"] / summary["ours"]["ones"]
-        time_ratio = summary["ours-swap"]["seconds_per_second"] / summary["ours"]["seconds_per_second"]
-        print(f"swap moves: {fewer:.1%} fewer ones on average than ours; {time_ratio:.2f}x its s per s of audio")
+    for name in ("today", "ours-greedy", "ours-swap-net"):  # the search's goals: fewer ones, no more time than today
+        if "ours" in methods and name in methods:
+            fewer = 1 - summary["ours"]["ones"] / summary[name]["ones"]
+            time_ratio = summary["ours"]["seconds_per_second"] / summary[name]["seconds_per_second"]
+            print(f"ours vs {name}: {fewer:.1%} fewer ones on average; {time_ratio:.2f}x its s per s of audio")
+            summary["ours"][f"vs_{name}"] = {"fewer_ones": float(fewer), "time_ratio": float(time_ratio)}
     if args.full_size_batches > 0:
         summary["full_size"] = full_size_figures(args, counts)
     if args.json:

@@ -311,14 +311,15 @@ def test_cli_mask_and_mute(model, speechlike, tmp_path, monkeypatch, capsys):
     assert (run / "muted" / "muted_0.5.wav").exists() and (run / "muted" / "waveforms.png").exists()
 
 
-def test_prune_runs_cheapest_first_from_the_relaxed_optimization(model, x, result, tmp_path):
-    """The final mask is exactly greedy elimination in increasing theta from the repaired
-    mask (the reversed order ends elsewhere: with fewer ones on this random model), and
-    skipping the relaxed optimization ends with more ones."""
+def test_prune_runs_cheapest_first_from_the_relaxed_optimization(model, x, tmp_path):
+    """Without swap moves, the final mask is exactly greedy elimination in increasing theta
+    from the repaired mask (the reversed order ends elsewhere: with fewer ones on this random
+    model), and skipping the relaxed optimization ends with more ones."""
     from deepspeech_audio_features.interpret.masks.engine import PruneState, prune
     from deepspeech_audio_features.interpret.masks.problem import MaskProblem
 
-    importance_mask(model, x, run_dir=tmp_path, max_prune_passes=0, **FAST)
+    result = importance_mask(model, x, swap_moves=0, **FAST)
+    importance_mask(model, x, run_dir=tmp_path, max_prune_passes=0, swap_moves=0, **FAST)
     state = np.load(tmp_path / "state.npz")
     problem = MaskProblem(model, x, np.ones(len(x), bool), "time-frequency", TOL, 8192)
     order = np.lexsort((np.arange(problem.n_units), state["theta"]))
@@ -326,7 +327,7 @@ def test_prune_runs_cheapest_first_from_the_relaxed_optimization(model, x, resul
     np.testing.assert_array_equal(problem.expand(cheapest_first), result.mask)
     reversed_order = prune(problem, PruneState(units=state["units"].astype(bool)), order[::-1], None).units
     assert not np.array_equal(reversed_order, cheapest_first)
-    skipped = importance_mask(model, x, steps=0)
+    skipped = importance_mask(model, x, steps=0, swap_moves=0)
     assert skipped.mask.sum() > result.mask.sum()
 
 

@@ -4,7 +4,14 @@ import pytest
 
 from deepspeech_audio_features import DeepSpeech, random_weights
 from deepspeech_audio_features.interpret.masks import engine
-from deepspeech_audio_features.interpret.masks.engine import PruneState, chain_length, prune, repair, swap_search
+from deepspeech_audio_features.interpret.masks.engine import (
+    PruneState,
+    Speculation,
+    chain_length,
+    prune,
+    repair,
+    swap_search,
+)
 from deepspeech_audio_features.interpret.masks.importance import importance_mask
 from deepspeech_audio_features.interpret.masks.problem import MaskProblem
 
@@ -63,8 +70,20 @@ def test_predictions_set_only_the_speed(problem, monkeypatch, guess):
     assert fixed.one_minimal
 
 
+@pytest.mark.parametrize("guess", [False, True])
+def test_carried_over_predictions_set_only_the_speed(problem, guess):
+    """A Speculation from elsewhere (every unit last seen accepted, or rejected) changes no decision."""
+    start = repair(problem, np.random.default_rng(0).random(problem.n_units) < 0.5, np.zeros(problem.n_units))
+    order = np.random.default_rng(1).permutation(problem.n_units)
+    usual = prune(problem, PruneState(units=start.copy()), order, None).units
+    speculation = Speculation(seen={int(u): guess for u in range(problem.n_units)}, accuracy=0.99)
+    carried = prune(problem, PruneState(units=start.copy()), order, None, speculation=speculation)
+    np.testing.assert_array_equal(carried.units, usual)
+    assert carried.one_minimal and len(speculation.seen) == problem.n_units
+
+
 def test_repair_turns_entries_back_on_until_every_frame_agrees(model, x, problem):
-    result = importance_mask(model, x, steps=40, eval_every=5)
+    result = importance_mask(model, x, steps=40, eval_every=5, swap_moves=0)
     for start in (np.zeros(problem.n_units, bool), result.mask.reshape(-1).astype(bool)):
         start = start.copy()
         start[np.nonzero(start)[0][::3]] = False  # break it
@@ -93,8 +112,31 @@ def test_swap_moves_keep_every_frame_and_remove_more_ones_than_they_add(problem)
     assert units.sum() == minimal.sum() - stats.ones_removed < minimal.sum()
 
 
+def test_even_moves_are_kept_only_when_asked_and_never_add_ones(problem):
+    """keep_even=False keeps net gains only; keep_even=True also keeps moves that end at the same size
+    with another mask (the plateau moves), and no kept move adds a one."""
+    start = repair(problem, np.random.default_rng(0).random(problem.n_units) < 0.5, np.zeros(problem.n_units))
+    order = np.random.default_rng(1).permutation(problem.n_units)
+    minimal = prune(problem, PruneState(units=start), order, None).units
+    zeros, rank = np.nonzero(~minimal)[0], np.argsort(order)
+    for keep_even in (False, True):
+        moves = []
+        units, stats = swap_search(problem, minimal, zeros, rank, 60, keep_even=keep_even,
+                                   on_move=lambda u, s: moves.append((u.copy(), s.even, s.kept)))
+        sizes = [int(m[0].sum()) for m in moves]
+        assert all(b <= a for a, b in zip([int(minimal.sum())] + sizes, sizes))  # never more ones
+        assert problem.check(np.array([m[0] for m in moves]))[0].all()
+        if keep_even:
+            assert stats.even > 0
+            changed = [(a != b).any() for a, b in zip([minimal] + [m[0] for m in moves], [m[0] for m in moves])]
+            assert sum(changed) == stats.kept  # every kept move (even ones too) changed the mask
+        else:
+            assert stats.even == 0
+        assert units.sum() == minimal.sum() - stats.ones_removed
+
+
 def test_importance_mask_with_swap_moves_is_verified_one_minimal_and_resumes(model, x, tmp_path):
-    plain = importance_mask(model, x, steps=40)
+    plain = importance_mask(model, x, steps=40, swap_moves=0)
     swapped = importance_mask(model, x, steps=40, swap_moves=60, run_dir=tmp_path / "full")
     assert swapped.frame_agreement == 1.0 and swapped.one_minimal and swapped.one_minimal_checked
     assert swapped.mask.sum() < plain.mask.sum()
@@ -115,6 +157,16 @@ def test_importance_mask_with_swap_moves_is_verified_one_minimal_and_resumes(mod
     resumed = importance_mask(model, x, steps=40, swap_moves=60, run_dir=tmp_path / "stopped")
     np.testing.assert_array_equal(resumed.mask, swapped.mask)
     assert resumed.moves == swapped.moves
+
+
+def test_a_run_folder_of_one_swap_rule_refuses_the_other(model, x, tmp_path):
+    from deepspeech_audio_features import RunConflictError
+
+    first = importance_mask(model, x, steps=10, swap_moves=5, run_dir=tmp_path / "run")
+    with pytest.raises(RunConflictError, match="swap_rule"):
+        importance_mask(model, x, steps=10, swap_moves=5, swap_keep_even=False, run_dir=tmp_path / "run")
+    again = importance_mask(model, x, steps=10, swap_moves=5, run_dir=tmp_path / "run")
+    np.testing.assert_array_equal(again.mask, first.mask)
 
 
 def test_progress_bars_for_each_phase_none_when_quiet_or_nothing_runs(model, x, tmp_path, capsys):

@@ -166,6 +166,8 @@ def test_importance_mask_is_the_same_with_and_without_incremental_evaluation(mod
     np.testing.assert_array_equal(fast.mask, full.mask)
     assert fast.evaluations == full.evaluations
     assert fast.phases["incremental"]["candidates"] > 0 and "incremental" not in full.phases
+    assert fast.moves["swap_tried"] > 0  # the default search: swap moves too, each scored from the mask before it
+    assert fast.phases["incremental"]["bases_from_previous"] > 0
 
 
 @pytest.mark.slow
@@ -173,5 +175,5 @@ def test_example_files_give_bitwise_the_same_masks():
     model = load_model()
     for path in example_audio():
         x = audio_file_to_mfccs(path, model.upper_frequency_limit)
-        masks = [importance_mask(model, x, steps=60, incremental=flag).mask for flag in (False, True)]
+        masks = [importance_mask(model, x, steps=60, swap_moves=60, incremental=flag).mask for flag in (False, True)]
         np.testing.assert_array_equal(masks[0], masks[1])

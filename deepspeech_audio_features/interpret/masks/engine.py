@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -117,7 +117,7 @@ class PruneState:
 
 def prune(problem: MaskProblem, state: PruneState, order: np.ndarray, max_passes: int | None,
           on_progress: Callable[[PruneState, bool], None] | None = None,
-          deadline: float | None = None) -> PruneState:
+          deadline: float | None = None, speculation: "Speculation | None" = None) -> PruneState:
     """Sequential greedy elimination over ``order`` (cheapest first), run speculatively in batches.
 
     Each batch holds ``B`` candidates built along the predicted outcomes of the earlier
@@ -128,11 +128,10 @@ def prune(problem: MaskProblem, state: PruneState, order: np.ndarray, max_passes
     Passes repeat until one accepts nothing (then ``one_minimal``: that pass tested every
     remaining one against the final mask) or ``max_passes`` ran, or ``deadline``
     (``time.perf_counter()``) passed. ``on_progress(state, pass_ended)`` is called after
-    every batch.
+    every batch. ``speculation`` carries the predictions over from an earlier call (the swap
+    search's local prunes share one); None starts afresh.
     """
-    seen: dict[int, bool] = {}
-    recent = _RecentRate()
-    accuracy = 0.8  # running share of correct predictions: sets the chain length
+    spec = speculation if speculation is not None else Speculation(recent=_RecentRate())
     while not state.done:
         if max_passes is not None and state.passes >= max_passes:
             state.done = True
@@ -141,12 +140,12 @@ def prune(problem: MaskProblem, state: PruneState, order: np.ndarray, max_passes
             if deadline is not None and time.perf_counter() > deadline:
                 state.done = True
                 return state
-            advanced, correct = _speculative_batch(problem, state, order, seen, recent,
-                                                   chain_length(accuracy, problem.batch))
+            advanced, correct = _speculative_batch(problem, state, order, spec.seen, spec.recent,
+                                                   chain_length(spec.accuracy, problem.batch))
             if advanced == 0:
                 state.position = len(order)
                 break
-            accuracy = 0.8 * accuracy + 0.2 * correct / advanced
+            spec.accuracy = 0.8 * spec.accuracy + 0.2 * correct / advanced
             if on_progress is not None:
                 on_progress(state, False)
         state.passes += 1
@@ -172,6 +171,15 @@ class _RecentRate:
 
     def update(self, accepted: bool) -> None:
         self.value += self.weight * (float(accepted) - self.value)
+
+
+@dataclass
+class Speculation:
+    """What steers speculative batches (never their decisions): the last outcome seen per unit,
+    the recent acceptance rate, and the running share of correct predictions (sets the chain length)."""
+    seen: dict[int, bool] = field(default_factory=dict)
+    recent: _RecentRate = field(default_factory=_RecentRate)
+    accuracy: float = 0.8
 
 
 def _speculative_batch(problem: MaskProblem, state: PruneState, order: np.ndarray, seen: dict[int, bool],
@@ -227,11 +235,11 @@ def chain_length(accuracy: float, largest: int, overhead: float = 3.0) -> int:
 # ----------------------------------------------------------------------------- swap moves
 @dataclass
 class SwapStats:
-    """What the swap search did: zeros tried, tries whose one-on mask failed the test (before removals),
-    swaps kept (each removed at least two ones), ones removed in all."""
+    """What the swap search did: zeros tried; moves kept, of which ``even`` removed exactly one
+    one (as many as they added); ones removed in all, net of the zeros turned on."""
     tried: int = 0
-    invalid: int = 0
     kept: int = 0
+    even: int = 0
     ones_removed: int = 0
 
     def to_dict(self) -> dict:
@@ -240,15 +248,23 @@ class SwapStats:
 
 def swap_search(problem: MaskProblem, units: np.ndarray, zeros_order: np.ndarray, ones_rank: np.ndarray,
                 moves: int, window: int = 6, deadline: float | None = None,
-                on_move: Callable[[np.ndarray, SwapStats], None] | None = None) -> tuple[np.ndarray, SwapStats]:
+                on_move: Callable[[np.ndarray, SwapStats], None] | None = None,
+                keep_even: bool = True) -> tuple[np.ndarray, SwapStats]:
     """Swap moves on a valid mask: turn one zero on, then remove as many ones as the exact test allows.
 
     For each of the first ``moves`` zeros of ``zeros_order`` (still zero): that unit is
     turned on (the mask may then fail the test: adding an entry moves margins either way)
     and one greedy elimination pass over the ones of frames within ``window`` of its frame
-    (lowest ``ones_rank`` first, the unit itself excluded) is run, and the result is kept when it
-    removed at least two ones (a net gain), else dropped. Every kept mask passed the
-    exact test; the search does not make the mask 1-minimal (prune again afterwards).
+    (lowest ``ones_rank`` first, the unit itself excluded) is run. The move is kept when it
+    removed two or more ones (a net gain) or, with ``keep_even``, exactly one: an *even*
+    move, as many ones as before but another mask, which lets the search cross plateaus
+    of equal size (``benchmarks/masks.py --methods ours,ours-swap-net`` compares the two
+    rules). Each zero of ``zeros_order`` is tried at most once, so the search ends. Every
+    kept mask passed the exact test; the search does not make the mask 1-minimal (prune
+    again afterwards).
+
+    The local prunes share one :class:`Speculation` (most of their candidates are
+    rejected, and the last outcome of a unit predicts its next one), which sets only the speed.
 
     Args:
         units: bool ``[n_units]``, a mask that passes the test (not changed).
@@ -259,12 +275,14 @@ def swap_search(problem: MaskProblem, units: np.ndarray, zeros_order: np.ndarray
             per second than 3, 9 or 18 on the first example file).
         deadline: ``time.perf_counter()`` after which no new move starts.
         on_move: ``on_move(units, stats)`` after every move.
+        keep_even: also keep moves that removed exactly one one.
     Returns:
         ``(units, stats)``.
     """
     units = units.astype(bool).copy()
     unit_frames = problem.unit_frame(np.arange(problem.n_units))
     stats = SwapStats()
+    speculation = Speculation(recent=_RecentRate())
     for unit in zeros_order:
         if stats.tried >= moves or (deadline is not None and time.perf_counter() > deadline):
             break
@@ -273,17 +291,16 @@ def swap_search(problem: MaskProblem, units: np.ndarray, zeros_order: np.ndarray
         stats.tried += 1
         trial = units.copy()
         trial[unit] = True
-        if not problem.check_moves(units, trial[None])[0]:
-            stats.invalid += 1  # the removals below may still end in a valid mask
         near = trial & (np.abs(unit_frames - unit_frames[unit]) <= window)
         near[unit] = False
         candidates = np.nonzero(near)[0]
         order = candidates[np.lexsort((candidates, ones_rank[candidates]))]
-        state = prune(problem, PruneState(units=trial.copy()), order, max_passes=1)
+        state = prune(problem, PruneState(units=trial.copy()), order, max_passes=1, speculation=speculation)
         removed = int(trial.sum() - state.units.sum())
-        if removed >= 2:  # net gain; the mask after an accepted removal passed the exact test
+        if removed >= (1 if keep_even else 2):  # the mask after an accepted removal passed the exact test
             units = state.units
             stats.kept += 1
+            stats.even += removed == 1
             stats.ones_removed += removed - 1
         if on_move is not None:
             on_move(units, stats)

@@ -12,8 +12,8 @@ a margin of at least ``tol_t = min(tol, margin_t(X) / 2)`` logits (``tol`` = 1e-
 default) in the search's test and by a plain final forward pass; and, when
 :attr:`MaskResult.one_minimal` is True, the mask is *1-minimal*: zeroing any single
 remaining one fails that test. 1-minimality is a local optimum, not the sparsest mask:
-swap moves (``swap_moves``) find masks with fewer ones from it, and other masks with
-fewer ones may exist.
+the swap moves (``swap_moves``, 300 by default) find masks with fewer ones from the first
+1-minimal mask, and other masks with fewer ones may exist.
 
 How :func:`importance_mask` finds one, one function per phase:
 
@@ -35,9 +35,11 @@ How :func:`importance_mask` finds one, one function per phase:
    exact sequential greedy elimination, run speculatively in batches). Passes repeat
    until one accepts nothing: that pass tested every remaining one against the final
    mask, which proves the mask **1-minimal** (no single remaining one can be zeroed).
-   With ``swap_moves`` > 0 (:func:`_swap`), swap moves follow: a zero (highest ``theta``
-   first) is turned on and the ones of nearby frames are pruned; the swap is kept when it
-   removed at least two ones. Pruning then runs again until 1-minimal.
+   With ``swap_moves`` > 0 (the default; :func:`_swap`), swap moves follow: a zero
+   (highest ``theta`` first) is turned on and the ones of nearby frames are pruned; the
+   move is kept when it removed at least two ones or (``swap_keep_even``, the default)
+   exactly one, which moves the search along a plateau of masks of equal size. Pruning
+   then runs again until 1-minimal. ``swap_moves=0`` is plain greedy elimination.
    Candidates are scored incrementally (``incremental``, :mod:`.incremental`): from the
    first frame they change, with the same decisions as full passes.
 4. **Verify** (:func:`_verify`). A final batch-1 forward pass of ``M * X`` against ``X``
@@ -114,7 +116,8 @@ class MaskResult:
         seconds: wall time; evaluations: candidate masks run through the network.
         phases: zero fractions after optimization, repair and prune, passes, etc.
         moves: the search moves made: prune passes, and the swap search's zeros tried, swaps
-            kept and ones they removed (zeros when ``swap_moves`` is 0).
+            kept (of which even: as many ones removed as added) and ones they removed, net
+            (zeros when ``swap_moves`` is 0).
         fill / fill_values: what a masked entry became: ``"zeros"``, ``"silence"`` or
             ``"mean"``, and its float32 ``[26]`` values (the masked input is
             ``mask * X + (1 - mask) * fill_values``).
@@ -345,6 +348,8 @@ def _run_identity(model: DeepSpeech, problem: MaskProblem, options: MaskOptions)
             # None for no swap moves and the study's zero fill: folders written before these options
             # existed lack the keys (read as None), so they still resume, and only they
             "swap_moves": o.swap_moves or None, "swap_window": o.swap_window if o.swap_moves else None,
+            # the swap rule: folders of the earlier search (net gains only, no key) do not resume into this one
+            "swap_rule": ("keep-even" if o.swap_keep_even else "net-gain") if o.swap_moves else None,
             "fill": None if o.fill == "zeros" else o.fill,
             "fill_values": None if o.fill == "zeros" else problem.fill.tolist()}
 
@@ -527,7 +532,7 @@ def _swap(session: _Session, optimization: OptimizeState, stage: PruneStage) -> 
             bar.set_postfix(kept=stats.kept, ones=int(current.sum()))
 
     swapped, stats = swap_search(problem, units, zeros_order, theta, options.swap_moves, options.swap_window,
-                                 on_move=on_move)
+                                 on_move=on_move, keep_even=options.swap_keep_even)
     if bar is not None:
         bar.close()
     stage.swap = stats

@@ -33,7 +33,11 @@ full passes on the three example files (1.90x in all, the whole method 1.37x; fu
 incremental in the same run of ``benchmarks/masks.py --corpus-n 0``), short of the 3x
 hoped for; on the first file 1.49x before proven rejections were reused. On the shipped stage 4
 model with one TensorFlow thread (:mod:`~...infra.threads`), 2.37x / 2.34x / 1.73x (1.97x in all,
-the whole method 1.45x; ``benchmarks/masks.py --threads 1``). Candidates that are accepted
+the whole method 1.45x; ``benchmarks/masks.py --threads 1``). With the swap moves (300,
+the default since), whose candidates change one small region each, the search phases
+(prune, swap moves, prune) ran 2.90x / 2.95x / 2.51x faster (2.73x in all; the same
+candidates, so also the ratio of seconds per evaluation), the whole method 2.19x, same
+masks 3/3. Candidates that are accepted
 must be run to the last frame, and an LSTM step costs nearly as much for 1 candidate as
 for 8 (0.08-0.14 ms vs 0.12-0.17 ms per step on this 2-core CPU, n_hidden 384: the 2.4 MB
 recurrent kernel is read every step and TensorFlow dispatches each op of the step), so the
@@ -70,6 +74,9 @@ from .problem import MaskProblem, class_margins
 DELTA = 1e-3
 #: Frames per LSTM chunk; between chunks, candidates that certainly failed are dropped.
 CHUNK_FRAMES = 8
+#: The largest cached pass (its LSTM inputs' bytes) also kept as the previous base: a swap
+#: move that is dropped returns to the mask before it, whose pass is then reused.
+KEEP_PREVIOUS_BYTES = 64 * 2 ** 20
 #: The wait (full-pass batches before an incremental try while most batches fall back),
 #: doubled by every batch that falls back.
 PROBE_BATCHES = 2
@@ -107,8 +114,11 @@ def context_windows(x: np.ndarray, rows: np.ndarray, frames: np.ndarray) -> np.n
 @dataclass
 class IncrementalStats:
     """What incremental evaluation did: candidates scored, frames computed (LSTM steps x
-    candidates) against a full pass's, windows recomputed, batches re-run by the full pass,
-    batches sent straight to the full pass (fallbacks were frequent)."""
+    candidates) against a full pass's, windows recomputed, batches, batches re-run by the full
+    pass; cached passes of the current mask computed, taken from an accepted candidate, taken
+    back from the previous mask, and computed from the previous mask's pass (swap moves);
+    batches sent straight to the full pass (fallbacks were frequent), candidates rejected by
+    an earlier proof."""
     candidates: int = 0
     frames_computed: int = 0
     frames_full: int = 0
@@ -117,6 +127,8 @@ class IncrementalStats:
     fallbacks: int = 0
     bases: int = 0
     bases_reused: int = 0
+    bases_recalled: int = 0
+    bases_from_previous: int = 0
     full_passes: int = 0
     memo_hits: int = 0
 
@@ -249,6 +261,7 @@ class IncrementalTest:
         self._fallback_share = 0.0  # running share of batches that fell back to the full pass
         self._probe_every, self._since_probe = PROBE_BATCHES, 0
         self._base: _Base | None = None
+        self._previous: _Base | None = None  # the base before the current one (swap moves return to it)
         self._finished: dict = {}
         p = problem
         self._tol = np.where(p.frames, p.tol, -np.inf)
@@ -266,7 +279,12 @@ class IncrementalTest:
         old = self._base
         finished = self._finished.pop(key, None)
         self._finished = {}
+        if self._previous is not None and self._previous.key == key:  # back to the mask before: no pass needed
+            self._base, self._previous = self._previous, old
+            self.stats.bases_recalled += 1
+            return self._base
         if finished is not None:  # an accepted candidate's pass, from its first affected frame on
+            self._previous = _small_enough(old)
             start, projected_tail, hs, cs, margins_tail = finished
             projected, h, c, margins = old.projected.copy(), old.h.copy(), old.c.copy(), old.margins.copy()
             projected[start:], h[start:], c[start:], margins[start:] = projected_tail, hs, cs, margins_tail
@@ -275,10 +293,14 @@ class IncrementalTest:
             self.stats.bases_reused += 1
             return self._base
         x = p.masked(units.reshape(p.L, p.U))
-        if old is None:
-            affected = np.ones(p.L, bool)
-        else:
-            affected = _dilate((units != old.units).reshape(p.L, p.U).any(axis=1)[None], N_CONTEXT)[0]
+        affected, best = np.ones(p.L, bool), (0, -p.L)
+        for cached in (self._previous, self._base):  # from the cached pass that agrees longest, then on most frames
+            if cached is not None:
+                differ = _dilate((units != cached.units).reshape(p.L, p.U).any(axis=1)[None], N_CONTEXT)[0]
+                if (int(differ.argmax()), -int(differ.sum())) >= best:
+                    affected, old, best = differ, cached, (int(differ.argmax()), -int(differ.sum()))
+        self.stats.bases_from_previous += old is not None and old is self._previous
+        self._previous = _small_enough(old)  # swap moves: the mask before the move stays at hand
         frames = np.nonzero(affected)[0]
         start = int(frames[0])
         projected = old.projected.copy() if old is not None else np.zeros((p.L, 4 * p.model.n_hidden), np.float32)
@@ -477,6 +499,11 @@ class IncrementalTest:
         c0 = base.c[start - 1:start] if start else np.zeros((1, p.model.n_hidden), np.float32)
         logits, _, _ = self.chunk(chunk[None], h0, c0)
         return np.concatenate([base.margins[:start], class_margins(logits.numpy()[0], p.labels[start:])])
+
+
+def _small_enough(base: "_Base | None") -> "_Base | None":
+    """``base`` if it may be kept as the previous base (:data:`KEEP_PREVIOUS_BYTES`), else None."""
+    return base if base is not None and base.projected.nbytes <= KEEP_PREVIOUS_BYTES else None
 
 
 def _first(flags: np.ndarray, default: int) -> int:

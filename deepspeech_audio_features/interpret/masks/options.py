@@ -43,8 +43,9 @@ class MaskOptions(Options):
     check_limit: int = option(400_000, "run the independent 1-minimality check when ones x frames is at most this")
     batch_frames: int = option(8192, "candidates per forward pass = batch_frames // frames (4 to 64)")
     snapshot_every: int = option(10, "optimization steps between snapshots")
-    swap_moves: int = option(0, "swap moves after pruning: zeros turned on, each followed by a local prune (0: none)")
+    swap_moves: int = option(300, "swap moves after pruning: zeros turned on, each followed by a local prune (0: none)")
     swap_window: int = option(6, "frames either side of a swapped-in unit whose ones a swap move tries to remove")
+    swap_keep_even: bool = option(True, "also keep swap moves that remove exactly one one (same size, another mask)")
     incremental: bool = option(True, "score prune and search moves from the first frame they change (same masks)")
     fill: Literal["zeros", "silence", "mean"] = option(
         "zeros", "what a masked entry becomes: 0 (the study's), the MFCCs of digital silence, or the training "
