@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -61,10 +62,9 @@ class Options:
     """Base class: defaults once, validation on creation, JSON and command-line forms."""
 
     def __post_init__(self) -> None:
-        for name, hint in typing.get_type_hints(type(self)).items():  # a truthy string is not True
-            base, optional = _unwrap(hint)
-            value = getattr(self, name, None)
-            if base is bool and not isinstance(value, bool) and not (optional and value is None):
+        for name, optional in _bool_fields(type(self)):  # a truthy string is not True
+            value = getattr(self, name)
+            if not isinstance(value, bool) and not (optional and value is None):
                 raise ParameterError(f"{name}: expected True or False, got {value!r}")
         self.validate()
 
@@ -145,6 +145,14 @@ class Options:
         given = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
                  if getattr(args, f.name, None) is not None}
         return base.replace(**given)
+
+
+@functools.cache
+def _bool_fields(cls: type) -> tuple[tuple[str, bool], ...]:
+    """``(name, optional)`` of the fields of ``cls`` typed ``bool`` or ``bool | None`` (hints resolved once per class)."""
+    hints = typing.get_type_hints(cls)
+    return tuple((f.name, optional) for f in dataclasses.fields(cls)
+                 for base, optional in [_unwrap(hints[f.name])] if base is bool)
 
 
 def _unwrap(hint: Any) -> tuple[Any, bool]:

@@ -131,7 +131,7 @@ def prune(problem: MaskProblem, state: PruneState, order: np.ndarray, max_passes
     every batch. ``speculation`` carries the predictions over from an earlier call (the swap
     search's local prunes share one); None starts afresh.
     """
-    spec = speculation if speculation is not None else Speculation(recent=_RecentRate())
+    spec = speculation if speculation is not None else Speculation()
     while not state.done:
         if max_passes is not None and state.passes >= max_passes:
             state.done = True
@@ -178,7 +178,7 @@ class Speculation:
     """What steers speculative batches (never their decisions): the last outcome seen per unit,
     the recent acceptance rate, and the running share of correct predictions (sets the chain length)."""
     seen: dict[int, bool] = field(default_factory=dict)
-    recent: _RecentRate = field(default_factory=_RecentRate)
+    recent: _RecentRate = field(default_factory=lambda: _RecentRate())  # looked up when made (tests replace it)
     accuracy: float = 0.8
 
 
@@ -282,7 +282,7 @@ def swap_search(problem: MaskProblem, units: np.ndarray, zeros_order: np.ndarray
     units = units.astype(bool).copy()
     unit_frames = problem.unit_frame(np.arange(problem.n_units))
     stats = SwapStats()
-    speculation = Speculation(recent=_RecentRate())
+    speculation = Speculation()
     for unit in zeros_order:
         if stats.tried >= moves or (deadline is not None and time.perf_counter() > deadline):
             break

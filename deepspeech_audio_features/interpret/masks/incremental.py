@@ -297,8 +297,9 @@ class IncrementalTest:
         for cached in (self._previous, self._base):  # from the cached pass that agrees longest, then on most frames
             if cached is not None:
                 differ = _dilate((units != cached.units).reshape(p.L, p.U).any(axis=1)[None], N_CONTEXT)[0]
-                if (int(differ.argmax()), -int(differ.sum())) >= best:
-                    affected, old, best = differ, cached, (int(differ.argmax()), -int(differ.sum()))
+                score = (int(differ.argmax()), -int(differ.sum()))
+                if score >= best:
+                    affected, old, best = differ, cached, score
         self.stats.bases_from_previous += old is not None and old is self._previous
         self._previous = _small_enough(old)  # swap moves: the mask before the move stays at hand
         frames = np.nonzero(affected)[0]
