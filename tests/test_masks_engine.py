@@ -185,3 +185,26 @@ def test_progress_bars_for_each_phase_none_when_quiet_or_nothing_runs(model, x, 
     greedy_occlusion_mask(model, x, progress=True)
     err = capsys.readouterr().err
     assert "saliency: threshold search" in err and "occlusion: single units" in err and "occlusion: prune" in err
+
+
+def test_a_run_killed_after_the_greedy_prune_resumes_exactly(model, x, tmp_path, monkeypatch):
+    """The state saved when the greedy prune ended says it is 1-minimal: the resumed run goes straight
+    to the swap moves (before, it ran one more pass and reported one more prune pass than a run
+    that was never stopped)."""
+    from deepspeech_audio_features.interpret.masks import importance
+
+    whole = importance_mask(model, x, steps=40, swap_moves=20)
+
+    class Killed(Exception):
+        pass
+
+    def killed(*args):
+        raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(importance, "_swap", killed)
+        with pytest.raises(Killed):
+            importance_mask(model, x, steps=40, swap_moves=20, run_dir=tmp_path)
+    resumed = importance_mask(model, x, steps=40, swap_moves=20, run_dir=tmp_path)
+    np.testing.assert_array_equal(resumed.mask, whole.mask)
+    assert resumed.moves == whole.moves

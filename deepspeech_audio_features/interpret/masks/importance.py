@@ -205,6 +205,7 @@ class PruneStage:
         p = self.prune
         swap = self.swap.to_dict() if self.swap is not None else {}
         return {"units": p.units, "passes": p.passes, "position": p.position, "accepted": p.accepted,
+                "one_minimal": p.one_minimal, "done": p.done,
                 "zeros_opt": self.zeros_optimize, "zeros_repair": self.zeros_repair,
                 "swapped": self.swap is not None, **{f"swap_{key}": value for key, value in swap.items()}}
 
@@ -365,8 +366,10 @@ def _resume(session: _Session) -> tuple[OptimizeState, PruneStage | None]:
                                  int(data["step"]))
     if Phase(str(data["phase"])) is Phase.OPTIMIZE:
         return optimization, None
+    # folders written before the flags were saved lack them: one more pass then proves 1-minimality again
     state = PruneState(units=data["units"].astype(bool), passes=int(data["passes"]), position=int(data["position"]),
-                       accepted=int(data["accepted"]))
+                       accepted=int(data["accepted"]), one_minimal=bool(data.get("one_minimal", False)),
+                       done=bool(data.get("done", False)))
     swap = None
     if "swapped" in data and bool(data["swapped"]):
         swap = SwapStats(**{key: int(data[f"swap_{key}"]) for key in SwapStats().to_dict()})
