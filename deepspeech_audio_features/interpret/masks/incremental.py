@@ -60,6 +60,7 @@ decisions are the full pass's either way.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -100,8 +101,19 @@ def _functions(model: DeepSpeech) -> tuple:
             logits = model.apply_layer("layer_6", model.apply_layer("layer_5", hs))
             return logits, hs, cs
 
-        _FNS[model] = (front, chunk)
+        _FNS[model] = (_direct(front), _direct(chunk))
     return _FNS[model]
+
+
+def _direct(function: tf.types.experimental.PolymorphicFunction) -> Callable:
+    """``function``'s one concrete function, called with float32 tensors: skips the per-call
+    signature binding of a ``tf.function`` (about 0.2 ms of the 0.5-1 ms of a small call)."""
+    concrete = function.get_concrete_function()
+
+    def call(*arrays):
+        return concrete(*(tf.convert_to_tensor(a, tf.float32) for a in arrays))
+
+    return call
 
 
 def context_windows(x: np.ndarray, rows: np.ndarray, frames: np.ndarray) -> np.ndarray:
