@@ -128,6 +128,25 @@ def test_rejection_memo_confirms_hash_hits_by_the_stored_bits(monkeypatch):
     np.testing.assert_array_equal(hit, [True, False])
 
 
+def test_rejection_memo_matches_a_brute_force_search_over_rounds_of_adds_and_lookups():
+    """Keys added between lookups are merged into the sorted index: a lost or misplaced key
+    would miss a proof (or a wrong one would be found) against this direct prefix comparison."""
+    L, U = 16, 2
+    rng = np.random.default_rng(7)
+    memo, stored = RejectionMemo(L, U), []
+    pool = rng.random((12, L * U)) < 0.5
+    for _ in range(6):
+        rows = rng.choice(len(pool), 3, replace=False)
+        frames = rng.integers(0, L, 3)
+        memo.add(pool, rows, frames)
+        stored += [(pool[r], min(int(f) + 10, L)) for r, f in zip(rows, frames)]
+        queries = pool[rng.integers(0, len(pool), 20)].copy()
+        flips = rng.random(queries.shape) < 0.02  # some queries differ inside a stored prefix, some after it
+        queries ^= flips
+        expected = [any(np.array_equal(q[:end * U], bits[:end * U]) for bits, end in stored) for q in queries]
+        np.testing.assert_array_equal(memo.lookup(queries)[0], expected)
+
+
 def test_memo_answers_are_rejections_of_the_full_pass(model, x):
     problem = MaskProblem(model, x, np.ones(len(x), bool), "time-frequency", TOL, 8192)
     base = valid_start(problem, share=0.9)

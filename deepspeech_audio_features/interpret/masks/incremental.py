@@ -37,7 +37,10 @@ the whole method 1.45x; ``benchmarks/masks.py --threads 1``). With the swap move
 the default since), whose candidates change one small region each, the search phases
 (prune, swap moves, prune) ran 2.90x / 2.95x / 2.51x faster (2.73x in all; the same
 candidates, so also the ratio of seconds per evaluation), the whole method 2.19x, same
-masks 3/3. Candidates that are accepted
+masks 3/3; with the compiled pieces called without signature binding and the memo's keys
+kept sorted, 2.96x in all (3.04x / 3.36x / 2.70x, whole method 2.29x;
+``benchmarks/masks.py --corpus-n 0 --full-n 3 --methods ours --full-size-batches 0
+--threads 1``). Candidates that are accepted
 must be run to the last frame, and an LSTM step costs nearly as much for 1 candidate as
 for 8 (0.08-0.14 ms vs 0.12-0.17 ms per step on this 2-core CPU, n_hidden 384: the 2.4 MB
 recurrent kernel is read every step and TensorFlow dispatches each op of the step), so the
@@ -106,12 +109,18 @@ def _functions(model: DeepSpeech) -> tuple:
 
 
 def _direct(function: tf.types.experimental.PolymorphicFunction) -> Callable:
-    """``function``'s one concrete function, called with float32 tensors: skips the per-call
-    signature binding of a ``tf.function`` (about 0.2 ms of the 0.5-1 ms of a small call)."""
+    """``function``'s one concrete function, called with float32 tensors without the per-call
+    signature binding of a ``tf.function`` (about 0.2-0.3 ms of the 0.5-1 ms of a small call;
+    the search phases of the first example file ran 13.2 s -> 11.5 s). The flat call is
+    TensorFlow's internal entry point; where it is missing, the public call is used."""
     concrete = function.get_concrete_function()
+    flat = getattr(concrete, "_call_flat", None)
+    captured = list(getattr(concrete, "captured_inputs", []))
+    if flat is None:
+        return lambda *arrays: concrete(*(tf.convert_to_tensor(a, tf.float32) for a in arrays))
 
     def call(*arrays):
-        return concrete(*(tf.convert_to_tensor(a, tf.float32) for a in arrays))
+        return flat([tf.convert_to_tensor(a, tf.float32) for a in arrays], captured)
 
     return call
 
@@ -178,8 +187,8 @@ class RejectionMemo:
         self._frame_weights = rng.integers(1, 2 ** 63, n_frames, dtype=np.uint64) | np.uint64(1)
         self._end_salt = rng.integers(0, 2 ** 63, n_frames, dtype=np.uint64)
         self._entries: dict[int, list[tuple[int, bytes]]] = {}
-        self._keys = np.zeros(0, np.uint64)
-        self._stale = False
+        self._keys = np.zeros(0, np.uint64)  # sorted keys of ``_entries``
+        self._new_keys: list[int] = []  # added since ``_keys`` was last merged
 
     def _prefix_keys(self, trials: np.ndarray) -> np.ndarray:
         """bool ``[B, n_units]`` -> uint64 ``[B, L]``: key of frames ``0 .. e`` at column ``e``."""
@@ -207,9 +216,10 @@ class RejectionMemo:
             if self.stored_bytes + len(entry[1]) > self.max_bytes:
                 self.dropped += 1  # full: the candidate will be run again instead
                 continue
+            if key not in self._entries:
+                self._new_keys.append(key)
             self._entries.setdefault(key, []).append(entry)
             self.stored_bytes += len(entry[1])
-            self._stale = True
 
     def lookup(self, trials: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """bool ``[B, n_units]`` -> (rejected by an earlier proof ``[B]``, prefix keys ``[B, L]``)."""
@@ -217,9 +227,11 @@ class RejectionMemo:
         hit = np.zeros(len(trials), bool)
         if not self._entries:
             return hit, keys
-        if self._stale:
-            self._keys, self._stale = np.fromiter(self._entries, np.uint64, len(self._entries)), False
-        for row, col in zip(*np.nonzero(np.isin(keys, self._keys))):
+        if self._new_keys:  # merged into the sorted keys: no re-sort of all keys per lookup
+            new = np.sort(np.array(self._new_keys, np.uint64))
+            self._keys, self._new_keys = np.insert(self._keys, np.searchsorted(self._keys, new), new), []
+        index = np.minimum(np.searchsorted(self._keys, keys), len(self._keys) - 1)
+        for row, col in zip(*np.nonzero(self._keys[index] == keys)):
             if hit[row]:
                 continue
             end = col + 1
