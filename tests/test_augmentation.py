@@ -3,12 +3,16 @@ import numpy as np
 import pytest
 
 from deepspeech_audio_features import mfccs
+from deepspeech_audio_features.infra.errors import ParameterError
+from deepspeech_audio_features.speech.filters import dct_matrix
 from deepspeech_audio_features.synth.augmentation import (
     VoicePerturbation,
     add_echo,
     band_centres,
     equalizer_offset,
+    frequency_mask,
     frequency_warp_matrix,
+    time_mask,
 )
 
 RATE, N = 16000, 48000
@@ -85,3 +89,47 @@ def test_voice_perturbation_is_deterministic_and_off_by_default():
     a, b = p(X, np.random.default_rng(3)), p(X, np.random.default_rng(3))
     np.testing.assert_array_equal(a, b)
     assert a.shape == X.shape and a.dtype == np.float32 and _rms(a, X) > 0.1
+
+
+def _mfccs_of_speechlike_noise() -> np.ndarray:
+    return mfccs(_formant_noise(1.0) * np.hanning(N), RATE).astype(np.float64)
+
+
+def test_frequency_mask_replaces_the_chosen_mel_bands_by_their_time_mean():
+    """Against least squares on the DCT (the 40 smoothed log mel bands the 26 MFCCs stand for):
+    the chosen bands are replaced by their time mean and the DCT applied again; bands far from
+    the masked ones barely move (keeping 26 coefficients smooths the edit)."""
+    X = _mfccs_of_speechlike_noise()
+    dct = dct_matrix()  # [40, 26]
+    bands = lambda M: np.linalg.lstsq(dct.T, M.T, rcond=None)[0].T  # noqa: E731  [T, 40]
+    expected = bands(X)
+    expected[:, 10:16] = expected[:, 10:16].mean(axis=0)
+    Y = frequency_mask(X, 10, 6)
+    np.testing.assert_allclose(Y, expected @ dct, atol=1e-9)
+    time_spread = bands(Y).std(axis=0)
+    assert time_spread[11:15].max() < 0.25 * bands(X).std(axis=0)[11:15].min()  # the masked bands hardly vary
+    assert np.abs(Y - X).max() > 0.1
+    np.testing.assert_allclose(frequency_mask(X, 3, 0), X, atol=1e-9)
+    with pytest.raises(ParameterError, match="frequency_mask"):
+        frequency_mask(X, 36, 5)
+
+
+def test_time_mask_replaces_only_the_chosen_frames_by_the_mean_frame():
+    X = _mfccs_of_speechlike_noise()
+    Y = time_mask(X, 20, 7)
+    np.testing.assert_array_equal(Y[:20], X[:20])
+    np.testing.assert_array_equal(Y[27:], X[27:])
+    np.testing.assert_allclose(Y[20:27], np.broadcast_to(X.mean(axis=0), (7, 26)))
+    np.testing.assert_allclose(time_mask(X, len(X) - 2, 10)[-2:], np.broadcast_to(X.mean(axis=0), (2, 26)))
+
+
+def test_spec_augment_masks_stay_within_their_limits():
+    X = _mfccs_of_speechlike_noise()
+    perturb = VoicePerturbation(time_masks=2, time_mask_frames=12)
+    changed = [int((np.abs(perturb(X, np.random.default_rng(seed)) - X.astype(np.float32)) > 1e-4).any(axis=1).sum())
+               for seed in range(30)]
+    assert max(changed) <= 2 * min(12, len(X) // 5) and max(changed) > 0
+    only_bands = VoicePerturbation(frequency_masks=1, frequency_mask_bands=4)
+    rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
+    np.testing.assert_array_equal(only_bands(X, rng_a), only_bands(X, rng_b))  # deterministic per generator
+    assert VoicePerturbation(frequency_masks=1).active and not VoicePerturbation().active

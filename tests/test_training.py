@@ -108,17 +108,21 @@ def test_cli_train_defaults_are_train_configs(capsys):
 def test_cli_train_flags_keep_their_names_and_meaning():
     flags = ["--n-hidden", "64", "--batch-size", "8", "--learning-rate", "5e-4", "--dropout", "0.1", "--epochs", "2",
              "--patience", "3", "--lr-decay", "0.25", "--max-minutes", "0.5", "--seed", "7", "--init-checkpoint", "c",
-             "--features-cache", "f", "--frequency-warp", "0.1", "--equalizer-db", "6", "--echo-probability", "0.3"]
+             "--features-cache", "f", "--frequency-warp", "0.1", "--equalizer-db", "6", "--echo-probability", "0.3",
+             "--frequency-masks", "2", "--frequency-mask-bands", "5", "--time-masks", "1", "--time-mask-frames", "9"]
     config = train_config_from_args(build_parser().parse_args(REQUIRED + flags))
     assert config == TrainConfig(train="a.csv", dev="b.csv", out="o", n_hidden=64, batch_size=8, learning_rate=5e-4,
                                  dropout=0.1, epochs=2, patience=3, lr_decay=0.25, max_minutes=0.5, seed=7,
                                  init_checkpoint="c", features_cache="f", frequency_warp=0.1, equalizer_db=6.0,
-                                 echo_probability=0.3)
+                                 echo_probability=0.3, frequency_masks=2, frequency_mask_bands=5, time_masks=1,
+                                 time_mask_frames=9)
 
 
 @pytest.mark.parametrize("flag, value, name", [
     ("--n-hidden", "0", "n_hidden"), ("--learning-rate", "0", "learning_rate"), ("--dropout", "1", "dropout"),
     ("--lr-decay", "1.5", "lr_decay"), ("--echo-probability", "2", "echo_probability"), ("--max-minutes", "-1", "max_minutes"),
+    ("--frequency-masks", "-1", "frequency_masks"), ("--frequency-mask-bands", "41", "frequency_mask_bands"),
+    ("--time-mask-frames", "0", "time_mask_frames"),
 ])
 def test_a_bad_training_option_names_itself(flag, value, name):
     with pytest.raises(ParameterError, match=name):

@@ -112,6 +112,47 @@ def add_echo(X: np.ndarray, delay_frames: int, gain: float) -> np.ndarray:
     return 0.5 * np.logaddexp(2.0 * log_mel, 2.0 * np.log(gain) + 2.0 * delayed) @ dct
 
 
+def frequency_mask(X: np.ndarray, first_band: int, n_bands: int) -> np.ndarray:
+    """SpecAugment's frequency mask on the mel bands the MFCCs come from.
+
+    The smoothed log mel bands ``first_band .. first_band + n_bands - 1`` of ``X`` (as
+    for the other perturbations) are replaced by their mean over the utterance's frames,
+    and the DCT is applied again. Keeping 26 coefficients smooths the edit: the masked
+    bands of the result still vary a little over time, and their neighbours move a little.
+    ``n_bands = 0`` returns ``X`` (up to round-off).
+
+    Args:
+        X: MFCCs ``[T, 26]``.
+        first_band, n_bands: the masked bands, within ``0 .. 39``.
+    Returns:
+        ``[T, 26]`` float64.
+    """
+    if n_bands < 0 or first_band < 0 or first_band + n_bands > N_BANDS:
+        raise ParameterError(f"frequency_mask: bands {first_band}..{first_band + n_bands - 1} not within 0..{N_BANDS - 1}")
+    dct, inverse = _dct_and_inverse()
+    log_mel = np.asarray(X, np.float64) @ inverse  # [T, 40]
+    masked = slice(first_band, first_band + n_bands)
+    log_mel[:, masked] = log_mel[:, masked].mean(axis=0, keepdims=True)
+    return log_mel @ dct
+
+
+def time_mask(X: np.ndarray, first_frame: int, n_frames: int) -> np.ndarray:
+    """SpecAugment's time mask: frames ``first_frame .. first_frame + n_frames - 1`` of ``X``
+    become the utterance's mean MFCC frame (its mean log mel spectrum: the DCT is linear).
+
+    Args:
+        X: MFCCs ``[T, 26]``.
+        first_frame, n_frames: the masked frames, cut at ``T``.
+    Returns:
+        ``[T, 26]`` float64.
+    """
+    if n_frames < 0 or first_frame < 0:
+        raise ParameterError(f"time_mask: expected first_frame, n_frames >= 0, got {first_frame}, {n_frames}")
+    X = np.array(X, np.float64)
+    X[first_frame:first_frame + n_frames] = X.mean(axis=0)
+    return X
+
+
 @dataclass(frozen=True)
 class VoicePerturbation:
     """Ranges of the random perturbations; zeros switch a perturbation off.
@@ -121,14 +162,23 @@ class VoicePerturbation:
         equalizer_db: gains at 5 points across the band, each uniform in ``+- equalizer_db``.
         echo_probability: share of utterances that get an echo of 1-4 frames (20-80 ms)
             at an amplitude gain uniform in 0.2-0.8.
+        frequency_masks: SpecAugment frequency masks per utterance (:func:`frequency_mask`),
+            each of 0 to ``frequency_mask_bands`` of the 40 mel bands.
+        time_masks: SpecAugment time masks per utterance (:func:`time_mask`), each of 0 to
+            ``time_mask_frames`` frames (20 ms each), at most a fifth of the utterance.
     """
     frequency_warp: float = 0.0
     equalizer_db: float = 0.0
     echo_probability: float = 0.0
+    frequency_masks: int = 0
+    frequency_mask_bands: int = 8
+    time_masks: int = 0
+    time_mask_frames: int = 15
 
     @property
     def active(self) -> bool:
-        return self.frequency_warp > 0 or self.equalizer_db > 0 or self.echo_probability > 0
+        return (self.frequency_warp > 0 or self.equalizer_db > 0 or self.echo_probability > 0
+                or self.frequency_masks > 0 or self.time_masks > 0)
 
     def __call__(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One random perturbation of ``X`` ``[T, 26]``; returns float32 ``[T, 26]``."""
@@ -143,4 +193,11 @@ class VoicePerturbation:
             X = X + equalizer_offset(gains)
         if echo and len(X) > delay:
             X = add_echo(X, delay, gain)
+        for _ in range(self.frequency_masks):  # masks last: they hide part of the perturbed voice
+            width = int(rng.integers(0, min(self.frequency_mask_bands, N_BANDS) + 1))
+            X = frequency_mask(X, int(rng.integers(0, N_BANDS - width + 1)), width)
+        longest = min(self.time_mask_frames, len(X) // 5)
+        for _ in range(self.time_masks):
+            width = int(rng.integers(0, longest + 1))
+            X = time_mask(X, int(rng.integers(0, len(X) - width + 1)), width)
         return X.astype(np.float32)

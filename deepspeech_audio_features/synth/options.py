@@ -126,6 +126,10 @@ class TrainConfig(Options):
     equalizer_db: float = option(
         0.0, "random equalizer per utterance: gains at 5 points across the band within +- this (dB)")
     echo_probability: float = option(0.0, "share of training utterances given a 20-80 ms echo")
+    frequency_masks: int = option(0, "SpecAugment frequency masks per utterance (0: none)")
+    frequency_mask_bands: int = option(8, "mel bands (of 40) per frequency mask at most")
+    time_masks: int = option(0, "SpecAugment time masks per utterance (0: none)")
+    time_mask_frames: int = option(15, "frames (20 ms) per time mask at most (and a fifth of the utterance)")
     max_minutes: float | None = option(None, "training time budget over all sessions of the run (none: no budget)")
     seed: int = option(0, "random seed of the initial weights, batches, dropout and perturbations")
     init_checkpoint: str | None = option(None, "fine-tune from this checkpoint")
@@ -146,6 +150,12 @@ class TrainConfig(Options):
         check_range("frequency_warp", self.frequency_warp, 0, 1, high_open=True)
         check_range("equalizer_db", self.equalizer_db, 0)
         check_range("echo_probability", self.echo_probability, 0, 1)
+        for name in ("frequency_masks", "time_masks"):
+            check_int(name, getattr(self, name), 0)
+        check_int("frequency_mask_bands", self.frequency_mask_bands, 1)
+        if self.frequency_mask_bands > 40:
+            raise ParameterError(f"frequency_mask_bands: there are 40 mel bands, got {self.frequency_mask_bands}")
+        check_int("time_mask_frames", self.time_mask_frames, 1)
         if self.max_minutes is not None:
             check_range("max_minutes", self.max_minutes, 0, low_open=True)
         check_int("seed", self.seed, 0)

@@ -223,7 +223,9 @@ def _train_epoch(trainer: _Trainer, train_set: FeatureSet, labels: list[np.ndarr
     not finished when the time budget ran out first."""
     config = trainer.config
     lengths = [len(m) for m in train_set.mfccs]
-    perturb = VoicePerturbation(config.frequency_warp, config.equalizer_db, config.echo_probability)
+    perturb = VoicePerturbation(config.frequency_warp, config.equalizer_db, config.echo_probability,
+                                config.frequency_masks, config.frequency_mask_bands, config.time_masks,
+                                config.time_mask_frames)
     batches = length_batches(lengths, config.batch_size, np.random.default_rng([config.seed, state.epoch]))
     bar = progress_bar(total=len(batches), initial=state.batch, desc=f"epoch {state.epoch + 1}", disable=not progress)
     losses = []
