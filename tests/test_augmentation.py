@@ -1,4 +1,6 @@
 """Each MFCC-domain perturbation against the real MFCC op on audio perturbed the same way."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -133,3 +135,12 @@ def test_spec_augment_masks_stay_within_their_limits():
     rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
     np.testing.assert_array_equal(only_bands(X, rng_a), only_bands(X, rng_b))  # deterministic per generator
     assert VoicePerturbation(frequency_masks=1).active and not VoicePerturbation().active
+
+
+def test_spec_augment_leaves_an_empty_utterance_empty_without_warnings():
+    empty = np.zeros((0, 26), np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a mean over no frames would warn
+        out = VoicePerturbation(frequency_masks=2, time_masks=2)(empty, np.random.default_rng(0))
+        assert out.shape == (0, 26)
+        assert frequency_mask(empty, 0, 4).shape == (0, 26) and time_mask(empty, 0, 4).shape == (0, 26)

@@ -131,6 +131,8 @@ def frequency_mask(X: np.ndarray, first_band: int, n_bands: int) -> np.ndarray:
         raise ParameterError(f"frequency_mask: bands {first_band}..{first_band + n_bands - 1} not within 0..{N_BANDS - 1}")
     dct, inverse = _dct_and_inverse()
     log_mel = np.asarray(X, np.float64) @ inverse  # [T, 40]
+    if len(log_mel) == 0:
+        return log_mel @ dct
     masked = slice(first_band, first_band + n_bands)
     log_mel[:, masked] = log_mel[:, masked].mean(axis=0, keepdims=True)
     return log_mel @ dct
@@ -149,7 +151,8 @@ def time_mask(X: np.ndarray, first_frame: int, n_frames: int) -> np.ndarray:
     if n_frames < 0 or first_frame < 0:
         raise ParameterError(f"time_mask: expected first_frame, n_frames >= 0, got {first_frame}, {n_frames}")
     X = np.array(X, np.float64)
-    X[first_frame:first_frame + n_frames] = X.mean(axis=0)
+    if len(X):
+        X[first_frame:first_frame + n_frames] = X.mean(axis=0)
     return X
 
 
@@ -193,6 +196,8 @@ class VoicePerturbation:
             X = X + equalizer_offset(gains)
         if echo and len(X) > delay:
             X = add_echo(X, delay, gain)
+        if len(X) == 0:  # no frame to mask (and no mean to take)
+            return X.astype(np.float32)
         for _ in range(self.frequency_masks):  # masks last: they hide part of the perturbed voice
             width = int(rng.integers(0, min(self.frequency_mask_bands, N_BANDS) + 1))
             X = frequency_mask(X, int(rng.integers(0, N_BANDS - width + 1)), width)
