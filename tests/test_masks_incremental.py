@@ -1,13 +1,20 @@
 """Incremental evaluation of the exact test: the same decisions, and so the same masks, as full passes."""
 import numpy as np
 import pytest
+import tensorflow as tf
 from reference import forward_reference
 
 from deepspeech_audio_features import DeepSpeech, audio_file_to_mfccs, load_model, random_weights
 from deepspeech_audio_features.infra.resources import example_audio
 from deepspeech_audio_features.interpret.masks.engine import PruneState, prune, repair
 from deepspeech_audio_features.interpret.masks.importance import importance_mask
-from deepspeech_audio_features.interpret.masks.incremental import DELTA, PROBE_BATCHES, IncrementalTest, RejectionMemo
+from deepspeech_audio_features.interpret.masks.incremental import (
+    DELTA,
+    PROBE_BATCHES,
+    IncrementalTest,
+    RejectionMemo,
+    _direct,
+)
 from deepspeech_audio_features.interpret.masks.problem import MaskProblem
 
 TOL = 1e-3
@@ -196,3 +203,35 @@ def test_example_files_give_bitwise_the_same_masks():
         x = audio_file_to_mfccs(path, model.upper_frequency_limit)
         masks = [importance_mask(model, x, steps=60, swap_moves=60, incremental=flag).mask for flag in (False, True)]
         np.testing.assert_array_equal(masks[0], masks[1])
+
+
+def test_direct_calls_match_the_tf_function_and_fall_back_to_the_public_call():
+    """The flat entry point returns what the ``tf.function`` returns; without one (another
+    TensorFlow version), the public concrete call is used with float32 tensors."""
+    @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32), tf.TensorSpec([None, 3], tf.float32)])
+    def pair(a, b):
+        return a * 2.0 + b, tf.reduce_sum(a, axis=1)
+
+    a, b = np.arange(6, dtype=np.float64).reshape(2, 3), np.ones((2, 3))
+    direct = _direct(pair)(a, b)
+    for got, want in zip(direct, pair(a.astype(np.float32), b.astype(np.float32))):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+    class NoFlat:  # a concrete function without ``_call_flat``
+        def __init__(self):
+            self.calls = []
+
+        def __call__(self, *tensors):
+            self.calls.append([t.dtype for t in tensors])
+            return tensors[0] + tensors[1]
+
+    class Wrapper:
+        def __init__(self):
+            self.concrete = NoFlat()
+
+        def get_concrete_function(self):
+            return self.concrete
+
+    wrapper = Wrapper()
+    np.testing.assert_array_equal(_direct(wrapper)(a, b).numpy(), (a + b).astype(np.float32))
+    assert wrapper.concrete.calls == [[tf.float32, tf.float32]]
