@@ -144,3 +144,14 @@ def test_spec_augment_leaves_an_empty_utterance_empty_without_warnings():
         out = VoicePerturbation(frequency_masks=2, time_masks=2)(empty, np.random.default_rng(0))
         assert out.shape == (0, 26)
         assert frequency_mask(empty, 0, 4).shape == (0, 26) and time_mask(empty, 0, 4).shape == (0, 26)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("frequency_warp", float("nan")), ("frequency_warp", -0.1), ("echo_probability", 1.5), ("equalizer_db", -1.0),
+    ("frequency_masks", -1), ("time_masks", 1.5), ("frequency_mask_bands", 0), ("frequency_mask_bands", 41),
+    ("time_mask_frames", 0),
+])
+def test_a_bad_perturbation_range_names_its_field(field, value):
+    """Before, a NaN warp or negative mask count silently switched the perturbation off."""
+    with pytest.raises(ParameterError, match=field):
+        VoicePerturbation(**{field: value})

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..infra.errors import ParameterError
-from ..infra.options import check_range
+from ..infra.options import check_int, check_range
 from ..speech.filters import dct_matrix, hz_to_mel
 from ..speech.frames import UPPER_FREQUENCY_LIMIT
 
@@ -158,7 +158,8 @@ def time_mask(X: np.ndarray, first_frame: int, n_frames: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class VoicePerturbation:
-    """Ranges of the random perturbations; zeros switch a perturbation off.
+    """Ranges of the random perturbations; zeros switch a perturbation off. A value out of
+    range (negative, NaN, more bands than 40) raises :class:`ParameterError` naming the field.
 
     Attributes:
         frequency_warp: VTLP factor drawn uniformly from ``1 +- frequency_warp``.
@@ -177,6 +178,17 @@ class VoicePerturbation:
     frequency_mask_bands: int = 8
     time_masks: int = 0
     time_mask_frames: int = 15
+
+    def __post_init__(self) -> None:
+        check_range("frequency_warp", self.frequency_warp, 0, 1, high_open=True)
+        check_range("equalizer_db", self.equalizer_db, 0)
+        check_range("echo_probability", self.echo_probability, 0, 1)
+        for name in ("frequency_masks", "time_masks"):
+            check_int(name, getattr(self, name), 0)
+        check_int("frequency_mask_bands", self.frequency_mask_bands, 1)
+        if self.frequency_mask_bands > N_BANDS:
+            raise ParameterError(f"frequency_mask_bands: there are {N_BANDS} mel bands, got {self.frequency_mask_bands}")
+        check_int("time_mask_frames", self.time_mask_frames, 1)
 
     @property
     def active(self) -> bool:
@@ -199,7 +211,7 @@ class VoicePerturbation:
         if len(X) == 0:  # no frame to mask (and no mean to take)
             return X.astype(np.float32)
         for _ in range(self.frequency_masks):  # masks last: they hide part of the perturbed voice
-            width = int(rng.integers(0, min(self.frequency_mask_bands, N_BANDS) + 1))
+            width = int(rng.integers(0, self.frequency_mask_bands + 1))
             X = frequency_mask(X, int(rng.integers(0, N_BANDS - width + 1)), width)
         longest = min(self.time_mask_frames, len(X) // 5)
         for _ in range(self.time_masks):

@@ -14,6 +14,7 @@ import dataclasses
 
 from ..infra.errors import ParameterError
 from ..infra.options import Options, check_int, check_range, option
+from .augmentation import VoicePerturbation
 
 __all__ = ["CorpusOptions", "TrainConfig"]
 
@@ -137,6 +138,11 @@ class TrainConfig(Options):
         None, "folder of cached MFCCs to use and fill; runs may share one (default: OUT/features)")
     save_every_minutes: float = option(5.0, "save the state for resuming this often (minutes)")
 
+    def perturbation(self) -> VoicePerturbation:
+        """The MFCC perturbations these settings ask for (all off by default)."""
+        return VoicePerturbation(self.frequency_warp, self.equalizer_db, self.echo_probability, self.frequency_masks,
+                                 self.frequency_mask_bands, self.time_masks, self.time_mask_frames)
+
     def validate(self) -> None:
         for name in ("train", "dev", "out"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
@@ -147,15 +153,7 @@ class TrainConfig(Options):
         check_range("dropout", self.dropout, 0, 1, high_open=True)
         check_range("clip_norm", self.clip_norm, 0, low_open=True)
         check_range("lr_decay", self.lr_decay, 0, 1, low_open=True)
-        check_range("frequency_warp", self.frequency_warp, 0, 1, high_open=True)
-        check_range("equalizer_db", self.equalizer_db, 0)
-        check_range("echo_probability", self.echo_probability, 0, 1)
-        for name in ("frequency_masks", "time_masks"):
-            check_int(name, getattr(self, name), 0)
-        check_int("frequency_mask_bands", self.frequency_mask_bands, 1)
-        if self.frequency_mask_bands > 40:
-            raise ParameterError(f"frequency_mask_bands: there are 40 mel bands, got {self.frequency_mask_bands}")
-        check_int("time_mask_frames", self.time_mask_frames, 1)
+        self.perturbation()  # checks the perturbation fields, named as here
         if self.max_minutes is not None:
             check_range("max_minutes", self.max_minutes, 0, low_open=True)
         check_int("seed", self.seed, 0)

@@ -35,7 +35,6 @@ from ..speech.datasets import read_dataset
 from ..speech.decoding import greedy_decode
 from ..speech.mfcc import audio_file_to_mfccs
 from ..speech.model import DeepSpeech, random_weights
-from .augmentation import VoicePerturbation
 from .options import TrainConfig
 
 
@@ -223,9 +222,7 @@ def _train_epoch(trainer: _Trainer, train_set: FeatureSet, labels: list[np.ndarr
     not finished when the time budget ran out first."""
     config = trainer.config
     lengths = [len(m) for m in train_set.mfccs]
-    perturb = VoicePerturbation(config.frequency_warp, config.equalizer_db, config.echo_probability,
-                                config.frequency_masks, config.frequency_mask_bands, config.time_masks,
-                                config.time_mask_frames)
+    perturb = config.perturbation()
     batches = length_batches(lengths, config.batch_size, np.random.default_rng([config.seed, state.epoch]))
     bar = progress_bar(total=len(batches), initial=state.batch, desc=f"epoch {state.epoch + 1}", disable=not progress)
     losses = []
