@@ -268,8 +268,9 @@ show_atlas(atlas)
 # not need. We optimize a relaxed (sigmoid) mask with a per-frame margin loss and annealed pressure
 # towards zero, binarize it, then repair and prune it with batched exact checks; swap moves (turn one 0
 # on, remove the 1s nearby that the check allows; kept when no 1s are added) then move the search on
-# from that local optimum, and a last prune leaves a mask that keeps every frame's class by
-# construction and from which no single remaining 1 can be removed (1-minimal). The same
+# from that local optimum, in rounds of 50 moves with a prune after each round, and the last prune
+# leaves a mask that keeps every frame's class by construction and from which no single remaining 1
+# can be removed (1-minimal). The same
 # exact check is applied to three baselines: random masks of equal sparsity, greedy occlusion and
 # gradient-saliency thresholding.
 #

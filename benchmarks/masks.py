@@ -25,9 +25,9 @@ full-pass evaluations in optimization and repair, prune evaluations, per second 
 
 
 Methods: ``ours`` (:func:`importance_mask` with its defaults, ``--swap-moves`` swap
-moves), ``today`` (the method before swap moves and incremental evaluation: greedy
-elimination to a 1-minimal mask, every candidate a full pass; the same options otherwise),
-``ours-greedy`` (greedy elimination, incremental: today's masks), ``ours-swap-net`` (swap
+moves), ``today`` (the method before swap moves, incremental evaluation and greedy repair:
+prefix repair, greedy elimination to a 1-minimal mask, every candidate a full pass; the same
+options otherwise), ``ours-greedy`` (no swap moves: our repair, then greedy elimination), ``ours-swap-net`` (swap
 moves kept only for a net gain, ``swap_keep_even=False``; the last two run only when named
 in ``--methods``), ``random`` (random order at our sparsity, raw
 agreement reported, then the sparsest passing random prefix), ``occlusion`` (greedy
@@ -217,7 +217,7 @@ def main() -> int:
                   f"{stats.get('memo_hits', 0)} candidates rejected by an earlier proof", flush=True)
         runs = {
             "ours": lambda: ours,
-            "today": lambda: ours_with(swap_moves=0, incremental=False),
+            "today": lambda: ours_with(swap_moves=0, incremental=False, repair="prefix"),
             "ours-greedy": lambda: ours_with(swap_moves=0),
             "ours-swap-net": lambda: ours_with(swap_moves=args.swap_moves, swap_keep_even=False),
             "random": lambda: random_mask_baseline(model, x, ours.zero_fraction, fill=args.fill),

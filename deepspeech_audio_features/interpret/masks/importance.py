@@ -29,7 +29,9 @@ How :func:`importance_mask` finds one, one function per phase:
 2. **Binarize and repair** (:func:`_binarize_and_repair`). Take the sparsest valid
    binarization seen, and repair the final one (``theta`` > one of a few thresholds, the
    sparsest among those with the fewest failing frames) with
-   :func:`~.engine.repair`. The sparser of the two starts wins.
+   :func:`~.engine.repair` (``repair="greedy"``: the best of 32 measured single additions
+   per round; ``"prefix"``, the method before, can turn on every unit up to a failing
+   frame). The sparser of the two starts wins.
 3. **Prune** (:func:`_prune`). Try zeroing each remaining one, cheapest first (lowest
    ``theta``), keeping each zero that preserves every frame (:func:`~.engine.prune`:
    exact sequential greedy elimination, run speculatively in batches). Passes repeat
@@ -38,8 +40,9 @@ How :func:`importance_mask` finds one, one function per phase:
    With ``swap_moves`` > 0 (the default; :func:`_swap`), swap moves follow: a zero
    (highest ``theta`` first) is turned on and the ones of nearby frames are pruned; the
    move is kept when it removed at least two ones or (``swap_keep_even``, the default)
-   exactly one, which moves the search along a plateau of masks of equal size. Pruning
-   then runs again until 1-minimal. ``swap_moves=0`` is plain greedy elimination.
+   exactly one, which moves the search along a plateau of masks of equal size. The moves
+   run in rounds of ``swap_round``; after each round that kept a move, pruning runs again
+   until 1-minimal. ``swap_moves=0`` is plain greedy elimination.
    Candidates are scored incrementally (``incremental``, :mod:`.incremental`): from the
    first frame they change, with the same decisions as full passes.
 4. **Verify** (:func:`_verify`). A final batch-1 forward pass of ``M * X`` against ``X``
@@ -193,21 +196,32 @@ class OptimizeState:
 @dataclass
 class PruneStage:
     """After repair: the prune state, the zero fractions the earlier phases reached and,
-    once the swap search ran, its counts (then pruning resumes from the swapped mask)."""
+    once the swap search started, its counts so far, the zeros it tried (bool
+    ``[n_units]``) and whether it ended (between its rounds, pruning resumes from the
+    swapped mask)."""
     prune: PruneState
     zeros_optimize: float
     zeros_repair: float
     swap: SwapStats | None = None
+    swap_tried: np.ndarray | None = None
+    swap_done: bool = False
     #: The arrays :meth:`arrays` writes.
     KEYS = ("units", "passes", "position", "accepted", "zeros_opt", "zeros_repair")
 
     def arrays(self) -> dict[str, np.ndarray]:
         p = self.prune
         swap = self.swap.to_dict() if self.swap is not None else {}
+        tried = self.swap_tried if self.swap_tried is not None else np.zeros(0, bool)
         return {"units": p.units, "passes": p.passes, "position": p.position, "accepted": p.accepted,
                 "one_minimal": p.one_minimal, "done": p.done,
                 "zeros_opt": self.zeros_optimize, "zeros_repair": self.zeros_repair,
-                "swapped": self.swap is not None, **{f"swap_{key}": value for key, value in swap.items()}}
+                "swapped": self.swap is not None, "swap_done": self.swap_done, "swap_tried_units": tried,
+                **{f"swap_{key}": value for key, value in swap.items()}}
+
+
+def _hinge_targets(options: MaskOptions, problem: MaskProblem) -> np.ndarray:
+    """Per-frame hinge targets ``[L]``: ``kappa``, capped by each constrained frame's original margin; 0 elsewhere."""
+    return np.where(problem.frames, np.minimum(options.kappa, np.maximum(problem.orig_margins, 0.0)), 0.0)
 
 
 @dataclass
@@ -224,7 +238,7 @@ class _Schedule:
         exponents = np.arange(max(steps, 1)) / max(steps - 1, 1)  # geometric annealing from start to end
         tau, lam = options.tau, options.lam
         return cls(taus=tau[0] * (tau[1] / tau[0]) ** exponents, lams=lam[0] * (lam[1] / lam[0]) ** exponents,
-                   kappa=np.where(problem.frames, np.minimum(options.kappa, np.maximum(problem.orig_margins, 0.0)), 0.0),
+                   kappa=_hinge_targets(options, problem),
                    straight_through_start=int(round(steps * (1.0 - options.straight_through))))
 
 
@@ -330,7 +344,7 @@ def importance_mask(model: DeepSpeech, mfccs: np.ndarray, options: MaskOptions |
         stage = _binarize_and_repair(session, optimization)
     session.marks["repair"] = time.perf_counter()
     stage = _prune(session, optimization, stage)
-    if session.options.swap_moves > 0 and stage.swap is None:
+    if session.options.swap_moves > 0 and not stage.swap_done:
         stage = _swap(session, optimization, stage)
     session.marks["prune"] = time.perf_counter()
     mask, verification, fallbacks = _verify(session, stage)
@@ -351,7 +365,12 @@ def _run_identity(model: DeepSpeech, problem: MaskProblem, options: MaskOptions)
             "swap_moves": o.swap_moves or None, "swap_window": o.swap_window if o.swap_moves else None,
             # the swap rule: folders of the earlier search (net gains only, no key) do not resume into this one
             "swap_rule": ("keep-even" if o.swap_keep_even else "net-gain") if o.swap_moves else None,
+            # rounds with pruning between them: folders of the one-round search (no key) do not resume into this one
+            "swap_round": o.swap_round if o.swap_moves else None,
+            "swap_order": o.swap_order if o.swap_moves else None,
             "fill": None if o.fill == "zeros" else o.fill,
+            # None for the repair before the option existed: only those folders resume without the key
+            "repair": None if o.repair == "prefix" else o.repair,
             "fill_values": None if o.fill == "zeros" else problem.fill.tolist()}
 
 
@@ -370,10 +389,11 @@ def _resume(session: _Session) -> tuple[OptimizeState, PruneStage | None]:
     state = PruneState(units=data["units"].astype(bool), passes=int(data["passes"]), position=int(data["position"]),
                        accepted=int(data["accepted"]), one_minimal=bool(data.get("one_minimal", False)),
                        done=bool(data.get("done", False)))
-    swap = None
+    stage = PruneStage(state, float(data["zeros_opt"]), float(data["zeros_repair"]))
     if "swapped" in data and bool(data["swapped"]):
-        swap = SwapStats(**{key: int(data[f"swap_{key}"]) for key in SwapStats().to_dict()})
-    return optimization, PruneStage(state, float(data["zeros_opt"]), float(data["zeros_repair"]), swap)
+        stage.swap = SwapStats(**{key: int(data[f"swap_{key}"]) for key in SwapStats().to_dict()})
+        stage.swap_tried, stage.swap_done = data["swap_tried_units"].astype(bool), bool(data["swap_done"])
+    return optimization, stage
 
 
 def _check_state(folder: MaskRunFolder, data: dict[str, np.ndarray], n_units: int) -> None:
@@ -462,7 +482,8 @@ def _binarize_and_repair(session: _Session, optimization: OptimizeState) -> Prun
     eligible = np.nonzero(n_failing <= n_failing.min() + 2)[0]
     pick = eligible[np.argmin(trial[eligible].sum(axis=1))]
     bar = session.bar("mask: repair (frames fixed)", total=problem.L)
-    repaired = repair(problem, trial[pick], theta, on_round=None if bar is None else lambda fixed: _advance(bar, fixed))
+    repaired = repair(problem, trial[pick], theta, on_round=None if bar is None else lambda fixed: _advance(bar, fixed),
+                      method=session.options.repair)
     if bar is not None:
         bar.close()
     units = repaired if repaired.sum() < best.sum() else best
@@ -515,34 +536,65 @@ def _advance(bar, value: int) -> None:
 
 
 def _swap(session: _Session, optimization: OptimizeState, stage: PruneStage) -> PruneStage:
-    """Phase 3b (``swap_moves`` > 0): swap moves on the 1-minimal mask, zeros of highest
-    ``theta`` first (:func:`~.engine.swap_search`), then prune again until 1-minimal.
+    """Phase 3b (``swap_moves`` > 0): swap moves on the 1-minimal mask in rounds of
+    ``swap_round`` moves (:func:`~.engine.swap_search`), each round's zeros in the order of
+    :func:`_swap_key` (each zero tried once in all), each round that kept a move followed by
+    pruning until 1-minimal again.
 
-    Deterministic (a count of moves, not a time budget), so a resumed run that repeats the
-    search reaches the same mask; its counts are saved with the prune state once it ends.
+    A kept move changes the mask near its zero only, but the ones it leaves can become
+    removable anywhere later in the input; pruning between rounds finds them before the
+    next round's moves are tried. Deterministic (counts of moves, not a time budget), so a
+    run resumed mid-round repeats that round and reaches the same mask; the counts, the
+    zeros tried and the prune state are saved after every round.
     """
     problem, options, theta = session.problem, session.options, optimization.theta
-    units = stage.prune.units
     if not stage.prune.one_minimal:  # pass or time budget ran out: no search
         return stage
-    zeros = np.nonzero(~units)[0]
-    zeros_order = zeros[np.lexsort((zeros, -theta[zeros]))]
-    bar = session.bar("mask: swap moves", total=min(options.swap_moves, len(zeros)))
+    stats = stage.swap if stage.swap is not None else SwapStats()
+    tried = stage.swap_tried if stage.swap_tried is not None else np.zeros(problem.n_units, bool)
+    bar = session.bar("mask: swap moves", total=options.swap_moves, initial=stats.tried)
+    while stats.tried < options.swap_moves and stage.prune.one_minimal:
+        units = stage.prune.units
+        zeros = np.nonzero(~units & ~tried)[0]
+        if len(zeros) == 0:
+            break
+        zeros_order = zeros[np.lexsort((zeros, -theta[zeros], _swap_key(problem, options, units, theta)[zeros]))]
+        moves = min(options.swap_round, options.swap_moves - stats.tried)
+        before = SwapStats(**stats.to_dict())
 
-    def on_move(current: np.ndarray, stats: SwapStats) -> None:
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(kept=stats.kept, ones=int(current.sum()))
+        def on_move(current: np.ndarray, round_stats: SwapStats) -> None:
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(kept=before.kept + round_stats.kept, ones=int(current.sum()))
 
-    swapped, stats = swap_search(problem, units, zeros_order, theta, options.swap_moves, options.swap_window,
-                                 on_move=on_move, keep_even=options.swap_keep_even)
+        swapped, round_stats = swap_search(problem, units, zeros_order, theta, moves, options.swap_window,
+                                           on_move=on_move, keep_even=options.swap_keep_even)
+        tried[zeros_order[:round_stats.tried]] = True  # within a round only its own zeros turn on: none skipped
+        stats = SwapStats(**{key: value + getattr(round_stats, key) for key, value in before.to_dict().items()})
+        stats.rounds = before.rounds + 1
+        stage.swap, stage.swap_tried = stats, tried
+        if round_stats.kept:
+            stage.prune = PruneState(units=swapped, passes=stage.prune.passes)
+        session.save_state(Phase.PRUNE, optimization, stage)
+        if round_stats.kept:
+            stage = _prune(session, optimization, stage)
+        if round_stats.tried < moves:  # no zero left
+            break
     if bar is not None:
         bar.close()
     stage.swap = stats
-    if stats.kept:
-        stage.prune = PruneState(units=swapped, passes=stage.prune.passes)
+    stage.swap_tried, stage.swap_done = tried, True
     session.save_state(Phase.PRUNE, optimization, stage)
-    return _prune(session, optimization, stage) if stats.kept else stage
+    return stage
+
+
+def _swap_key(problem: MaskProblem, options: MaskOptions, units: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """The order of a round's zeros, lowest first ``[n_units]``: the gradient of the margin hinge at
+    the current binary mask (``swap_order="gradient"``; turning on the most negative raises the
+    margins below ``kappa`` the most, leaving room to remove ones nearby), or ``-theta``."""
+    if options.swap_order == "theta":
+        return -theta
+    return problem.hinge_grad(units.astype(np.float64), _hinge_targets(options, problem))[1]
 
 
 def _verify(session: _Session, stage: PruneStage) -> tuple[np.ndarray, Verification, int]:

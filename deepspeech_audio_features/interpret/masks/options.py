@@ -17,6 +17,10 @@ from ...infra.options import Options, check_choice, check_int, check_range, opti
 #: What a masked entry becomes (see :mod:`.fill`; listed here so this module stays NumPy-free).
 FILLS: tuple[str, ...] = ("zeros", "silence", "mean")
 
+#: How repair turns units back on (see :func:`~.engine.repair`): the best measured single
+#: addition per round, or gradient-ranked prefixes (the method before).
+REPAIRS: tuple[str, ...] = ("greedy", "prefix")
+
 #: The mask shapes: one unit per MFCC entry, or one unit per frame (whole frames on or off).
 VARIANTS: tuple[str, ...] = ("time-frequency", "time")
 
@@ -38,6 +42,9 @@ class MaskOptions(Options):
     straight_through: float = option(0.5, "share of the steps (the last ones) with the loss on the binary mask")
     eval_every: int = option(5, "steps between exact checks of binarized masks during optimization")
     tol: float = option(1e-3, "acceptance margin in logits")
+    repair: Literal["greedy", "prefix"] = option(
+        "greedy", "how the binarized relaxed mask is repaired: add the best of 32 measured single units per round, "
+                  "or gradient-ranked prefixes (the method before; can turn on every unit up to a failing frame)")
     max_prune_passes: int | None = option(None, "cap on prune passes (none: until 1-minimal)")
     max_seconds: float | None = option(None, "time budget for pruning, in seconds (none: no limit)")
     check_limit: int = option(400_000, "run the independent 1-minimality check when ones x frames is at most this")
@@ -45,6 +52,11 @@ class MaskOptions(Options):
     snapshot_every: int = option(10, "optimization steps between snapshots")
     swap_moves: int = option(300, "swap moves after pruning: zeros turned on, each followed by a local prune (0: none)")
     swap_window: int = option(6, "frames either side of a swapped-in unit whose ones a swap move tries to remove")
+    swap_round: int = option(50, "swap moves per round; after a round that kept a move, the mask is pruned until "
+                                 "1-minimal before the next round")
+    swap_order: Literal["gradient", "theta"] = option(
+        "gradient", "which zeros a swap round tries first: most negative gradient of the margin hinge at the current "
+                    "mask (recomputed every round), or highest relaxed mask logit")
     swap_keep_even: bool = option(True, "also keep swap moves that remove exactly one one (same size, another mask)")
     incremental: bool = option(True, "score prune and search moves from the first frame they change (same masks)")
     fill: Literal["zeros", "silence", "mean"] = option(
@@ -56,11 +68,13 @@ class MaskOptions(Options):
     def validate(self) -> None:
         check_choice("variant", self.variant, VARIANTS)
         check_choice("fill", self.fill, FILLS)
+        check_choice("repair", self.repair, REPAIRS)
+        check_choice("swap_order", self.swap_order, ("gradient", "theta"))
         if self.fill_file is not None and self.fill != "mean":
             raise ParameterError(f"fill_file: only used with fill 'mean', got fill {self.fill!r}")
         for name in ("steps", "check_limit", "swap_moves"):
             check_int(name, getattr(self, name), 0)
-        for name in ("eval_every", "snapshot_every", "batch_frames", "swap_window"):
+        for name in ("eval_every", "snapshot_every", "batch_frames", "swap_window", "swap_round"):
             check_int(name, getattr(self, name), 1)
         check_range("learning_rate", self.learning_rate, 0, low_open=True)
         check_range("init_logit", self.init_logit)
