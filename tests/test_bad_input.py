@@ -733,6 +733,9 @@ ROWS = [
     ("mask-state-missing-arrays", lambda d: masked(d, lambda f: ((f / "result.json").unlink(),
                                                                  np.savez(f / "state.npz", step=1))) and mask_run(d),
      FileFormatError, "not a mask run's state (lacks"),
+    ("mask-state-swap-tried-other-size", lambda d: masked(d, lambda f: ((f / "result.json").unlink(), np.savez(
+        f / "state.npz", **{**dict(np.load(f / "state.npz")), "swapped": True, "swap_tried_units": np.zeros(3, bool)})))
+     and mask_run(d), FileFormatError, "needs swap_tried_units"),
     ("mask-word-out-of-range", lambda d: word_frames(
         transcribe_detailed(np.zeros((12, 26), np.float32), tiny(), beam_width=1), 99),
      ParameterError, "out of range"),

@@ -409,6 +409,9 @@ def _check_state(folder: MaskRunFolder, data: dict[str, np.ndarray], n_units: in
     elif Phase(str(data["phase"])) is not Phase.OPTIMIZE and (
             set(PruneStage.KEYS) - set(data) or data["units"].shape != (n_units,)):
         problem = f"a state after repair needs {', '.join(PruneStage.KEYS)} ({n_units} units)"
+    elif "swapped" in data and bool(data["swapped"]) and (
+            "swap_tried_units" not in data or data["swap_tried_units"].shape != (n_units,)):
+        problem = f"a state of the swap search needs swap_tried_units ({n_units} units)"
     if problem is not None:
         raise FileFormatError(f"{folder.file(STATE)}: not this run's state ({problem}); "
                               "delete the folder to start over, or pass overwrite=True")
