@@ -117,7 +117,9 @@ class MaskResult:
         agreement_all_frames: frame agreement over all ``T`` frames (differs from 1 only
             with ``preserve_frames``).
         seconds: wall time; evaluations: candidate masks run through the network.
-        phases: zero fractions after optimization, repair and prune, passes, etc.
+        phases: zero fractions after optimization, repair and prune, passes, seconds per phase,
+            ``swap_trace`` (``[moves tried, ones, seconds]`` after each swap round run in this
+            session: what fewer moves would have given), etc.
         moves: the search moves made: prune passes, and the swap search's zeros tried, swaps
             kept (of which even: as many ones removed as added) and ones they removed, net
             (zeros when ``swap_moves`` is 0).
@@ -255,6 +257,8 @@ class _Session:
     prior_evaluations: int = 0
     snapshots: list[Path] = field(default_factory=list)
     marks: dict[str, float] = field(default_factory=dict)
+    #: ``[moves tried, ones, seconds]`` after each swap round of this session (pruned when it kept a move)
+    swap_trace: list[list] = field(default_factory=list)
 
     @property
     def optimize_snapshots(self) -> int:
@@ -581,6 +585,7 @@ def _swap(session: _Session, optimization: OptimizeState, stage: PruneStage) -> 
         session.save_state(Phase.PRUNE, optimization, stage)
         if round_stats.kept:
             stage = _prune(session, optimization, stage)
+        session.swap_trace.append([stats.tried, int(stage.prune.units.sum()), round(session.elapsed(), 3)])
         if round_stats.tried < moves:  # no zero left
             break
     if bar is not None:
@@ -643,7 +648,7 @@ def _finish(session: _Session, optimization: OptimizeState, stage: PruneStage, s
                 "seconds_optimize": marks["optimize"] - session.started,
                 "seconds_repair": marks["repair"] - marks["optimize"],
                 "seconds_prune": marks["prune"] - marks["repair"], "optimize_trace": optimization.trace,
-                "seconds_check": time.perf_counter() - marks["prune"],
+                "seconds_check": time.perf_counter() - marks["prune"], "swap_trace": session.swap_trace,
                 **({"incremental": problem.incremental.stats.to_dict()} if problem.incremental is not None else {})},
         fill=options.fill, fill_values=problem.fill.copy(),
         moves={"prune_passes": stage.prune.passes, **{f"swap_{key}": value for key, value in
