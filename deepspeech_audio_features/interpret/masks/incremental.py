@@ -40,7 +40,10 @@ candidates, so also the ratio of seconds per evaluation), the whole method 2.19x
 masks 3/3; with the compiled pieces called without signature binding and the memo's keys
 kept sorted, 2.96x in all (3.04x / 3.36x / 2.70x, whole method 2.29x;
 ``benchmarks/masks.py --corpus-n 0 --full-n 3 --methods ours --full-size-batches 0
---threads 1``), 2.89x in the full benchmark run (``--threads 1``, 23 inputs) right after. Candidates that are accepted
+--threads 1``), 2.89x in the full benchmark run (``--threads 1``, 23 inputs) right after. With the
+swap moves in rounds and a prune after each round (the default since; more of the re-tested
+ones are rejected by an earlier proof), 3.25x / 3.76x / 3.47x, **3.49x** in all, the whole method
+2.52x, same masks 3/3 (``benchmarks/masks.py --threads 1``, 23 inputs). Candidates that are accepted
 must be run to the last frame, and an LSTM step costs nearly as much for 1 candidate as
 for 8 (0.08-0.14 ms vs 0.12-0.17 ms per step on this 2-core CPU, n_hidden 384: the 2.4 MB
 recurrent kernel is read every step and TensorFlow dispatches each op of the step), so the
