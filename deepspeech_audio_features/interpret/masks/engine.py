@@ -63,7 +63,7 @@ def repair(problem: MaskProblem, units: np.ndarray, rank_hint: np.ndarray, max_r
     unit_frames = problem.unit_frame(np.arange(problem.n_units))
     margins = problem.margins(units[None])[0]
     for _ in range(max_rounds):
-        failing = (margins < problem.tol) & problem.frames
+        failing = problem.failing(margins)
         if on_round is not None:
             on_round(int(np.argmax(failing)) if failing.any() else problem.L)
         if not failing.any():
@@ -129,7 +129,7 @@ def _repair_round(problem: MaskProblem, units: np.ndarray, orders: list[np.ndarr
         for row, (o, size) in enumerate(prefixes):
             trials[row, o[:size]] = True
         margins = problem.margins(trials)
-        fails_all = (margins < problem.tol) & problem.frames
+        fails_all = problem.failing(margins)
         earliest = np.array([np.nonzero(f)[0][0] if f.any() else problem.L for f in fails_all])
         progress = np.nonzero(earliest > first_fail)[0]
         pick = min(progress, key=lambda i: (prefixes[i][1], int(fails_all[i].sum())))

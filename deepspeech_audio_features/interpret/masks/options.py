@@ -21,6 +21,9 @@ FILLS: tuple[str, ...] = ("zeros", "silence", "mean")
 #: addition per round, or gradient-ranked prefixes (the method before).
 REPAIRS: tuple[str, ...] = ("greedy", "prefix")
 
+#: Which zeros a swap round tries first (see ``importance._swap_key``).
+SWAP_ORDERS: tuple[str, ...] = ("gradient", "theta")
+
 #: The mask shapes: one unit per MFCC entry, or one unit per frame (whole frames on or off).
 VARIANTS: tuple[str, ...] = ("time-frequency", "time")
 
@@ -69,7 +72,7 @@ class MaskOptions(Options):
         check_choice("variant", self.variant, VARIANTS)
         check_choice("fill", self.fill, FILLS)
         check_choice("repair", self.repair, REPAIRS)
-        check_choice("swap_order", self.swap_order, ("gradient", "theta"))
+        check_choice("swap_order", self.swap_order, SWAP_ORDERS)
         if self.fill_file is not None and self.fill != "mean":
             raise ParameterError(f"fill_file: only used with fill 'mean', got fill {self.fill!r}")
         for name in ("steps", "check_limit", "swap_moves"):

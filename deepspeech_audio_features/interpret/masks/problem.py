@@ -221,9 +221,13 @@ class MaskProblem:
         self.evaluations += units.shape[0]
         return class_margins(self._logits(self.masked(units)), self.labels)
 
+    def failing(self, margins: np.ndarray) -> np.ndarray:
+        """Margins ``[..., L]`` -> bool ``[..., L]``: constrained frames below their acceptance margin."""
+        return (margins < self.tol) & self.frames
+
     def check(self, units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact test of flat unit masks ``[B, n_units]`` -> (keeps every frame [B], failing frames [B, L])."""
-        failing = (self.margins(units) < self.tol) & self.frames
+        failing = self.failing(self.margins(units))
         return ~failing.any(axis=1), failing
 
     def check_moves(self, base: np.ndarray, trials: np.ndarray, predicted: np.ndarray | None = None) -> np.ndarray:
