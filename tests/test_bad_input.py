@@ -50,7 +50,9 @@ from deepspeech_audio_features import (
 )
 from deepspeech_audio_features.infra.atomic import load_array, load_json
 from deepspeech_audio_features.infra.runfolder import RunFolder
+from deepspeech_audio_features.interpret.masks.engine import repair
 from deepspeech_audio_features.interpret.masks.mute import muted_samples
+from deepspeech_audio_features.interpret.masks.problem import MaskProblem
 from deepspeech_audio_features.speech.audio import file_num_frames
 from deepspeech_audio_features.synth.options import TrainConfig
 
@@ -736,6 +738,9 @@ ROWS = [
     ("mask-state-swap-tried-other-size", lambda d: masked(d, lambda f: ((f / "result.json").unlink(), np.savez(
         f / "state.npz", **{**dict(np.load(f / "state.npz")), "swapped": True, "swap_tried_units": np.zeros(3, bool)})))
      and mask_run(d), FileFormatError, "needs swap_tried_units"),
+    ("mask-repair-method-unknown", lambda d: repair(
+        MaskProblem(tiny(), np.ones((12, 26), np.float32), np.ones(12, bool), "time", 1e-3, 8192),
+        np.zeros(12, bool), np.zeros(12), method="Greedy"), ParameterError, "method: must be one of greedy, prefix"),
     ("mask-word-out-of-range", lambda d: word_frames(
         transcribe_detailed(np.zeros((12, 26), np.float32), tiny(), beam_width=1), 99),
      ParameterError, "out of range"),

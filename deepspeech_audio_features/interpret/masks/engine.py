@@ -13,7 +13,9 @@ from typing import Callable
 
 import numpy as np
 
+from ...infra.options import check_choice
 from ...speech.frames import N_CONTEXT
+from .options import REPAIRS
 from .problem import MaskProblem
 
 
@@ -59,6 +61,7 @@ def repair(problem: MaskProblem, units: np.ndarray, rank_hint: np.ndarray, max_r
     Returns:
         bool ``[n_units]``: ``units`` with some zeros turned on, passing the exact test.
     """
+    check_choice("method", method, REPAIRS)
     units = units.astype(bool).copy()
     unit_frames = problem.unit_frame(np.arange(problem.n_units))
     margins = problem.margins(units[None])[0]
