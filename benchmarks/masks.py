@@ -36,6 +36,11 @@ occlusion / backward selection) and ``saliency`` (gradient x input thresholding)
 
     .venv/bin/python benchmarks/masks.py [--checkpoint DIR] [--corpus-n 20] [--threads 1] [--json out.json]
         [--full-size-batches 4] [--fill zeros|silence|mean]
+
+Shards (``--corpus-start K`` skips the first K utterances, ``--no-examples`` the ``audio/``
+examples) run in parallel processes, each with its own ``--json``; ``--summarize A.json
+B.json ...`` then prints the tables over all their inputs. Each input's methods run one after
+another in one process, so the time ratios between methods stay same-run figures.
 """
 from __future__ import annotations
 
@@ -69,12 +74,12 @@ OURS = ("ours", "today", "ours-greedy", "ours-swap-net", "ours-theta")  # import
 
 
 def inputs(args) -> list[Path]:
-    paths = sorted(Path(args.audio_dir).glob("*.wav"))
+    paths = [] if args.no_examples else sorted(Path(args.audio_dir).glob("*.wav"))
     if args.corpus and Path(args.corpus).exists() and args.corpus_n > 0:
         with open(args.corpus, newline="") as handle:
             rows = list(csv.DictReader(handle))
         base = Path(args.corpus).parent
-        paths += [base / row["wav_filename"] for row in rows[:args.corpus_n]]
+        paths += [base / row["wav_filename"] for row in rows[args.corpus_start:args.corpus_start + args.corpus_n]]
     return paths
 
 
@@ -155,6 +160,10 @@ def main() -> int:
     parser.add_argument("--audio-dir", default=str(example_audio()[0].parent))
     parser.add_argument("--corpus", default="data/corpus/test.csv", help="held-out DeepSpeech CSV")
     parser.add_argument("--corpus-n", type=int, default=20)
+    parser.add_argument("--corpus-start", type=int, default=0, help="skip this many utterances of --corpus (shards)")
+    parser.add_argument("--no-examples", action="store_true", help="leave out the audio/ examples (shards)")
+    parser.add_argument("--summarize", nargs="+", metavar="JSON",
+                        help="print the tables over the inputs of these shards' --json files, then exit")
     parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, from {', '.join(METHODS)}, "
                                                                     "ours-greedy, ours-swap-net")
     parser.add_argument("--steps", type=int, default=300, help="our relaxed-optimization steps")
@@ -179,6 +188,8 @@ def main() -> int:
     unknown = sorted(set(methods) - set(METHODS) - set(OURS))
     if unknown:
         parser.error(f"--methods: unknown {', '.join(unknown)}")
+    if args.summarize:
+        return summarize_shards(args.summarize)
     if args.full_size_only:
         figures = full_size_figures(args, [])
         if args.json:
@@ -249,11 +260,14 @@ def main() -> int:
         for name, (zeros, agreement, minimal, seconds, scores, extra) in results.items():
             _, curve = deletion_curve(model, x, scores, fractions, fill=args.fill)
             curves[name].append(curve)
-            row = {"input": str(path), "frames": len(x), "method": name, "zero_fraction": zeros,
+            row = {"input": str(path), "frames": len(x), "seconds_audio": seconds_audio, "method": name,
+                   "zero_fraction": zeros, "deletion_curve": curve.tolist(),
                    "ones": int(round((1 - zeros) * x.size)),
                    "frame_agreement": agreement, "one_minimal": minimal, "seconds": seconds,
                    "seconds_per_second": seconds / seconds_audio, "deletion_auc": float(np.trapz(curve, fractions)),
                    **{k: v for k, v in extra.items()}}
+            if name == "ours":
+                row["budget"] = {str(moves): list(value) for moves, value in budgets[-1].items()}
             rows.append(row)
             print(f"{Path(path).name:>22s} {len(x):4d} fr  {name:9s} ones {row['ones']:5d}  zeros {zeros:.4f}"
                   f"  agreement {agreement:.3f}  "
@@ -262,10 +276,40 @@ def main() -> int:
                      f"{extra['raw_agreement']:.3f}, {extra['raw_all_frames_kept']}/{extra['raw_samples']} keep all)"
                      if name == "random" else ""), flush=True)
         if args.json:  # the rows so far, so that a run stopped early keeps what it measured
-            text = json.dumps({"rows": rows, "speedups": speedups, "counts": counts}, indent=2, default=str) + "\n"
+            text = json.dumps({"rows": rows, "speedups": speedups, "counts": counts, "methods": methods},
+                              indent=2, default=str) + "\n"
             atomic_write(args.json, lambda tmp: Path(tmp).write_text(text))
+    summary = summarize(methods, rows, speedups, budgets, fractions)
+    if args.full_size_batches > 0:
+        summary["full_size"] = full_size_figures(args, counts)
+    if args.json:
+        text = json.dumps({"rows": rows, "speedups": speedups, "counts": counts, "methods": methods,
+                           "summary": summary, "fractions": fractions.tolist(),
+                           "curves": {k: np.mean(v, axis=0).tolist() for k, v in curves.items()}},
+                          indent=2, default=str) + "\n"
+        atomic_write(args.json, lambda tmp: Path(tmp).write_text(text))
+    return 0
 
-    print("\nmeans over", len(paths), "inputs")
+
+def summarize_shards(files: list[str]) -> int:
+    """The tables over the inputs of several shards' JSON files (each input's rows come from one shard)."""
+    shards = [json.loads(Path(f).read_text()) for f in files]
+    methods = shards[0]["methods"]
+    rows = [row for shard in shards for row in shard["rows"]]
+    speedups = [tuple(s) for shard in shards for s in shard["speedups"]]
+    budgets = [{int(moves): tuple(value) for moves, value in row["budget"].items()}
+               for row in rows if row["method"] == "ours" and "budget" in row]
+    summarize(methods, rows, speedups, budgets, np.linspace(0, 1, 21))
+    for shard, name in zip(shards, files):
+        if "full_size" in shard.get("summary", {}):
+            print(f"\nfull-size figures (from {name}): {json.dumps(shard['summary']['full_size'])}")
+    return 0
+
+
+def summarize(methods: list[str], rows: list[dict], speedups: list, budgets: list[dict], fractions) -> dict:
+    """Print the means, speed-ups, deletion curves, goals and budget curve; return the summary."""
+    curves = {name: [row["deletion_curve"] for row in rows if row["method"] == name] for name in methods}
+    print("\nmeans over", len({row["input"] for row in rows}), "inputs")
     print(f"{'method':10s} {'ones':>7s} {'zeros':>7s} {'agree':>7s} {'1-min':>6s} {'s/s':>7s} {'max s/s':>8s} "
           f"{'del.AUC':>8s} {'evals':>8s}")
     summary = {}
@@ -319,14 +363,7 @@ def main() -> int:
                   f"({time_ratio:.2f}x)")
             summary["ours"]["budgets"][moves] = {"ones": ones, "seconds_per_second": per_second,
                                                  "fewer_ones": fewer, "time_ratio": time_ratio}
-    if args.full_size_batches > 0:
-        summary["full_size"] = full_size_figures(args, counts)
-    if args.json:
-        text = json.dumps({"rows": rows, "summary": summary, "fractions": fractions.tolist(),
-                           "curves": {k: np.mean(v, axis=0).tolist() for k, v in curves.items()}},
-                          indent=2, default=str) + "\n"
-        atomic_write(args.json, lambda tmp: Path(tmp).write_text(text))
-    return 0
+    return summary
 
 
 if __name__ == "__main__":
