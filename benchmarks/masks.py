@@ -188,8 +188,13 @@ def main() -> int:
     unknown = sorted(set(methods) - set(METHODS) - set(OURS))
     if unknown:
         parser.error(f"--methods: unknown {', '.join(unknown)}")
+    if args.corpus_start < 0 or args.corpus_n < 0:
+        parser.error("--corpus-start and --corpus-n: must be >= 0")
     if args.summarize:
-        return summarize_shards(args.summarize)
+        try:
+            return summarize_shards(args.summarize)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            parser.error(f"--summarize: not a shard of this benchmark: {error}")
     if args.full_size_only:
         figures = full_size_figures(args, [])
         if args.json:
@@ -293,7 +298,12 @@ def main() -> int:
 
 def summarize_shards(files: list[str]) -> int:
     """The tables over the inputs of several shards' JSON files (each input's rows come from one shard)."""
-    shards = [json.loads(Path(f).read_text()) for f in files]
+    shards = []
+    for name in files:
+        try:
+            shards.append(json.loads(Path(name).read_text()))
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{name}: {error}") from None
     methods = shards[0]["methods"]
     rows = [row for shard in shards for row in shard["rows"]]
     speedups = [tuple(s) for shard in shards for s in shard["speedups"]]
