@@ -48,7 +48,10 @@ must be run to the last frame, and an LSTM step costs nearly as much for 1 candi
 for 8 (0.08-0.14 ms vs 0.12-0.17 ms per step on this 2-core CPU, n_hidden 384: the 2.4 MB
 recurrent kernel is read every step and TensorFlow dispatches each op of the step), so the
 LSTM steps per batch, not the frames computed, set the cost: the frames computed fell to
-20-27 % of a full pass's, the time to 52-57 %.
+20-27 % of a full pass's, the time to 52-57 %. That holds on that CPU only: on a 2-core AMD EPYC VM an
+LSTM step took 0.11-0.18 ms for 1 candidate and 0.45-0.8 ms for 8, so there the rows x frames
+computed set the cost, and the search phases still ran 3.62x faster than full passes (same
+benchmark, 3 examples).
 Tried and not adopted (measured on the first example file, same process): XLA-compiled
 LSTM chunks (5.5 s of prune after compilation vs 5.95 s, 9.2 s with compilation), and a
 forecast of each unseen unit's outcome by running it 24 frames before building the
