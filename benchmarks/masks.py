@@ -201,8 +201,11 @@ def main() -> int:
             text = json.dumps({"full_size": figures}, indent=2) + "\n"
             atomic_write(args.json, lambda tmp: Path(tmp).write_text(text))
         return 0
-    model = load_model(args.checkpoint)
     paths = inputs(args)
+    if not paths:
+        parser.error("no inputs: --audio-dir has no .wav (or --no-examples) and --corpus gives no utterance "
+                     f"from row {args.corpus_start}")
+    model = load_model(args.checkpoint)
     counts = []  # per input, per second of audio: optimization steps, full-pass and prune evaluations
     warm = audio_file_to_mfccs(paths[0], model.upper_frequency_limit)  # trace TF's functions outside the timings
     for incremental in (True, False):
@@ -305,6 +308,15 @@ def summarize_shards(files: list[str]) -> int:
         except (OSError, ValueError) as error:
             raise ValueError(f"{name}: {error}") from None
     methods = shards[0]["methods"]
+    for shard, name in zip(shards, files):
+        if shard["methods"] != methods:
+            raise ValueError(f"{name}: methods {shard['methods']}, not {methods} as in {files[0]}")
+    seen: dict[str, str] = {}
+    for shard, name in zip(shards, files):
+        for path in {row["input"] for row in shard["rows"]}:
+            if path in seen:
+                raise ValueError(f"{name}: input {path} is also in {seen[path]} (shards must not overlap)")
+            seen[path] = name
     rows = [row for shard in shards for row in shard["rows"]]
     speedups = [tuple(s) for shard in shards for s in shard["speedups"]]
     budgets = [{int(moves): tuple(value) for moves, value in row["budget"].items()}
