@@ -211,7 +211,14 @@ def main() -> int:
     for incremental in (True, False):
         importance_mask(model, warm, steps=2, check_limit=0, incremental=incremental, fill=args.fill, swap_moves=2)
     print(f"model: {model!r}; {len(paths)} inputs; methods: {', '.join(methods)}; threads: {args.threads or 'default'}")
-    rows, curves, speedups, budgets = [], {m: [] for m in methods}, [], []
+    rows, speedups, budgets = [], [], []
+
+    def write_json(**more) -> None:  # after every input (a stopped run keeps what it measured) and at the end
+        if args.json:
+            text = json.dumps({"rows": rows, "speedups": speedups, "counts": counts, "methods": methods, **more},
+                              indent=2, default=str) + "\n"
+            atomic_write(args.json, lambda tmp: Path(tmp).write_text(text))
+
     fractions = np.linspace(0, 1, 21)
     for path in paths:
         x = audio_file_to_mfccs(path, model.metadata.get("upper_frequency_limit", 8000.0))
@@ -267,7 +274,6 @@ def main() -> int:
                              {"evaluations": b.evaluations, **b.extra})
         for name, (zeros, agreement, minimal, seconds, scores, extra) in results.items():
             _, curve = deletion_curve(model, x, scores, fractions, fill=args.fill)
-            curves[name].append(curve)
             row = {"input": str(path), "frames": len(x), "seconds_audio": seconds_audio, "method": name,
                    "zero_fraction": zeros, "deletion_curve": curve.tolist(),
                    "ones": int(round((1 - zeros) * x.size)),
@@ -283,19 +289,13 @@ def main() -> int:
                   + (f"  (random masks at {extra['raw_zero_fraction']:.3f} zeros: agreement "
                      f"{extra['raw_agreement']:.3f}, {extra['raw_all_frames_kept']}/{extra['raw_samples']} keep all)"
                      if name == "random" else ""), flush=True)
-        if args.json:  # the rows so far, so that a run stopped early keeps what it measured
-            text = json.dumps({"rows": rows, "speedups": speedups, "counts": counts, "methods": methods},
-                              indent=2, default=str) + "\n"
-            atomic_write(args.json, lambda tmp: Path(tmp).write_text(text))
+        write_json()
     summary = summarize(methods, rows, speedups, budgets, fractions)
     if args.full_size_batches > 0:
         summary["full_size"] = full_size_figures(args, counts)
-    if args.json:
-        text = json.dumps({"rows": rows, "speedups": speedups, "counts": counts, "methods": methods,
-                           "summary": summary, "fractions": fractions.tolist(),
-                           "curves": {k: np.mean(v, axis=0).tolist() for k, v in curves.items()}},
-                          indent=2, default=str) + "\n"
-        atomic_write(args.json, lambda tmp: Path(tmp).write_text(text))
+    curves = {name: np.mean([row["deletion_curve"] for row in rows if row["method"] == name], axis=0).tolist()
+              for name in methods}
+    write_json(summary=summary, fractions=fractions.tolist(), curves=curves)
     return 0
 
 
