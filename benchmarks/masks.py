@@ -24,15 +24,15 @@ audio are then extrapolated with the embedded model's counts from the same run (
 full-pass evaluations in optimization and repair, prune evaluations, per second of audio).
 
 
-Methods: ``ours`` (:func:`importance_mask` with its defaults, ``--swap-moves`` swap
-moves), ``today`` (the method before swap moves, incremental evaluation and greedy repair:
-prefix repair, greedy elimination to a 1-minimal mask, every candidate a full pass; the same
-options otherwise), ``ours-greedy`` (no swap moves: our repair, then greedy elimination), ``ours-swap-net`` (swap
-moves kept only for a net gain, ``swap_keep_even=False``), ``ours-theta`` (swap rounds' zeros
-ranked by theta, not by the hinge gradient; the last three run only when named
-in ``--methods``), ``random`` (random order at our sparsity, raw
-agreement reported, then the sparsest passing random prefix), ``occlusion`` (greedy
-occlusion / backward selection) and ``saliency`` (gradient x input thresholding).
+Methods: ``ours`` (:func:`importance_mask` with its defaults, ``--swap-moves`` swap moves),
+``today`` (the method before swap moves, incremental evaluation and greedy repair: prefix repair,
+exact checks every 5 relaxed steps, greedy elimination to a 1-minimal mask, every candidate a full
+pass; the same options otherwise), ``ours-greedy`` (no swap moves: our repair, then greedy
+elimination), ``ours-swap-net`` (swap moves kept only for a net gain, ``swap_keep_even=False``),
+``ours-theta`` (swap rounds' zeros ranked by theta, not by the hinge gradient; the last three run
+only when named in ``--methods``), ``random`` (random order at our sparsity, raw agreement reported,
+then the sparsest passing random prefix), ``occlusion`` (greedy occlusion / backward selection) and
+``saliency`` (gradient x input thresholding).
 
     .venv/bin/python benchmarks/masks.py [--checkpoint DIR] [--corpus-n 20] [--threads 1] [--json out.json]
         [--full-size-batches 4] [--fill zeros|silence|mean]
@@ -67,6 +67,7 @@ from deepspeech_audio_features.interpret.masks.baselines import (
 from deepspeech_audio_features.interpret.masks.engine import PruneState, prune
 from deepspeech_audio_features.interpret.masks.importance import importance_mask
 from deepspeech_audio_features.interpret.masks.incremental import IncrementalTest
+from deepspeech_audio_features.interpret.masks.options import MaskOptions
 from deepspeech_audio_features.interpret.masks.problem import MaskProblem, check_one_minimal
 
 METHODS = ("ours", "today", "random", "occlusion", "saliency")
@@ -169,7 +170,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=300, help="our relaxed-optimization steps")
     parser.add_argument("--check-limit", type=int, default=400_000,
                         help="run the independent 1-minimality check when ones x frames is at most this")
-    parser.add_argument("--swap-moves", type=int, default=300, help="swap moves of ours (and ours-swap-net)")
+    parser.add_argument("--swap-moves", type=int, default=MaskOptions().swap_moves, help="swap moves of ours (and ours-swap-net)")
     parser.add_argument("--full-n", type=int, default=3,
                         help="rerun ours with full evaluation on this many inputs (speed-up and identity)")
     parser.add_argument("--occlusion-max-seconds", type=float, default=None)
@@ -247,7 +248,7 @@ def main() -> int:
                   f"{stats.get('memo_hits', 0)} candidates rejected by an earlier proof", flush=True)
         runs = {
             "ours": lambda: ours,
-            "today": lambda: ours_with(swap_moves=0, incremental=False, repair="prefix"),
+            "today": lambda: ours_with(swap_moves=0, incremental=False, repair="prefix", eval_every=5),
             "ours-greedy": lambda: ours_with(swap_moves=0),
             "ours-swap-net": lambda: ours_with(swap_moves=args.swap_moves, swap_keep_even=False),
             "ours-theta": lambda: ours_with(swap_moves=args.swap_moves, swap_order="theta"),

@@ -12,7 +12,7 @@ a margin of at least ``tol_t = min(tol, margin_t(X) / 2)`` logits (``tol`` = 1e-
 default) in the search's test and by a plain final forward pass; and, when
 :attr:`MaskResult.one_minimal` is True, the mask is *1-minimal*: zeroing any single
 remaining one fails that test. 1-minimality is a local optimum, not the sparsest mask:
-the swap moves (``swap_moves``, 300 by default) find masks with fewer ones from the first
+the swap moves (``swap_moves``, 175 by default) find masks with fewer ones from the first
 1-minimal mask, and other masks with fewer ones may exist.
 
 How :func:`importance_mask` finds one, one function per phase:

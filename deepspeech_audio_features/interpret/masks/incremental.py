@@ -34,7 +34,7 @@ incremental in the same run of ``benchmarks/masks.py --corpus-n 0``), short of t
 hoped for; on the first file 1.49x before proven rejections were reused. On the shipped stage 4
 model with one TensorFlow thread (:mod:`~...infra.threads`), 2.37x / 2.34x / 1.73x (1.97x in all,
 the whole method 1.45x; ``benchmarks/masks.py --threads 1``). With the swap moves (300,
-the default since), whose candidates change one small region each, the search phases
+the default then), whose candidates change one small region each, the search phases
 (prune, swap moves, prune) ran 2.90x / 2.95x / 2.51x faster (2.73x in all; the same
 candidates, so also the ratio of seconds per evaluation), the whole method 2.19x, same
 masks 3/3; with the compiled pieces called without signature binding and the memo's keys
